@@ -1,0 +1,375 @@
+"""The one interface every source of samples has, and ``open_source(url)``.
+
+A source turns a byte stream, a simulator, a stored session or a network stream into
+:class:`Chunk` objects: integer samples ``(n_samples, n_channels)``, the absolute index of
+the first sample, the host monotonic time of arrival, and the gaps (samples known to be
+missing) just before it. Integer samples keep recordings exact; :class:`ChannelCalibration`
+in :mod:`emgfeedback.acquisition.boards` turns them into µV at the electrode. Sources that
+deliver floating-point µV (LSL, BrainFlow) quantise to a declared step (``uv_per_count``)
+so that storage stays integer and exact.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import numpy as np
+
+from emgfeedback.errors import ConfigError
+
+#: Causes a gap can have. Each is counted separately in a source's stats.
+GAP_CAUSES = (
+    "crc",  # a frame failed its check and was dropped
+    "counter",  # a packet counter or sample index jumped
+    "device_dropped",  # the device itself dropped frames (its TX buffer was full)
+    "unplug",  # the device disappeared and came back
+    "overrun",  # a host-side buffer overflowed
+    "timestamp",  # a jump in the timestamps of a timestamped stream (LSL)
+    "format",  # bytes that could not be decoded
+)
+
+#: States a source reports (``Source.state``).
+SOURCE_STATES = ("closed", "open", "streaming", "no_data", "reconnecting", "stopped", "finished")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Samples known to be missing from a stream.
+
+    Attributes
+    ----------
+    start_index : int
+        Absolute index of the first missing sample.
+    n_samples : int
+        How many samples are missing (> 0).
+    cause : str
+        One of :data:`GAP_CAUSES`.
+    """
+
+    start_index: int
+    n_samples: int
+    cause: str
+
+    @property
+    def end_index(self) -> int:
+        """Absolute index one past the last missing sample."""
+        return self.start_index + self.n_samples
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """A block of consecutive samples from one source.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        Integer samples, shape ``(n_samples, n_channels)``, dtype ``int32``, in the
+        source's counts (see the source's calibration).
+    first_index : int
+        Absolute index of ``samples[0]`` since the start of the stream.
+    arrival_s : float
+        Host ``time.monotonic()`` when the bytes holding the last sample arrived.
+    gaps : tuple of Gap
+        Samples missing just before this chunk (``gaps[-1].end_index == first_index``).
+    """
+
+    samples: np.ndarray
+    first_index: int
+    arrival_s: float
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (rows) in the chunk."""
+        return int(self.samples.shape[0])
+
+    @property
+    def end_index(self) -> int:
+        """Absolute index one past the last sample of the chunk."""
+        return self.first_index + self.n_samples
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source delivers.
+
+    Attributes
+    ----------
+    url : str
+        The URL the source was opened from.
+    fs_hz : float
+        Nominal sample rate in hertz.
+    channel_names : tuple of str
+        One name per channel.
+    calibration : tuple of ChannelCalibration
+        Per-channel conversion from counts to µV at the electrode.
+    board : str
+        Board descriptor name (see :mod:`emgfeedback.acquisition.boards`).
+    framing : str
+        Wire format (``emgf``, ``text``, ``p2``, ``byb``) or the source kind (``sim``, ...).
+    extra : dict
+        Anything else the source knows (firmware info, ground truth, ...).
+    """
+
+    url: str
+    fs_hz: float
+    channel_names: tuple[str, ...]
+    calibration: tuple  # tuple[ChannelCalibration, ...]
+    board: str = "generic"
+    framing: str = ""
+    extra: Mapping = field(default_factory=dict)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channel_names)
+
+
+class Source(ABC):
+    """Common interface of every source.
+
+    Life cycle: ``open()`` → ``start()`` → ``read()`` repeatedly → ``stop()`` → ``close()``.
+    A source is also a context manager (``with open_source(url) as src:``), which opens it
+    on entry and closes it on exit. ``read`` never raises on bad data: losses become
+    :class:`Gap` records and counters in :meth:`stats`.
+    """
+
+    def __init__(self) -> None:
+        self._state = "closed"
+        self._state_lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def info(self) -> SourceInfo:
+        """What the source delivers (valid after ``open()``)."""
+
+    @property
+    def state(self) -> str:
+        """One of :data:`SOURCE_STATES`."""
+        return self._state
+
+    def _set_state(self, state: str) -> None:
+        if state not in SOURCE_STATES:
+            raise ValueError(f"unknown source state {state!r}")
+        with self._state_lock:
+            self._state = state
+
+    @property
+    def finished(self) -> bool:
+        """True when a finite source (playback, a simulator with ``seconds``) has ended."""
+        return self._state == "finished"
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open the underlying device or stream."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start streaming samples."""
+
+    @abstractmethod
+    def read(self, timeout_s: float = 0.1) -> list[Chunk]:
+        """Return the chunks that arrived since the last call.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest time to wait for at least one chunk, in seconds.
+
+        Returns
+        -------
+        list of Chunk
+            Possibly empty (timeout, or the source has finished).
+        """
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop streaming (the source can be started again)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device or stream. Idempotent."""
+
+    @abstractmethod
+    def stats(self) -> dict:
+        """Counters: at least ``samples``, ``lost_samples``, ``gaps_by_cause`` (dict)."""
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+@dataclass(frozen=True)
+class SourceUrl:
+    """A parsed source URL: ``scheme://path?key=value&...``."""
+
+    url: str
+    scheme: str
+    path: str
+    options: dict[str, str]
+
+
+def parse_source_url(url: str) -> SourceUrl:
+    """Split a source URL into scheme, path and options.
+
+    Parameters
+    ----------
+    url : str
+        For example ``serial:///dev/ttyACM0?framing=emgf&baud=1000000``.
+
+    Returns
+    -------
+    SourceUrl
+
+    Raises
+    ------
+    ConfigError
+        If the URL has no scheme or repeats an option.
+    """
+    if "://" not in url:
+        raise ConfigError(
+            f"source {url!r} is not a URL; expected SCHEME://..., one of: "
+            + ", ".join(f"{s}://" for s in sorted(SCHEMES))
+        )
+    parts = urlsplit(url)
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in options:
+            raise ConfigError(f"source {url!r}: option {key!r} is given twice")
+        options[key] = value
+    path = unquote(parts.netloc + parts.path)
+    return SourceUrl(url=url, scheme=parts.scheme.lower(), path=path, options=options)
+
+
+def take_options(
+    parsed: SourceUrl, accepted: Mapping[str, tuple[Callable[[str], object], object]]
+) -> dict[str, object]:
+    """Convert a URL's options, rejecting unknown ones.
+
+    Parameters
+    ----------
+    parsed : SourceUrl
+        The parsed URL.
+    accepted : mapping
+        ``name -> (converter, default)``. A converter raises ``ValueError`` (or
+        ``ConfigError``) on a bad value; its message should say what is accepted.
+
+    Returns
+    -------
+    dict
+        Every accepted option, converted, with defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Naming the URL, the option and what is accepted.
+    """
+    unknown = sorted(set(parsed.options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"source {parsed.url!r}: unknown option(s) {', '.join(unknown)}; "
+            f"{parsed.scheme}:// accepts: {', '.join(sorted(accepted))}"
+        )
+    out: dict[str, object] = {}
+    for name, (convert, default) in accepted.items():
+        if name not in parsed.options:
+            out[name] = default
+            continue
+        raw = parsed.options[name]
+        try:
+            out[name] = convert(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"source {parsed.url!r}: option {name}={raw!r}: {exc}") from None
+    return out
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """Converter accepting one of ``allowed`` (for :func:`take_options`)."""
+
+    def convert(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return convert
+
+
+def positive(kind: type = float) -> Callable[[str], object]:
+    """Converter accepting a positive number of type ``kind`` (for :func:`take_options`)."""
+
+    def convert(value: str):
+        number = kind(value)
+        if not number > 0:
+            raise ValueError(f"expected a positive {kind.__name__}")
+        return number
+
+    return convert
+
+
+def boolean(value: str) -> bool:
+    """Converter for ``1/0/true/false/yes/no`` (for :func:`take_options`)."""
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+#: scheme -> "module:function" of a factory taking a :class:`SourceUrl` and returning a Source.
+SCHEMES: dict[str, str] = {
+    "serial": "emgfeedback.acquisition.serial_source:source_from_url",
+    "sim": "emgfeedback.acquisition.sim_source:source_from_url",
+    "file": "emgfeedback.acquisition.playback:source_from_url",
+    "lsl": "emgfeedback.interop.lsl:source_from_url",
+    "brainflow": "emgfeedback.interop.brainflow_source:source_from_url",
+}
+
+
+def open_source(url: str) -> Source:
+    """Create the source a URL names (not yet opened).
+
+    Parameters
+    ----------
+    url : str
+        ``serial:///dev/ttyACM0?framing=emgf&baud=1000000&board=uno-myoware2``,
+        ``sim://?channels=4&fs=2000&scenario=drill&seed=1``,
+        ``file://sessions.sqlite?session=12``, ``lsl://?type=EMG``,
+        ``brainflow://synthetic``.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    ConfigError
+        For an unknown scheme, option or value (the message lists what is accepted).
+    """
+    parsed = parse_source_url(url)
+    target = SCHEMES.get(parsed.scheme)
+    if target is None:
+        raise ConfigError(
+            f"source {url!r}: unknown scheme {parsed.scheme!r}; accepted: "
+            + ", ".join(f"{s}://" for s in sorted(SCHEMES))
+        )
+    module_name, func_name = target.split(":")
+    factory = getattr(importlib.import_module(module_name), func_name)
+    return factory(parsed)
+
+
+def monotonic_s() -> float:
+    """Host monotonic clock in seconds (the clock of ``Chunk.arrival_s``)."""
+    return time.monotonic()

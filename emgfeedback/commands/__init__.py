@@ -1,0 +1,1 @@
+"""Sub-commands of the ``emgfeedback`` command, one module each (see :mod:`emgfeedback.cli`)."""
