@@ -1,0 +1,272 @@
+"""``sim://``: the simulator as a :class:`~emgfeedback.acquisition.source.Source`.
+
+``sim://?channels=4&fs=2000&scenario=drill&seed=1&board=uno-myoware2&mains=50&pace=realtime``
+
+Samples are the board's ADC counts from :class:`~emgfeedback.acquisition.simulator.Simulator`,
+cut into chunks of a fixed size. Paced (``pace=realtime``) the chunk ending at sample ``k``
+becomes available ``k / fs`` seconds after ``start()``; the index is derived from the elapsed
+monotonic time, so pacing never drifts. ``pace=fast`` hands out chunks as fast as they are
+read. Both give identical samples. ``info.extra["truth"]`` is the ground truth.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from emgfeedback.acquisition.boards import BOARDS, get_board
+from emgfeedback.acquisition.simulator import SCENARIOS, GroundTruth, Simulator, parse_artefacts
+from emgfeedback.acquisition.source import (
+    GAP_CAUSES,
+    Chunk,
+    Source,
+    SourceInfo,
+    SourceUrl,
+    choice,
+    monotonic_s,
+    positive,
+    take_options,
+)
+from emgfeedback.errors import ConfigError
+
+#: In fast mode, the most chunks one ``read()`` returns (keeps consumers responsive).
+FAST_CHUNKS_PER_READ = 16
+
+
+def _integer(value: str) -> int:
+    return int(value)
+
+
+def _mains(value: str) -> float:
+    if value not in ("50", "60", "0"):
+        raise ValueError("expected 50, 60 or 0 (no hum)")
+    return float(value)
+
+
+def _board(value: str) -> str:
+    if value not in BOARDS:
+        raise ValueError(f"expected one of {', '.join(sorted(BOARDS))}")
+    return value
+
+
+def _number(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    return number
+
+
+def _non_negative(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise ValueError("expected 0 or more")
+    return number
+
+
+def _artefacts(value: str) -> tuple[str, ...]:
+    try:
+        return parse_artefacts(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: Options of ``sim://``: name -> (converter, default).
+SIM_OPTIONS = {
+    "channels": (positive(int), 2),
+    "fs": (positive(float), 2000.0),
+    "scenario": (choice(*SCENARIOS), "drill"),
+    "seed": (_integer, 0),
+    "board": (_board, "uno-myoware2"),
+    "mains": (_mains, 50.0),
+    "pace": (choice("realtime", "fast"), "realtime"),
+    "seconds": (positive(float), None),
+    "chunk": (positive(int), None),
+    "snr": (_number, None),
+    "artefacts": (_artefacts, ()),
+    "ramp": (positive(float), 40.0),
+    "variation": (_non_negative, 1.0),
+    "hum": (_non_negative, 8.0),
+}
+
+
+class SimSource(Source):
+    """A simulated board.
+
+    Parameters
+    ----------
+    url : str
+        The URL it was opened from (for ``info``).
+    channels, fs, scenario, seed, board, mains, snr, artefacts, ramp, variation, hum
+        Passed to :class:`~emgfeedback.acquisition.simulator.Simulator` (``fs`` in hertz,
+        ``snr`` in dB, ``ramp`` in ms, ``hum`` in µV).
+    pace : str
+        ``realtime`` or ``fast``.
+    seconds : float, optional
+        Stream length; the state becomes ``finished`` after the last sample.
+    chunk : int, optional
+        Samples per chunk (default: fs/100, at least 1).
+    """
+
+    def __init__(self, url: str = "sim://", *, channels: int = 2, fs: float = 2000.0,
+                 scenario: str = "drill", seed: int = 0, board: str = "uno-myoware2",
+                 mains: float = 50.0, pace: str = "realtime", seconds: float | None = None,
+                 chunk: int | None = None, snr: float | None = None, artefacts=(),
+                 ramp: float = 40.0, variation: float = 1.0, hum: float = 8.0) -> None:
+        super().__init__()
+        if pace not in ("realtime", "fast"):
+            raise ConfigError(f"pace={pace!r}: expected realtime or fast")
+        self._url = url
+        self._pace = pace
+        self._sim_args = dict(scenario=scenario, n_channels=channels, fs_hz=fs, seed=seed,
+                              board=board, mains_hz=mains, snr_db=snr, artefacts=artefacts,
+                              ramp_ms=ramp, variation=variation, hum_uv=hum)
+        self._fs = float(fs)
+        self._chunk = int(chunk) if chunk else max(1, int(round(self._fs / 100.0)))
+        self._total = None if seconds is None else max(1, int(round(seconds * self._fs)))
+        # Validate everything now so a bad URL fails at open_source(), not at open().
+        self._sim: Simulator = Simulator(**self._sim_args)
+        self._info: SourceInfo | None = None
+        self._emitted = 0
+        self._t0 = 0.0
+        self._chunks = 0
+
+    # ------------------------------------------------------------------ Source API
+
+    @property
+    def info(self) -> SourceInfo:
+        if self._info is None:
+            self._info = self._make_info()
+        return self._info
+
+    @property
+    def truth(self) -> GroundTruth:
+        """The simulator's ground truth."""
+        return self._sim.truth
+
+    @property
+    def simulator(self) -> Simulator:
+        """The underlying simulator."""
+        return self._sim
+
+    def open(self) -> None:
+        if self.state != "closed":
+            return
+        self._sim.reset()
+        self._emitted = 0
+        self._chunks = 0
+        self._set_state("open")
+
+    def start(self) -> None:
+        if self.state == "closed":
+            self.open()
+        if self.state in ("streaming", "finished"):
+            return
+        # Resume where we stopped without a burst of "late" chunks.
+        self._t0 = monotonic_s() - self._emitted / self._fs
+        self._set_state("streaming")
+
+    def read(self, timeout_s: float = 0.1) -> list[Chunk]:
+        if self.state != "streaming":
+            if self.state != "finished" and timeout_s > 0:
+                time.sleep(min(timeout_s, 0.01))
+            return []
+        if self._pace == "fast":
+            return self._take(FAST_CHUNKS_PER_READ)
+        deadline = monotonic_s() + max(timeout_s, 0.0)
+        while True:
+            now = monotonic_s()
+            due = self._due_samples(now)
+            ready = self._ready_chunks(due)
+            if ready or now >= deadline:
+                return self._take(ready) if ready else []
+            wait = self._t0 + self._next_chunk_end() / self._fs - now
+            time.sleep(max(0.0, min(wait, deadline - now)) + 1e-4)
+
+    def stop(self) -> None:
+        if self.state == "streaming":
+            self._set_state("stopped")
+
+    def close(self) -> None:
+        self._set_state("closed")
+
+    def stats(self) -> dict:
+        return {
+            "samples": self._emitted,
+            "lost_samples": 0,
+            "gaps_by_cause": {cause: 0 for cause in GAP_CAUSES},
+            "chunks": self._chunks,
+            "fs_hz": self._fs,
+            "pace": self._pace,
+            "total_samples": self._total,
+        }
+
+    # ------------------------------------------------------------------ helpers
+
+    def _make_info(self) -> SourceInfo:
+        sim = self._sim
+        return SourceInfo(
+            url=self._url, fs_hz=self._fs, channel_names=sim.channel_names,
+            calibration=sim.calibration, board=sim.board.name, framing="sim",
+            extra={"truth": sim.truth, "scenario": sim.truth.scenario, "seed": sim.seed,
+                   "pace": self._pace, "chunk": self._chunk,
+                   "snr_db": sim.truth.snr_db, "mains_hz": sim.truth.mains_hz,
+                   "total_samples": self._total},
+        )
+
+    def _due_samples(self, now: float) -> int:
+        due = int(math.floor((now - self._t0) * self._fs))
+        return due if self._total is None else min(due, self._total)
+
+    def _next_chunk_end(self) -> int:
+        end = self._emitted + self._chunk
+        return end if self._total is None else min(end, self._total)
+
+    def _ready_chunks(self, due: int) -> int:
+        """Whole chunks whose last sample is due (the final short chunk counts as whole)."""
+        count, end = 0, self._emitted
+        while True:
+            nxt = end + self._chunk
+            if self._total is not None:
+                nxt = min(nxt, self._total)
+            if nxt <= end or nxt > due:
+                return count
+            count, end = count + 1, nxt
+
+    def _take(self, n_chunks: int) -> list[Chunk]:
+        out = []
+        n = n_chunks * self._chunk
+        if self._total is not None:
+            n = min(n, self._total - self._emitted)
+        if n <= 0:
+            return out
+        # One simulator call for all due chunks: cheaper, and the samples do not depend on
+        # how they are grouped.
+        block = self._sim.next_counts(n)
+        arrival = monotonic_s()
+        for start in range(0, n, self._chunk):
+            samples = block[start:start + self._chunk]
+            out.append(Chunk(samples=samples, first_index=self._emitted, arrival_s=arrival))
+            self._emitted += samples.shape[0]
+            self._chunks += 1
+        if self._total is not None and self._emitted >= self._total:
+            self._set_state("finished")
+        return out
+
+
+def source_from_url(parsed: SourceUrl) -> SimSource:
+    """Create a :class:`SimSource` from a parsed ``sim://`` URL.
+
+    Raises
+    ------
+    ConfigError
+        For unknown options or bad values (the message lists what is accepted).
+    """
+    if parsed.path not in ("", "/"):
+        raise ConfigError(f"source {parsed.url!r}: sim:// takes no path, only options, e.g. "
+                          "sim://?channels=4&fs=2000&scenario=drill&seed=1")
+    opts = take_options(parsed, SIM_OPTIONS)
+    get_board(opts["board"])
+    try:
+        return SimSource(parsed.url, **opts)
+    except ConfigError as exc:
+        raise ConfigError(f"source {parsed.url!r}: {exc}") from None
