@@ -1,0 +1,815 @@
+"""The protocol runner: a pure state machine driven by sample indices.
+
+The runner never reads a clock. Time is the absolute sample index of the envelope it is fed,
+so a recording played back at any speed, in any block sizes, gives the same cues and the same
+results as the live session did. Per-sample logic (goal states, countdowns, rewards) is
+vectorised per block with explicit carried state; measures are computed on the whole phase
+(or repetition) once it ends, from a buffer filled in sample order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emgfeedback.errors import ProtocolError
+from emgfeedback.protocol import metrics as M
+from emgfeedback.protocol.schema import Goal, Phase, Protocol, Segment
+
+CUE_KINDS = ("phase_start", "segment_start", "countdown", "goal_met", "goal_lost",
+             "rep_counted", "reward", "phase_end", "protocol_end")
+# Order of cues stamped with the same sample index: what ends comes before what starts.
+_PRIORITY = {"rep_counted": 0, "reward": 1, "phase_end": 2, "protocol_end": 3, "phase_start": 4,
+             "segment_start": 5, "countdown": 6, "goal_met": 7, "goal_lost": 7}
+_MAX_GAP_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the runner consumes for one block of samples.
+
+    Attributes
+    ----------
+    first_index : int
+        Absolute sample index of the first row.
+    envelope_uv : ndarray
+        Envelope in µV, ``(n_samples, n_channels)`` over the stream's channels.
+    onsets : sequence
+        Onset events detected in this block (objects with ``channel`` (stream column),
+        ``kind`` ("on"/"off"), ``index`` (backdated onset) and optionally
+        ``detected_index``). An event must be delivered no later than the block that
+        contains its ``detected_index``.
+    """
+
+    first_index: int
+    envelope_uv: np.ndarray
+    onsets: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class Cue:
+    """An event for the user interface, stamped with the sample index it belongs to.
+
+    Attributes
+    ----------
+    index : int
+        Absolute sample index (for ends: the first sample after what ended).
+    kind : str
+        One of :data:`CUE_KINDS`.
+    phase : int
+        0-based phase number.
+    phase_name : str
+        Name of the phase.
+    text : str
+        Text to show (instruction, goal description...).
+    data : dict
+        Kind-specific details (see ``protocols/README.md``).
+    """
+
+    index: int
+    kind: str
+    phase: int
+    phase_name: str
+    text: str = ""
+    data: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """The cue as a JSON-ready dict."""
+        return {"index": self.index, "kind": self.kind, "phase": self.phase,
+                "phase_name": self.phase_name, "text": self.text, "data": dict(self.data)}
+
+
+@dataclass
+class _Seg:
+    phase: int
+    seg: Segment
+    start: int  # sample offset from the protocol start
+    end: int
+    first_in_phase: bool
+    last_in_phase: bool
+    last_in_rep: bool
+    countdown_at: np.ndarray  # offsets of countdown cues
+    countdown_left: np.ndarray  # whole seconds remaining at each
+
+
+@dataclass
+class _GoalState:
+    met: bool = False
+    run_true: int = 0
+    run_false: int = 0
+
+
+def _runs(cond: np.ndarray, carried: int) -> np.ndarray:
+    """Length of the run of True values ending at each sample (carried from the last block)."""
+    n = len(cond)
+    pos = np.arange(1, n + 1, dtype=np.int64)
+    last_false = np.maximum.accumulate(np.where(cond, 0, pos))
+    run = pos - last_false
+    return np.where(last_false == 0, run + carried, run)
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON-ready Python values (floats, ints, None for non-finite)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+class ProtocolRunner:
+    """Run a protocol over a stream of envelope features.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        A loaded protocol (:func:`~emgfeedback.protocol.load_protocol`).
+    fs_hz : float
+        Sampling rate of the features.
+    channel_names : sequence of str
+        Names of the stream's channels (columns of ``Features.envelope_uv``).
+    baseline_uv, mvc_uv : float, sequence or mapping, optional
+        Resting baseline and MVC in µV used by goals in ``baseline``/``mvc_pct`` units until a
+        ``baseline``/``mvc`` phase of this run has measured them (a measured value wins). A
+        sequence is per stream channel; a mapping is keyed by protocol channel id or stream
+        channel name; a scalar applies to every channel.
+    channel_map : mapping, optional
+        Protocol channel id -> stream channel name or column. Unmapped protocol channels take
+        the stream channel of the same name, else the free columns in declaration order.
+    start_index : int, optional
+        Absolute sample index at which the protocol starts (default: the first sample fed).
+
+    Raises
+    ------
+    ProtocolError
+        If the stream has too few channels, a mapping is invalid, a phase is shorter than one
+        sample at ``fs_hz``, or a goal needs a baseline/MVC that nothing provides.
+    """
+
+    def __init__(self, protocol: Protocol, fs_hz: float, channel_names: Sequence[str],
+                 baseline_uv=None, mvc_uv=None, channel_map: Mapping | None = None,
+                 start_index: int | None = None):
+        if not (fs_hz > 0 and math.isfinite(fs_hz)):
+            raise ValueError(f"fs_hz must be a positive number, got {fs_hz}")
+        self.protocol = protocol
+        self.fs_hz = float(fs_hz)
+        self.channel_names = tuple(channel_names)
+        self._n_stream = len(self.channel_names)
+        self._ids = protocol.channel_ids
+        self._k = {cid: i for i, cid in enumerate(self._ids)}
+        self._cols = self._map_channels(channel_map or {})
+        self._baseline_given = self._per_channel(baseline_uv, "baseline_uv")
+        self._mvc_given = self._per_channel(mvc_uv, "mvc_uv")
+        self._baseline_measured = np.full(len(self._ids), np.nan)
+        self._mvc_measured = np.full(len(self._ids), np.nan)
+        self._segs, self._phase_span, self._rep_parts = self._timeline()
+        self._check_references()
+        self._start_index = start_index
+        self._origin: int | None = None
+        self._pos = 0
+        self._seg_i = 0
+        self._seg_started = False
+        self._phase_open = False
+        self.finished = False
+        self._onsets: list[tuple[int, int, int, bool]] = []  # index, detected, k, is_on
+        self._phase_results: list[dict] = []
+        self._rep_results: list[dict] = []
+        self._buf: np.ndarray | None = None
+        self._levels: list[tuple[float, float]] = []
+        self._goal_states: list[_GoalState] = []
+        self._reward_count = 0
+        self._lost = 0
+
+    # ---------------------------------------------------------------- set-up
+
+    def _map_channels(self, channel_map: Mapping) -> np.ndarray:
+        if len(self._ids) > self._n_stream:
+            raise ProtocolError(
+                f"{self.protocol.path}: protocol needs {len(self._ids)} channels "
+                f"({', '.join(self._ids)}) but the stream has {self._n_stream}; fix: use a "
+                "source with more channels or a protocol with fewer")
+        cols: dict[str, int] = {}
+        for cid, where in channel_map.items():
+            if cid not in self._ids:
+                raise ProtocolError(f"channel map names {cid!r}, which the protocol does not "
+                                    f"define; fix: use one of {', '.join(self._ids)}")
+            if isinstance(where, (int, np.integer)) and not isinstance(where, bool):
+                if not 0 <= where < self._n_stream:
+                    raise ProtocolError(f"channel map: column {where} for {cid!r} is out of "
+                                        f"range; fix: use 0..{self._n_stream - 1}")
+                cols[cid] = int(where)
+            elif where in self.channel_names:
+                cols[cid] = self.channel_names.index(where)
+            else:
+                raise ProtocolError(f"channel map: stream has no channel {where!r} for {cid!r};"
+                                    f" fix: use one of {', '.join(self.channel_names)}")
+        for cid in self._ids:
+            if cid not in cols and cid in self.channel_names:
+                cols[cid] = self.channel_names.index(cid)
+        free = [c for c in range(self._n_stream) if c not in cols.values()]
+        for cid in self._ids:
+            if cid not in cols:
+                cols[cid] = free.pop(0)
+        if len(set(cols.values())) != len(cols):
+            raise ProtocolError("channel map: two protocol channels use the same stream "
+                                "channel; fix: map each to a different channel")
+        return np.array([cols[cid] for cid in self._ids], dtype=np.int64)
+
+    def _per_channel(self, value, what: str) -> np.ndarray:
+        out = np.full(len(self._ids), np.nan)
+        if value is None:
+            return out
+        if isinstance(value, Mapping):
+            for key, v in value.items():
+                if key in self._k:
+                    out[self._k[key]] = float(v)
+                elif key in self.channel_names:
+                    col = self.channel_names.index(key)
+                    hit = np.flatnonzero(self._cols == col)
+                    if hit.size:
+                        out[hit[0]] = float(v)
+                else:
+                    raise ProtocolError(f"{what}: unknown channel {key!r}; fix: key it by a "
+                                        f"protocol channel id ({', '.join(self._ids)}) or a "
+                                        "stream channel name")
+            return out
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim == 0:
+            return np.full(len(self._ids), float(arr))
+        if arr.shape != (self._n_stream,):
+            raise ProtocolError(f"{what}: expected {self._n_stream} values (one per stream "
+                                f"channel), got shape {arr.shape}; fix: pass one per channel")
+        return arr[self._cols].astype(np.float64)
+
+    def _timeline(self):
+        segs: list[_Seg] = []
+        spans: list[tuple[int, int]] = []
+        rep_parts: list[dict[int, dict[str, tuple[int, int]]]] = []
+        t = 0.0
+        fs = self.fs_hz
+        for pi, phase in enumerate(self.protocol.phases):
+            parts = phase.segments()
+            p_start = round(t * fs)
+            reps: dict[int, dict[str, tuple[int, int]]] = {}
+            for si, s in enumerate(parts):
+                start = round(t * fs)
+                t += s.duration_s
+                end = round(t * fs)
+                if end <= start:
+                    raise ProtocolError(
+                        f"{self.protocol.path}: phases[{pi}] ({phase.name}): a {s.kind} part of "
+                        f"{s.duration_s:g} s is shorter than one sample at {fs:g} Hz; fix: "
+                        "lengthen it or use a higher sampling rate")
+                whole = np.arange(1, int(math.floor(s.duration_s + 1e-9)) + 1)
+                at = end - np.round(whole * fs).astype(np.int64)
+                keep = at >= start
+                segs.append(_Seg(
+                    phase=pi, seg=s, start=start, end=end, first_in_phase=si == 0,
+                    last_in_phase=si == len(parts) - 1,
+                    last_in_rep=si == len(parts) - 1 or parts[si + 1].rep != s.rep,
+                    countdown_at=at[keep][::-1], countdown_left=whole[keep][::-1]))
+                if s.rep:
+                    reps.setdefault(s.rep, {})[s.kind] = (start - p_start, end - p_start)
+            spans.append((p_start, round(t * fs)))
+            rep_parts.append(reps)
+        return segs, spans, rep_parts
+
+    def _check_references(self) -> None:
+        have_baseline = np.isfinite(self._baseline_given)
+        have_mvc = np.isfinite(self._mvc_given)
+        for pi, phase in enumerate(self.protocol.phases):
+            for gi, goal in enumerate(phase.goals):
+                for key, unit, cid in self._goal_units(goal):
+                    k = self._k[cid]
+                    if unit == "baseline" and not have_baseline[k]:
+                        raise ProtocolError(
+                            f"{self.protocol.path}: phases[{pi}].goals[{gi}].{key}: in baseline "
+                            f"units but no baseline phase comes before it and no baseline_uv "
+                            f"was given for {cid!r}; fix: add a phase of kind \"baseline\" "
+                            "before it or supply baseline_uv")
+                    if unit == "mvc_pct" and not have_mvc[k]:
+                        raise ProtocolError(
+                            f"{self.protocol.path}: phases[{pi}].goals[{gi}].{key}: in % MVC "
+                            f"but no mvc phase comes before it and no mvc_uv was given for "
+                            f"{cid!r}; fix: add a phase of kind \"mvc\" before it or supply "
+                            "mvc_uv")
+            if phase.kind == "baseline":
+                have_baseline = have_baseline | np.isin(
+                    np.arange(len(self._ids)), [self._k[c] for c in phase.channels])
+            if phase.kind == "mvc":
+                have_mvc = have_mvc | np.isin(
+                    np.arange(len(self._ids)), [self._k[c] for c in phase.channels])
+
+    @staticmethod
+    def _goal_units(goal: Goal) -> list[tuple[str, str, str]]:
+        if goal.type in ("above", "below"):
+            return [("level", goal.unit, goal.channel)]
+        if goal.type == "dissociation":
+            return [("level", goal.unit, goal.target),
+                    ("off_level", goal.off_unit, goal.compensator)]
+        return []
+
+    # ---------------------------------------------------------------- streaming
+
+    @property
+    def duration_samples(self) -> int:
+        """Length of the protocol in samples."""
+        return self._segs[-1].end
+
+    @property
+    def position(self) -> int:
+        """Samples of the protocol consumed so far."""
+        return self._pos
+
+    @property
+    def current_phase(self) -> int | None:
+        """0-based number of the phase in progress, or None when finished."""
+        return None if self.finished else self._segs[self._seg_i].phase
+
+    def phase_progress(self) -> tuple[int, int]:
+        """(samples done, samples total) of the phase in progress (for a progress bar)."""
+        if self.finished:
+            s, e = self._phase_span[-1]
+            return e - s, e - s
+        s, e = self._phase_span[self._segs[self._seg_i].phase]
+        return self._pos - s, e - s
+
+    def step(self, features: Features) -> list[Cue]:
+        """Consume one block of features and return the cues it produced, in order.
+
+        Missing samples (a block starting after the expected index) count as lost: they are
+        treated as unknown (NaN), which never meets a goal. A block overlapping samples already
+        consumed is an error.
+
+        Parameters
+        ----------
+        features : Features
+            The next block.
+
+        Returns
+        -------
+        list of Cue
+            Sorted by sample index; for one index, ends come before starts.
+        """
+        env = np.asarray(features.envelope_uv, dtype=np.float64)
+        if env.ndim == 1 and self._n_stream == 1:
+            env = env[:, None]
+        if env.ndim != 2 or env.shape[1] != self._n_stream:
+            raise ValueError(f"envelope_uv must be (n_samples, {self._n_stream}), got "
+                             f"{env.shape}")
+        first = int(features.first_index)
+        if self._origin is None:
+            self._origin = first if self._start_index is None else int(self._start_index)
+        if self.finished:
+            return []
+        self._ingest(features.onsets)
+        off = first - self._origin
+        if off < 0:
+            env = env[min(len(env), -off):]
+            off = 0
+        if off < self._pos:
+            if len(env) == 0:
+                return []
+            raise ValueError(f"block starting at index {first} overlaps samples already "
+                             f"consumed (next expected {self._origin + self._pos})")
+        out: list[Cue] = []
+        x = env[:, self._cols]
+        while off > self._pos and not self.finished:
+            n = min(off - self._pos, _MAX_GAP_BLOCK)
+            self._lost += n
+            self._advance(np.full((n, len(self._ids)), np.nan), out)
+        if not self.finished and len(x):
+            self._advance(x, out)
+        out.sort(key=lambda c: (c.index, _PRIORITY[c.kind]))
+        return out
+
+    def _ingest(self, onsets) -> None:
+        for ev in onsets or ():
+            hit = np.flatnonzero(self._cols == int(ev.channel))
+            if not hit.size:
+                continue
+            detected = getattr(ev, "detected_index", None)
+            idx = int(ev.index)
+            self._onsets.append((idx, idx if detected is None else int(detected), int(hit[0]),
+                                 ev.kind == "on"))
+
+    def _advance(self, x: np.ndarray, out: list[Cue]) -> None:
+        i = 0
+        n = len(x)
+        while i < n and not self.finished:
+            seg = self._segs[self._seg_i]
+            if not self._seg_started:
+                self._begin_segment(seg, out)
+                self._seg_started = True
+            take = min(n - i, seg.end - self._pos)
+            self._run_segment(seg, x[i:i + take], out)
+            i += take
+            self._pos += take
+            if self._pos == seg.end:
+                self._end_segment(seg, out)
+
+    def _cue(self, out: list[Cue], offset: int, cue_kind: str, phase: int, text: str = "",
+             **data) -> None:
+        out.append(Cue(self._origin + offset, cue_kind, phase, self.protocol.phases[phase].name,
+                       text, _clean(data)))
+
+    def _begin_segment(self, seg: _Seg, out: list[Cue]) -> None:
+        phase = self.protocol.phases[seg.phase]
+        if seg.first_in_phase:
+            s, e = self._phase_span[seg.phase]
+            self._buf = np.full((e - s, len(self._ids)), np.nan)
+            self._levels = [self._resolve(g) for g in phase.goals]
+            self._goal_states = [_GoalState() for _ in phase.goals]
+            self._rep_results = []
+            self._reward_count = 0
+            self._lost = 0
+            self._phase_open = True
+            self._cue(out, seg.start, "phase_start", seg.phase, phase.cue,
+                      kind=phase.kind, duration_s=(e - s) / self.fs_hz, reps=phase.reps,
+                      sound=phase.sound,
+                      goals=self._goals_info(phase))
+        if seg.seg.kind != "phase":
+            self._cue(out, seg.start, "segment_start", seg.phase, seg.seg.cue,
+                      segment=seg.seg.kind, rep=seg.seg.rep, reps=phase.reps,
+                      duration_s=(seg.end - seg.start) / self.fs_hz)
+        for goal, state in zip(phase.goals, self._goal_states, strict=True):
+            if goal.during != "all" or seg.seg.kind in ("work", "phase"):
+                state.met, state.run_true, state.run_false = False, 0, 0
+
+    def _goals_info(self, phase: Phase) -> list[dict]:
+        return [self._goal_info(g, lv) for g, lv in zip(phase.goals, self._levels, strict=True)]
+
+    def _goal_info(self, goal: Goal, levels: tuple[float, float]) -> dict:
+        info = {"type": goal.type, "description": goal.describe(), "during": goal.during,
+                "channels": list(goal.channels)}
+        if goal.type in ("above", "below", "dissociation"):
+            info["level_uv"] = levels[0]
+        if goal.type == "dissociation":
+            info["off_level_uv"] = levels[1]
+        return info
+
+    def _resolve(self, goal: Goal) -> tuple[float, float]:
+        levels = []
+        for key, unit, cid in self._goal_units(goal):
+            value = goal.level if key == "level" else goal.off_level
+            k = self._k[cid]
+            if unit == "uv":
+                levels.append(value)
+            elif unit == "baseline":
+                base = self._baseline_measured[k]
+                if not math.isfinite(base):
+                    base = self._baseline_given[k]
+                levels.append(value * base)
+            else:
+                mvc = self._mvc_measured[k]
+                if not math.isfinite(mvc):
+                    mvc = self._mvc_given[k]
+                levels.append(value / 100.0 * mvc)
+        levels += [math.nan] * (2 - len(levels))
+        return levels[0], levels[1]
+
+    def _active(self, goal: Goal, seg: Segment) -> bool:
+        return goal.is_continuous and (goal.during == "all" or seg.kind == "phase"
+                                       or goal.during == seg.kind)
+
+    def _condition(self, goal: Goal, levels: tuple[float, float], x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if goal.type == "above":
+                return x[:, self._k[goal.channel]] >= levels[0]
+            if goal.type == "below":
+                return x[:, self._k[goal.channel]] < levels[0]
+            if goal.type == "dissociation":
+                return ((x[:, self._k[goal.target]] >= levels[0])
+                        & (x[:, self._k[goal.compensator]] < levels[1]))
+            left, right = x[:, self._k[goal.left]], x[:, self._k[goal.right]]
+            total = left + right
+            index = 200.0 * np.abs(left - right) / total
+            return (total > 0) & (index <= goal.max_index_pct)
+
+    def _run_segment(self, seg: _Seg, x: np.ndarray, out: list[Cue]) -> None:
+        p0 = self._pos
+        p1 = p0 + len(x)
+        phase = self.protocol.phases[seg.phase]
+        ps = self._phase_span[seg.phase][0]
+        self._buf[p0 - ps:p1 - ps] = x
+        lo, hi = np.searchsorted(seg.countdown_at, [p0, p1])
+        for at, left in zip(seg.countdown_at[lo:hi], seg.countdown_left[lo:hi],
+                            strict=True):
+            self._cue(out, int(at), "countdown", seg.phase, f"{int(left)}",
+                      remaining_s=int(left), segment=seg.seg.kind, rep=seg.seg.rep)
+        all_ok = None
+        for gi, goal in enumerate(phase.goals):
+            if not self._active(goal, seg.seg):
+                continue
+            cond = self._condition(goal, self._levels[gi], x)
+            all_ok = cond if all_ok is None else all_ok & cond
+            self._goal_transitions(seg, gi, goal, cond, p0, out)
+        if all_ok is not None and phase.reps is None and phase.reward_every_s > 0:
+            every = max(1, round(phase.reward_every_s * self.fs_hz))
+            cum = self._reward_count + np.cumsum(all_ok, dtype=np.int64)
+            for j in np.flatnonzero(all_ok & (cum % every == 0)):
+                self._cue(out, p0 + int(j), "reward", seg.phase, "",
+                          in_zone_s=int(cum[j]) / self.fs_hz)
+            self._reward_count = int(cum[-1])
+
+    def _goal_transitions(self, seg: _Seg, gi: int, goal: Goal, cond: np.ndarray, p0: int,
+                          out: list[Cue]) -> None:
+        st = self._goal_states[gi]
+        hold_n = max(1, round(goal.hold_s * self.fs_hz))
+        grace_n = max(1, round(goal.grace_s * self.fs_hz))
+        rt = _runs(cond, st.run_true)
+        rf = _runs(~cond, st.run_false)
+        on_at = np.flatnonzero(rt >= hold_n)
+        off_at = np.flatnonzero(rf >= grace_n)
+        p = 0
+        while True:
+            hits = off_at if st.met else on_at
+            i = np.searchsorted(hits, p)
+            if i >= len(hits):
+                break
+            j = int(hits[i])
+            st.met = not st.met
+            self._cue(out, p0 + j, "goal_met" if st.met else "goal_lost", seg.phase,
+                      goal.describe(), goal=gi, type=goal.type, rep=seg.seg.rep)
+            p = j + 1
+        st.run_true, st.run_false = int(rt[-1]), int(rf[-1])
+
+    def _end_segment(self, seg: _Seg, out: list[Cue]) -> None:
+        phase = self.protocol.phases[seg.phase]
+        if seg.last_in_rep and seg.seg.rep:
+            rep = self._evaluate_rep(seg.phase, seg.seg.rep, self._origin + seg.end)
+            self._rep_results.append(rep)
+            self._cue(out, seg.end, "rep_counted", seg.phase,
+                      f"{seg.seg.rep}/{phase.reps}", rep=seg.seg.rep, reps=phase.reps,
+                      passed=rep["passed"], result=rep)
+            if rep["passed"]:
+                self._cue(out, seg.end, "reward", seg.phase, "", rep=seg.seg.rep)
+        if seg.last_in_phase:
+            result = self._phase_result(seg.phase, completed=True)
+            self._phase_results.append(result)
+            self._phase_open = False
+            if phase.kind == "baseline":
+                for k in (self._k[c] for c in phase.channels):
+                    self._baseline_measured[k] = _or_nan(result["channels"][self._ids[k]]
+                                                         .get("mean_uv"))
+            if phase.kind == "mvc":
+                for k in (self._k[c] for c in phase.channels):
+                    self._mvc_measured[k] = _or_nan(result["channels"][self._ids[k]]
+                                                    .get("mvc_uv"))
+            self._cue(out, seg.end, "phase_end", seg.phase, "", passed=result["passed"],
+                      result=result)
+        self._seg_i += 1
+        self._seg_started = False
+        if self._seg_i == len(self._segs):
+            self.finished = True
+            self._cue(out, seg.end, "protocol_end", seg.phase, "Done",
+                      passed=self._overall_passed())
+
+    # ---------------------------------------------------------------- measures
+
+    def _channel_measures(self, phase: Phase, x: np.ndarray, k: int, whole: np.ndarray | None,
+                          parts: dict | None) -> dict:
+        """Measures of one channel: ``x`` = work part (or the phase), ``whole`` = the rep."""
+        want = phase.measure
+        col = x[:, k]
+        d: dict[str, Any] = {}
+        if "mean" in want or "variability" in want:
+            stats = M.level_stats(col)
+            if "mean" in want:
+                d["mean_uv"] = stats["mean_uv"]
+            if "variability" in want:
+                d["sd_uv"], d["cv_pct"] = stats["sd_uv"], stats["cv_pct"]
+        if "apdf" in want:
+            d.update(M.apdf(col))
+        if "decline" in want:
+            d.update(M.decline(col, self.fs_hz))
+        if "mvc" in want:
+            d["mvc_uv"] = M.moving_mean_max(col, self.fs_hz)
+        rep = whole[:, k] if whole is not None else col
+        if "peak" in want:
+            d.update(M.peak(rep))
+        if "rise_time" in want or "recovery_time" in want:
+            fl = M.flick(rep, self.fs_hz)
+            if "rise_time" in want:
+                d["rise_time_ms"] = fl["rise_time_ms"]
+            if "recovery_time" in want:
+                d["recovery_time_ms"] = fl["recovery_time_ms"]
+        if "release" in want and parts is not None and "release" in parts:
+            r0 = parts["release"][0] - parts["work"][0]
+            r1 = parts["release"][1] - parts["work"][0]
+            d.update(M.release(rep, r0, r1, self.fs_hz))
+        if parts is not None and "rest" in parts and "mean" in want:
+            rs, re = (v - parts["work"][0] for v in parts["rest"])
+            d["rest_mean_uv"] = M.level_stats(rep[rs:re])["mean_uv"]
+        return d
+
+    def _goal_result(self, gi: int, goal: Goal, x: np.ndarray) -> dict:
+        cond = self._condition(goal, self._levels[gi], x)
+        zone = M.in_zone(cond, self.fs_hz)
+        hold_n = max(1, round(goal.hold_s * self.fs_hz))
+        passed = (round(zone["longest_s"] * self.fs_hz) >= hold_n
+                  and (zone["in_zone_pct"] or 0.0) >= goal.min_in_zone_pct)
+        return {"goal": gi, "type": goal.type, "description": goal.describe(),
+                "during": goal.during, **zone, "passed": bool(passed)}
+
+    def _first_on(self, k: int, start: int, end: int, known_before: int) -> tuple[int | None,
+                                                                                  bool]:
+        """First onset of protocol channel k in [start, end), and whether it was already on."""
+        events = sorted((e for e in self._onsets if e[2] == k and e[1] < known_before),
+                        key=lambda e: (e[0], e[1]))
+        already = None
+        first = None
+        for idx, _det, _k, is_on in events:
+            if idx < start:
+                already = idx if is_on else None
+            elif idx < end and is_on:
+                first = idx
+                break
+        if already is not None:
+            return already, True
+        return first, False
+
+    def _order(self, target: str, compensator: str, start: int, end: int, known: int,
+               max_lag_ms: float | None) -> dict:
+        t_on, t_pre = self._first_on(self._k[target], start, end, known)
+        c_on, c_pre = self._first_on(self._k[compensator], start, end, known)
+        res: dict[str, Any] = {"target": target, "compensator": compensator,
+                               "target_onset_index": t_on, "compensator_onset_index": c_on,
+                               "target_already_on": t_pre, "compensator_already_on": c_pre,
+                               "lag_ms": None}
+        if t_on is None:
+            res["order"] = "no_target"
+            ok = False
+        elif c_on is None:
+            res["order"] = "right"
+            ok = True
+        else:
+            lag = 1000.0 * (t_on - c_on) / self.fs_hz
+            res["lag_ms"] = lag
+            res["order"] = "right" if t_on <= c_on else "wrong"
+            ok = lag <= (0.0 if max_lag_ms is None else max_lag_ms)
+        if max_lag_ms is not None:
+            res["max_lag_ms"] = max_lag_ms
+        res["passed"] = bool(ok)
+        return res
+
+    def _evaluate_rep(self, pi: int, rep: int, known_before: int) -> dict:
+        phase = self.protocol.phases[pi]
+        parts = self._rep_parts[pi][rep]
+        ps = self._phase_span[pi][0]
+        r0 = parts["work"][0]
+        r1 = max(e for _, e in parts.values())
+        whole = self._buf[r0:r1]
+        w0, w1 = parts["work"]
+        work = self._buf[w0:w1]
+        result: dict[str, Any] = {"rep": rep, "start_index": self._origin + ps + r0,
+                                  "end_index": self._origin + ps + r1}
+        result["channels"] = {
+            cid: self._channel_measures(phase, work, self._k[cid], whole, parts)
+            for cid in phase.channels}
+        goals = []
+        abs_w0, abs_w1 = self._origin + ps + w0, self._origin + ps + w1
+        for gi, goal in enumerate(phase.goals):
+            if goal.type == "order":
+                o = self._order(goal.target, goal.compensator, abs_w0, abs_w1, known_before,
+                                goal.max_lag_ms)
+                goals.append({"goal": gi, "type": "order", "description": goal.describe(),
+                              "during": "work", **o})
+                continue
+            if goal.during == "all":
+                x = whole
+            else:
+                s, e = parts[goal.during]
+                x = self._buf[s:e]
+            goals.append(self._goal_result(gi, goal, x))
+        result["goals"] = goals
+        if "order" in phase.measure and not any(g.type == "order" for g in phase.goals):
+            t = self.protocol.channel_with_role("target")
+            c = self.protocol.channel_with_role("compensator")
+            result["order"] = self._order(t.id, c.id, abs_w0, abs_w1, known_before, None)
+        if "symmetry" in phase.measure:
+            result["symmetry"] = self._symmetry(phase, result["channels"], work, abs_w0,
+                                                abs_w1, known_before)
+        result["passed"] = all(g["passed"] for g in goals) if goals else None
+        return result
+
+    def _symmetry(self, phase: Phase, channels: dict, x: np.ndarray, start: int, end: int,
+                  known: int) -> dict:
+        goal = next((g for g in phase.goals if g.type == "symmetry"), None)
+        left = goal.left if goal else self.protocol.channel_with_role("left").id
+        right = goal.right if goal else self.protocol.channel_with_role("right").id
+        lm = M.level_stats(x[:, self._k[left]])["mean_uv"]
+        rm = M.level_stats(x[:, self._k[right]])["mean_uv"]
+        out = {"left": left, "right": right, "left_mean_uv": lm, "right_mean_uv": rm,
+               "index_pct": M.symmetry_index(lm, rm), "onset_lag_ms": None}
+        if start is not None:
+            lo, _ = self._first_on(self._k[left], start, end, known)
+            ro, _ = self._first_on(self._k[right], start, end, known)
+            if lo is not None and ro is not None:
+                out["onset_lag_ms"] = 1000.0 * (lo - ro) / self.fs_hz
+        return out
+
+    def _phase_result(self, pi: int, completed: bool) -> dict:
+        phase = self.protocol.phases[pi]
+        s, e = self._phase_span[pi]
+        filled = (e - s) if completed else max(0, self._pos - s)
+        x = self._buf[:filled]
+        res: dict[str, Any] = {
+            "index": pi, "name": phase.name, "kind": phase.kind,
+            "start_index": self._origin + s, "end_index": self._origin + s + filled,
+            "duration_s": filled / self.fs_hz, "completed": completed,
+            "lost_samples": self._lost,
+            "goals_spec": self._goals_info(phase),
+        }
+        if phase.reps is None:
+            res["channels"] = {cid: self._channel_measures(phase, x, self._k[cid], None, None)
+                               for cid in phase.channels}
+            goals = [self._goal_result(gi, g, x) for gi, g in enumerate(phase.goals)]
+            res["goals"] = goals
+            if "symmetry" in phase.measure:
+                res["symmetry"] = self._symmetry(phase, res["channels"], x, None, None, 0)
+            res["passed"] = all(g["passed"] for g in goals) if goals and filled else None
+        else:
+            reps = list(self._rep_results)
+            res["reps"] = reps
+            res["channels"] = {cid: M.summarise([r["channels"][cid] for r in reps])
+                               for cid in phase.channels}
+            res["goals"] = []
+            for gi, goal in enumerate(phase.goals):
+                per = [r["goals"][gi]["passed"] for r in reps]
+                info = {"goal": gi, "type": goal.type, "description": goal.describe(),
+                        "reps_passed": int(sum(per)), "reps": len(per)}
+                if goal.is_continuous:
+                    info["in_zone_pct"] = M.summarise(
+                        [r["goals"][gi] for r in reps]).get("in_zone_pct") if reps else None
+                res["goals"].append(info)
+            orders = [r.get("order") or next((g for g in r["goals"] if g["type"] == "order"),
+                                             None) for r in reps]
+            orders = [o for o in orders if o]
+            if orders:
+                lags = [o["lag_ms"] for o in orders if o["lag_ms"] is not None]
+                res["order"] = {"right": sum(o["order"] == "right" for o in orders),
+                                "wrong": sum(o["order"] == "wrong" for o in orders),
+                                "no_target": sum(o["order"] == "no_target" for o in orders),
+                                "mean_lag_ms": float(np.mean(lags)) if lags else None}
+            sym = [r["symmetry"] for r in reps if "symmetry" in r]
+            if sym:
+                res["symmetry"] = M.summarise(sym)
+            n_ok = sum(1 for r in reps if r["passed"])
+            res["reps_passed"] = n_ok
+            if phase.goals and reps:
+                need = math.ceil(phase.pass_pct / 100.0 * phase.reps - 1e-9)
+                res["passed"] = (n_ok >= need) if completed else None
+                res["reps_needed"] = need
+            else:
+                res["passed"] = None
+        return _clean(res)
+
+    def _overall_passed(self) -> bool | None:
+        verdicts = [r["passed"] for r in self._phase_results if r["passed"] is not None]
+        return all(verdicts) if verdicts else None
+
+    # ---------------------------------------------------------------- results
+
+    def results(self) -> dict:
+        """Results so far: completed phases, plus the phase in progress (``completed`` False).
+
+        Returns
+        -------
+        dict
+            ``protocol``, ``title``, ``version``, ``fs_hz``, ``start_index``, ``finished``,
+            ``channels`` (protocol id -> stream channel name), ``baseline_uv``/``mvc_uv``
+            (measured, else given, per protocol channel), ``passed`` (all judged phases
+            passed; None if none was judged) and ``phases`` (one dict per phase).
+        """
+        phases = list(self._phase_results)
+        if not self.finished and self._phase_open:
+            phases.append(self._phase_result(self._segs[self._seg_i].phase, completed=False))
+        base = np.where(np.isfinite(self._baseline_measured), self._baseline_measured,
+                        self._baseline_given)
+        mvc = np.where(np.isfinite(self._mvc_measured), self._mvc_measured, self._mvc_given)
+        return _clean({
+            "protocol": self.protocol.name, "title": self.protocol.title,
+            "version": self.protocol.version, "fs_hz": self.fs_hz,
+            "start_index": self._origin, "finished": self.finished,
+            "channels": {cid: self.channel_names[c]
+                         for cid, c in zip(self._ids, self._cols, strict=True)},
+            "baseline_uv": dict(zip(self._ids, base.tolist(), strict=True)),
+            "mvc_uv": dict(zip(self._ids, mvc.tolist(), strict=True)),
+            "passed": self._overall_passed() if self.finished else None,
+            "phases": phases,
+        })
+
+
+def _or_nan(value) -> float:
+    return math.nan if value is None else float(value)

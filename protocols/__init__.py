@@ -1,0 +1,1 @@
+"""The shipped exercise protocols (TOML), as package data: emgfeedback._protocols."""
