@@ -1,0 +1,347 @@
+"""The engine: one processing thread between a source and its consumers.
+
+Data flow (one direction)::
+
+    Source.read() ──Chunk──▶ Processor.process() ──▶ DisplayRing + Snapshot  (may skip, counted)
+                                                 └──▶ recorder writer          (lossless)
+                                                 └──▶ outlets (LSL, ...)
+
+The display path never slows acquisition: displays read the ring when they can and count
+what they missed. The recorder path gets every chunk, in order, through the storage writer's
+own queue. An exception in the thread is kept, logged, and re-raised in the caller by
+:meth:`Engine.raise_if_failed`, :meth:`Engine.wait` and :meth:`Engine.stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emgfeedback.acquisition.source import Source
+from emgfeedback.errors import EmgFeedbackError
+from emgfeedback.runtime.display import DisplayBlock, DisplayRing
+from emgfeedback.runtime.health import Health
+from emgfeedback.runtime.processor import Processed, Processor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The latest state for displays; small, immutable, replaced after every chunk.
+
+    Traces are not in the snapshot: read them from :meth:`Engine.read_display`.
+
+    Attributes
+    ----------
+    seq : int
+        Increases with every processed chunk.
+    end_index : int
+        Absolute index one past the newest processed sample.
+    time_s : float
+        ``end_index / fs_hz``: stream time in seconds.
+    envelope_uv : numpy.ndarray
+        Newest envelope value per channel, µV.
+    onsets : tuple
+        The most recent onset/offset events (newest last).
+    cues : tuple
+        The most recent protocol cues (newest last).
+    protocol : dict or None
+        Runner progress (phase, remaining, results so far) when a protocol runs.
+    quality : list or None
+        Latest per-channel quality assessment.
+    source_state : str
+        The source's state (streaming, no_data, reconnecting, ...).
+    health : dict
+        :meth:`Health.as_dict` plus ``envelope_delay_ms``.
+    recording : bool
+        True while a recorder is attached and healthy.
+    recorder_error : str or None
+        The recorder's last error, if any (the session keeps running).
+    newest_arrival_s : float
+        Host monotonic arrival time of the newest processed sample.
+    """
+
+    seq: int
+    end_index: int
+    time_s: float
+    envelope_uv: np.ndarray
+    onsets: tuple = ()
+    cues: tuple = ()
+    protocol: dict | None = None
+    quality: list | None = None
+    source_state: str = "closed"
+    health: dict = field(default_factory=dict)
+    recording: bool = False
+    recorder_error: str | None = None
+    newest_arrival_s: float = 0.0
+
+
+class EngineError(RuntimeError):
+    """Raised in the caller when the engine's thread failed; ``__cause__`` is the original."""
+
+
+class Engine:
+    """Run a source through a :class:`Processor` on a thread and publish the results.
+
+    Parameters
+    ----------
+    source : Source
+        Opened or not; the engine opens and starts it, and stops and closes it.
+    processor : Processor, optional
+        Built from the source's info after opening when not given (use ``processor_factory``
+        to customise it).
+    processor_factory : callable, optional
+        ``f(info) -> Processor``, called after the source is open.
+    writer : object, optional
+        A storage writer (``add_chunk``, ``add_marker``, ``add_result``, ``error``).
+    outlets : sequence, optional
+        Objects with ``push(processed)`` (e.g. the LSL outlet), called on the engine thread.
+    display_window_s : float
+        Seconds of processed signal kept for displays.
+    read_timeout_s : float
+        How long one ``source.read`` may wait.
+    """
+
+    def __init__(self, source: Source, processor: Processor | None = None, *,
+                 processor_factory=None, writer=None, outlets=(),
+                 display_window_s: float = 30.0, read_timeout_s: float = 0.02) -> None:
+        self.source = source
+        self.processor = processor
+        self._processor_factory = processor_factory or (lambda info: Processor(info))
+        self.writer = writer
+        self.outlets = list(outlets)
+        self.display_window_s = display_window_s
+        self.read_timeout_s = read_timeout_s
+        self.health = Health()
+        self.display: DisplayRing | None = None
+        self._snapshot: Snapshot | None = None
+        self._recent_onsets: deque = deque(maxlen=64)
+        self._recent_cues: deque = deque(maxlen=64)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._seq = 0
+        self.results: dict | None = None
+        self._listeners: list = []
+
+    # ------------------------------------------------------------------ life cycle
+    def open(self) -> None:
+        """Open the source and build the processor (idempotent)."""
+        if self.source.state == "closed":
+            self.source.open()
+        if self.processor is None:
+            self.processor = self._processor_factory(self.source.info)
+        if self.display is None:
+            capacity = int(self.display_window_s * self.source.info.fs_hz)
+            self.display = DisplayRing(self.source.info.n_channels, max(capacity, 16))
+
+    def start(self) -> None:
+        """Open the source if needed, start it, and start the processing thread."""
+        self.open()
+        self.source.start()
+        self._thread = threading.Thread(target=self._run, name="emgfeedback-engine", daemon=True)
+        self._thread.start()
+
+    def add_listener(self, callback) -> None:
+        """Call ``callback(processed)`` on the engine thread after each chunk (keep it short)."""
+        self._listeners.append(callback)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunks = self.source.read(self.read_timeout_s)
+                for chunk in chunks:
+                    self.process_chunk(chunk)
+                if not chunks and self.source.finished:
+                    break
+                runner = self.processor.runner
+                if runner is not None and runner.finished:
+                    break
+        except BaseException as exc:  # noqa: BLE001 - kept and re-raised in the caller
+            log.exception("engine thread failed")
+            self._error = exc
+        finally:
+            self._finish_protocol()
+            self._done.set()
+
+    def run_to_end(self, max_seconds: float | None = None) -> None:
+        """Process on the calling thread until the source finishes (or ``max_seconds`` of stream).
+
+        For fast, deterministic runs (``--fast`` with a simulator or playback source).
+        """
+        self.open()
+        self.source.start()
+        limit = None if max_seconds is None else int(max_seconds * self.source.info.fs_hz)
+        try:
+            while True:
+                chunks = self.source.read(self.read_timeout_s)
+                for chunk in chunks:
+                    self.process_chunk(chunk)
+                runner = self.processor.runner
+                if runner is not None and runner.finished:
+                    break
+                if limit is not None and self.health.samples_in >= limit:
+                    break
+                if not chunks and self.source.finished:
+                    break
+        finally:
+            self._finish_protocol()
+            self._done.set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until the thread has finished (source ended or protocol done).
+
+        Returns
+        -------
+        bool
+            True if finished; re-raises a thread failure as :class:`EngineError`.
+        """
+        finished = self._done.wait(timeout_s)
+        self.raise_if_failed()
+        return finished
+
+    def stop(self) -> None:
+        """Stop the thread, then the source; re-raise a thread failure (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        try:
+            self.source.stop()
+        finally:
+            self.source.close()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Re-raise, in the caller, an exception that ended the engine thread."""
+        if self._error is None:
+            return
+        if isinstance(self._error, EmgFeedbackError):
+            raise self._error
+        raise EngineError(f"engine thread failed: {self._error!r}") from self._error
+
+    @property
+    def finished(self) -> bool:
+        """True once processing has ended."""
+        return self._done.is_set()
+
+    # ------------------------------------------------------------------ processing
+    def process_chunk(self, chunk) -> Processed:
+        """Process one chunk and publish it to every consumer (engine thread)."""
+        t0 = time.perf_counter()
+        processed = self.processor.process(chunk)
+        if self.writer is not None:
+            self._record(processed)
+        self.display.write(chunk.first_index, processed.filtered_uv, processed.envelope_uv,
+                           chunk.arrival_s)
+        for outlet in self.outlets:
+            outlet.push(processed)
+        for callback in self._listeners:
+            callback(processed)
+        self._recent_onsets.extend(processed.onsets)
+        self._recent_cues.extend(processed.cues)
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        age_ms = (time.monotonic() - chunk.arrival_s) * 1000.0
+        self.health.add_chunk(chunk, elapsed_ms, age_ms)
+        self._publish(processed)
+        return processed
+
+    def _record(self, processed: Processed) -> None:
+        writer = self.writer
+        writer.add_chunk(processed.chunk)
+        names = self.source.info.channel_names
+        for event in processed.onsets:
+            writer.add_marker(int(event.index), event.kind, names[event.channel],
+                              {"channel": int(event.channel),
+                               "detected_index": int(event.detected_index),
+                               "delay_ms": float(event.delay_ms)})
+        for cue in processed.cues:
+            writer.add_marker(int(cue.index), f"cue:{cue.kind}", getattr(cue, "text", ""),
+                              cue_data(cue))
+        depth = getattr(writer, "queue_depth", None)
+        self.health.recorder_queue_depth = int(depth() if callable(depth) else depth or 0)
+
+    def _finish_protocol(self) -> None:
+        runner = self.processor.runner if self.processor is not None else None
+        if runner is None or self.results is not None:
+            return
+        self.results = runner.results()
+        if self.writer is not None:
+            self.writer.add_result("protocol", self.results)
+
+    def _publish(self, processed: Processed) -> None:
+        self._seq += 1
+        runner = self.processor.runner
+        health = self.health.as_dict()
+        health["envelope_delay_ms"] = self.processor.envelope_delay_ms
+        writer_error = getattr(self.writer, "error", None) if self.writer is not None else None
+        envelope = processed.envelope_uv[-1].copy() if len(processed.envelope_uv) else \
+            np.full(self.source.info.n_channels, np.nan)
+        self._snapshot = Snapshot(
+            seq=self._seq,
+            end_index=processed.chunk.end_index,
+            time_s=processed.chunk.end_index / self.source.info.fs_hz,
+            envelope_uv=envelope,
+            onsets=tuple(self._recent_onsets),
+            cues=tuple(self._recent_cues),
+            protocol=protocol_progress(runner, self.source.info.fs_hz),
+            quality=self.processor.latest_quality,
+            source_state=self.source.state,
+            health=health,
+            recording=self.writer is not None and writer_error is None,
+            recorder_error=str(writer_error) if writer_error else None,
+            newest_arrival_s=processed.chunk.arrival_s,
+        )
+
+    # ------------------------------------------------------------------ consumers
+    def snapshot(self) -> Snapshot | None:
+        """The latest snapshot (None before the first chunk). Safe from any thread."""
+        return self._snapshot
+
+    def read_display(self, since_index: int | None, max_samples: int | None = None) \
+            -> DisplayBlock:
+        """New processed samples for a display; samples it missed are counted as overruns."""
+        block = self.display.read_since(since_index, max_samples)
+        self.health.display_overruns += block.skipped
+        return block
+
+
+def cue_data(cue) -> dict:
+    """A cue's fields as a JSON-ready dict (for markers and logs)."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(cue):
+        data = asdict(cue)
+    else:
+        data = dict(getattr(cue, "__dict__", {}))
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in data.items()}
+
+
+def protocol_progress(runner, fs_hz: float) -> dict | None:
+    """Where a protocol run stands, for displays (None when no protocol runs)."""
+    if runner is None:
+        return None
+    phases = runner.protocol.phases
+    current = runner.current_phase
+    done, total = runner.phase_progress()
+    index = len(phases) - 1 if current is None else current
+    phase = phases[index]
+    return {
+        "name": runner.protocol.name,
+        "title": runner.protocol.title,
+        "phase": index,
+        "n_phases": len(phases),
+        "phase_name": phase.name,
+        "phase_kind": phase.kind,
+        "cue": phase.cue,
+        "phase_done_s": done / fs_hz,
+        "phase_total_s": total / fs_hz,
+        "remaining_s": max(0.0, (total - done) / fs_hz),
+        "finished": bool(runner.finished),
+    }

@@ -1,0 +1,166 @@
+"""The engine's synchronous core: one chunk in, everything derived from it out.
+
+Kept free of threads and clocks so that live, paced, fast and replayed runs of the same
+samples give the same results: every stateful stage (filters, detectors, protocol runner,
+quality windows) advances by sample index only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emgfeedback.acquisition.boards import counts_to_uv
+from emgfeedback.acquisition.source import Chunk, SourceInfo
+from emgfeedback.dsp import Pipeline, PipelineConfig
+
+
+def default_pipeline_config(fs_hz: float, mains_hz: float | None = 50.0, **overrides):
+    """The default processing for a source's rate.
+
+    The band is 20-450 Hz where the rate allows it; slower sources (e.g. 500 Hz envelope
+    boards or 250 Hz LSL streams) get an upper corner at 45% of the rate, below Nyquist.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sample rate in hertz.
+    mains_hz : float or None
+        Mains frequency to notch (50 or 60), or None for no notch.
+    **overrides
+        Any other :class:`~emgfeedback.dsp.PipelineConfig` field.
+
+    Returns
+    -------
+    PipelineConfig
+    """
+    high = min(450.0, 0.45 * fs_hz)
+    low = min(20.0, high / 4.0)
+    notch = mains_hz if mains_hz and mains_hz < fs_hz / 2 else None
+    params = dict(fs_hz=float(fs_hz), band_hz=(low, high), notch_hz=notch)
+    params.update(overrides)
+    return PipelineConfig(**params)
+
+
+@dataclass
+class Processed:
+    """What one chunk gave.
+
+    Attributes
+    ----------
+    chunk : Chunk
+        The raw chunk (integer counts), unchanged: this is what is recorded.
+    uv : numpy.ndarray
+        Calibrated signal, µV at the electrode.
+    filtered_uv, envelope_uv : numpy.ndarray
+        Pipeline output.
+    onsets : list
+        Onset/offset events detected in this chunk.
+    cues : list
+        Protocol cues emitted in this chunk.
+    quality : dict or None
+        Per-channel quality, when a quality window completed in this chunk.
+    """
+
+    chunk: Chunk
+    uv: np.ndarray
+    filtered_uv: np.ndarray
+    envelope_uv: np.ndarray
+    onsets: list = field(default_factory=list)
+    cues: list = field(default_factory=list)
+    quality: list | None = None
+
+
+class Processor:
+    """Calibrate, filter, detect and run the protocol for each chunk, in order.
+
+    Parameters
+    ----------
+    info : SourceInfo
+        The source's description (rate, channels, calibration).
+    pipeline_config : PipelineConfig, optional
+        Defaults to :func:`default_pipeline_config` for the source's rate.
+    onset_config : OnsetConfig, optional
+        Onset detector settings; defaults to the detector's own defaults.
+    runner : ProtocolRunner, optional
+        A protocol to drive with the envelopes and onsets.
+    baseline : sequence of (mean_uv, sd_uv), optional
+        A stored resting baseline per channel for the onset detector; without it the
+        detector learns from the first rest.
+    quality_window_s : float
+        Length of the window quality is assessed over, in seconds (once per window).
+    mains_hz : float
+        Mains frequency for the hum measurement.
+    """
+
+    def __init__(self, info: SourceInfo, pipeline_config: PipelineConfig | None = None,
+                 onset_config=None, runner=None,
+                 baseline: Sequence[tuple[float, float]] | None = None,
+                 quality_window_s: float = 2.0, mains_hz: float = 50.0) -> None:
+        from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector
+
+        self.info = info
+        self.fs_hz = float(info.fs_hz)
+        self.config = pipeline_config or default_pipeline_config(self.fs_hz, mains_hz)
+        self.pipeline = Pipeline(self.config, info.n_channels)
+        self.detector = OnsetDetector(onset_config or OnsetConfig(), info.n_channels, self.fs_hz)
+        if baseline is not None:
+            means, sds = zip(*baseline, strict=True)
+            self.detector.set_baseline(np.asarray(means, float), np.asarray(sds, float))
+        self.runner = runner
+        self.mains_hz = mains_hz
+        self._quality_n = max(1, int(round(quality_window_s * self.fs_hz)))
+        self._quality_raw = np.zeros((0, info.n_channels))
+        self._quality_filtered = np.zeros((0, info.n_channels))
+        self._quality_lost = 0
+        self.latest_quality: list | None = None
+        self.next_index: int | None = None
+
+    @property
+    def envelope_delay_ms(self) -> float:
+        """Delay the envelope adds, in ms (part of the latency budget)."""
+        return float(self.pipeline.envelope_delay_ms)
+
+    def process(self, chunk: Chunk) -> Processed:
+        """Process one chunk.
+
+        A gap (missing samples) restarts the filters, as the signal on either side of it is
+        not continuous; detectors and the protocol runner keep counting by sample index.
+        """
+        if chunk.gaps and self.next_index is not None:
+            self.pipeline.reset()
+        self.next_index = chunk.end_index
+        uv = counts_to_uv(chunk.samples, self.info.calibration)
+        filtered, envelope = self.pipeline.process(uv)
+        onsets = self.detector.process(filtered, chunk.first_index)
+        cues = []
+        if self.runner is not None and not self.runner.finished:
+            from emgfeedback.protocol import Features
+
+            cues = list(self.runner.step(Features(chunk.first_index, envelope, onsets=onsets)))
+        quality = self._update_quality(chunk, uv, filtered)
+        return Processed(chunk, uv, filtered, envelope, list(onsets), cues, quality)
+
+    def _update_quality(self, chunk: Chunk, uv: np.ndarray, filtered: np.ndarray):
+        # Quality is assessed on whole windows counted in samples, so it is deterministic.
+        self._quality_lost += sum(g.n_samples for g in chunk.gaps)
+        self._quality_raw = np.concatenate([self._quality_raw, uv])
+        self._quality_filtered = np.concatenate([self._quality_filtered, filtered])
+        result = None
+        while len(self._quality_raw) >= self._quality_n:
+            raw, self._quality_raw = np.split(self._quality_raw, [self._quality_n])
+            filt, self._quality_filtered = np.split(self._quality_filtered, [self._quality_n])
+            result = self._assess(raw, filt, self._quality_lost)
+            self._quality_lost = 0
+        if result is not None:
+            self.latest_quality = result
+        return result
+
+    def _assess(self, raw_uv: np.ndarray, filtered_uv: np.ndarray, lost: int):
+        from emgfeedback.analysis.quality import assess_quality
+
+        return assess_quality(raw_uv, self.fs_hz, filtered_uv=filtered_uv,
+                              calibration=self.info.calibration, mains_hz=self.mains_hz,
+                              lost_samples=lost, band_hz=tuple(self.config.band_hz))

@@ -1,0 +1,1 @@
+"""The firmware sources, shipped as package data: emgfeedback._firmware."""
