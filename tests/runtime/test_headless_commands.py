@@ -1,0 +1,137 @@
+"""record, baseline and run end to end: real simulator, real SQLite, real playback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from emgfeedback.acquisition.simulator import Simulator
+from emgfeedback.storage import SessionStore
+
+SHORT_PROTOCOL = """
+name = "short"
+title = "Short test protocol"
+version = 1
+description = "Baseline, two lifts, a rest."
+
+[[channels]]
+id = "glute_med"
+role = "target"
+
+[[channels]]
+id = "tfl"
+role = "compensator"
+
+[[phases]]
+name = "baseline"
+kind = "baseline"
+duration_s = 2
+
+[[phases]]
+name = "lifts"
+kind = "work"
+reps = 2
+work_s = 1.5
+rest_s = 1.0
+cue = "Lift"
+measure = ["mean", "peak"]
+
+[[phases.goals]]
+type = "above"
+channel = "glute_med"
+level = 2.0
+unit = "baseline"
+during = "work"
+
+[[phases]]
+name = "rest"
+kind = "rest"
+duration_s = 1
+"""
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "emgfeedback", *args], capture_output=True,
+                          text=True, timeout=300, check=False)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_record_prints_the_session_id_last_and_stores_every_sample(tmp_path):
+    db = tmp_path / "s.sqlite"
+    url = "sim://?channels=2&fs=2000&scenario=drill&seed=9&pace=fast"
+    done = cli("record", "--source", url, "--seconds", "3", "--db", str(db), "--subject", "p1",
+               "--note", "first try", "--names", "glute med R,TFL R")
+    session_id = int(done.stdout.strip().splitlines()[-1])
+    with SessionStore(db) as store:
+        meta = store.session(session_id)
+        assert meta.status == "complete"
+        assert meta.subject == "p1" and meta.note == "first try"
+        assert tuple(meta.channel_names) == ("glute med R", "TFL R")
+        indices, samples = store.read_samples(session_id)
+    assert len(samples) >= 6000
+    expected = Simulator("drill", 2, 2000.0, seed=9).next_counts(len(samples))
+    np.testing.assert_array_equal(samples, expected)
+    np.testing.assert_array_equal(indices, np.arange(len(samples)))
+
+
+def test_baseline_stores_a_tone_per_channel_and_history_shows_it(tmp_path):
+    db = tmp_path / "s.sqlite"
+    url = "sim://?channels=2&fs=2000&scenario=rest&seed=5&pace=fast&board=olimex-ekg-emg"
+    done = cli("baseline", "--source", url, "--seconds", "10", "--db", str(db), "--subject",
+               "p2", "--json")
+    result = json.loads(done.stdout)
+    truth = Simulator("rest", 2, 2000.0, seed=5, board="olimex-ekg-emg").truth
+    assert [c["channel"] for c in result["channels"]] == ["ch1", "ch2"]
+    for channel, tone in zip(result["channels"], truth.tone_uv, strict=True):
+        assert channel["noise_floor_uv"] > 0
+        if tone >= 2 * channel["noise_floor_uv"]:
+            assert channel["valid"]
+            assert abs(channel["resting_tone_uv"] - tone) <= 0.1 * tone
+    with SessionStore(db) as store:
+        points = store.history("p2", "ch1", "resting_tone_uv", kind="baseline")
+    assert [p.session_id for p in points] == [result["session"]]
+
+
+def test_baseline_refuses_to_call_a_tone_below_the_floor_a_measurement(tmp_path):
+    url = "sim://?channels=1&fs=2000&scenario=rest&seed=5&pace=fast&board=uno-myoware2"
+    done = cli("baseline", "--source", url, "--seconds", "5", "--db", str(tmp_path / "b.db"),
+               "--json")
+    channel = json.loads(done.stdout)["channels"][0]
+    assert channel["quantisation_uv"] > 20
+    assert not channel["valid"]
+    assert "floor" in channel["reason"]
+
+
+def test_protocol_results_are_identical_paced_fast_and_replayed(tmp_path):
+    proto = tmp_path / "short.toml"
+    proto.write_text(SHORT_PROTOCOL)
+    db = tmp_path / "s.sqlite"
+    url = "sim://?channels=2&fs=1000&scenario=drill&seed=3"
+    fast = json.loads(cli("run", "--protocol", str(proto), "--source", url, "--fast",
+                          "--db", str(db), "--json").stdout)
+    paced = json.loads(cli("run", "--protocol", str(proto), "--source", url, "--no-record",
+                           "--json").stdout)
+    replay_url = f"file://{db}?session={fast['session']}"
+    replayed = json.loads(cli("run", "--protocol", str(proto), "--source", replay_url,
+                              "--fast", "--no-record", "--json").stdout)
+    assert fast["phases"] and len(fast["phases"]) == 3
+    for other in (paced, replayed):
+        assert other["phases"] == fast["phases"]
+    with SessionStore(db) as store:
+        stored = store.results(fast["session"], kind="protocol")
+        cues = store.markers(fast["session"])
+    assert stored and stored[-1].data["phases"] == json.loads(json.dumps(fast["phases"]))
+    assert any(m.kind == "cue:phase_start" for m in cues)
+
+
+def test_fast_is_refused_for_a_real_device():
+    done = cli("run", "--protocol", "demo", "--source", "serial:///dev/ttyACM0", "--fast",
+               "--no-record", check=False)
+    assert done.returncode == 2
+    assert "--fast works with" in done.stderr
+    assert "Traceback" not in done.stderr
