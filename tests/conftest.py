@@ -1,11 +1,38 @@
-"""Shared test configuration: headless Qt, data paths."""
+"""Shared test configuration: headless Qt, LSL on loopback only, data paths.
+
+LSL: liblsl reads its configuration before its first network use. ``ResolveScope =
+machine`` keeps stream discovery on 127.0.0.1 (no multicast to the local network),
+``KnownPeers`` asks the loopback address directly. Set here, for every test and the
+subprocesses they start, so no test anywhere sends LSL traffic off this machine.
+"""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+LSL_API_CFG = """\
+[ports]
+IPv6 = disable
+[multicast]
+ResolveScope = machine
+MachineAddresses = {127.0.0.1}
+AddressesOverride = {127.0.0.1}
+TTLOverride = 0
+[lab]
+KnownPeers = {127.0.0.1}
+[log]
+level = -2
+"""
+
+_cfg = Path(tempfile.gettempdir()) / f"emgfeedback-tests-lsl_api-{os.getpid()}.cfg"
+_cfg.write_text(LSL_API_CFG)
+# Set before any test runs (conftest files are imported at collection), and inherited by
+# subprocesses such as `python -m emgfeedback record`.
+os.environ["LSLAPICFG"] = str(_cfg)
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -75,7 +75,11 @@ def make_outlets(args, info) -> list:
         return []
     from emgfeedback.interop.lsl import LslOutlet
 
-    return [LslOutlet(info)]
+    empty = ("",) * info.n_channels
+    return [LslOutlet(
+        info, channel_names=channel_names(info, getattr(args, "names", None)),
+        placements=per_channel(info, getattr(args, "placements", None), "--placements", empty),
+        sides=per_channel(info, getattr(args, "sides", None), "--sides", empty))]
 
 
 def progress(label: str, done: float, total: float, width: int = 30, stream=sys.stderr) -> None:

@@ -101,7 +101,8 @@ class Engine:
     writer : object, optional
         A storage writer (``add_chunk``, ``add_marker``, ``add_result``, ``error``).
     outlets : sequence, optional
-        Objects with ``push(processed)`` (e.g. the LSL outlet), called on the engine thread.
+        Objects with ``push(processed)`` (e.g. the LSL outlet), called on the engine thread,
+        and closed (``close()``) by :meth:`stop`.
     display_window_s : float
         Seconds of processed signal kept for displays.
     read_timeout_s : float
@@ -216,7 +217,19 @@ class Engine:
             self.source.stop()
         finally:
             self.source.close()
+            self._close_outlets()
         self.raise_if_failed()
+
+    def _close_outlets(self) -> None:
+        # Withdraw published streams now rather than when the objects are collected.
+        while self.outlets:
+            outlet = self.outlets.pop()
+            close = getattr(outlet, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must not hide the session's result
+                    log.exception("closing outlet %r failed", outlet)
 
     def raise_if_failed(self) -> None:
         """Re-raise, in the caller, an exception that ended the engine thread."""

@@ -1,0 +1,438 @@
+"""LSL outlet and inlet on loopback, with the real liblsl (see conftest.py for the scope)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+pylsl = pytest.importorskip("pylsl", reason="pylsl is missing: pip install 'emgfeedback[lsl]'")
+
+from emgfeedback.acquisition import open_source  # noqa: E402
+from emgfeedback.acquisition.source import Gap  # noqa: E402
+from emgfeedback.errors import ConfigError, SourceError  # noqa: E402
+from emgfeedback.interop.lsl import (  # noqa: E402
+    ENVELOPE_TYPE,
+    MARKER_TYPE,
+    RAW_TYPE,
+    LslOutlet,
+    cue_marker,
+    onset_marker,
+)
+from emgfeedback.protocol import ProtocolRunner, load_protocol  # noqa: E402
+from emgfeedback.runtime import Engine, Processor  # noqa: E402
+
+FS = 1000.0
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def inlet_for(source_id: str, timeout_s: float = 5.0):
+    found = pylsl.resolve_byprop("source_id", source_id, 1, timeout_s)
+    assert found, f"stream {source_id} not resolved on loopback"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
+    inlet.open_stream(timeout_s)
+    return inlet
+
+
+def pull_all(inlet, n_expected: int, timeout_s: float = 10.0, strings: bool = False):
+    values, stamps = [], []
+    deadline = time.monotonic() + timeout_s
+    while len(stamps) < n_expected and time.monotonic() < deadline:
+        data, ts = inlet.pull_chunk(timeout=0.1, max_samples=4096)
+        values.extend(data)
+        stamps.extend(ts)
+    if strings:
+        return [v[0] for v in values], np.asarray(stamps)
+    return np.asarray(values, dtype=np.float64), np.asarray(stamps)
+
+
+def labels_of(full_info) -> list[tuple[str, str, str]]:
+    out = []
+    ch = full_info.desc().child("channels").child("channel")
+    while not ch.empty():
+        out.append((ch.child_value("label"), ch.child_value("unit"), ch.child_value("type")))
+        ch = ch.next_sibling("channel")
+    return out
+
+
+def test_outlet_publishes_every_sample_envelope_and_marker():
+    """A session from the simulator, through the Engine, reaches three plain LSL inlets."""
+    source = open_source("sim://?channels=2&fs=1000&pace=fast&seconds=6&seed=3")
+    source.open()
+    sid = unique("emgf-test")
+    outlet = LslOutlet(source.info, name=unique("emgf"), source_id=sid,
+                       placements=["hip", "thigh"])
+    raw_in, env_in, mark_in = (inlet_for(f"{sid}:{part}")
+                               for part in ("raw", "envelope", "markers"))
+    assert outlet.have_consumers()
+    proto = load_protocol("demo")
+    engine = Engine(source, processor_factory=lambda info: Processor(
+        info, runner=ProtocolRunner(proto, info.fs_hz, info.channel_names)),
+        outlets=[outlet])
+    seen = []
+    engine.add_listener(seen.append)
+    engine.run_to_end()
+    outlet.push_marker(1234, "mark:user note")
+
+    uv = np.concatenate([p.uv for p in seen])
+    env = np.concatenate([p.envelope_uv for p in seen])
+    expected_markers = [(int(e.index), onset_marker(e.kind, source.info.channel_names[e.channel]))
+                        for p in seen for e in p.onsets]
+    expected_markers += [(int(c.index), cue_marker(c)) for p in seen for c in p.cues]
+    expected_markers.append((1234, "mark:user note"))
+    assert any(text.startswith("onset:") for _, text in expected_markers)
+    assert any(text.startswith("cue:phase_start") for _, text in expected_markers)
+
+    raw, raw_ts = pull_all(raw_in, len(uv))
+    envelope, env_ts = pull_all(env_in, len(env))
+    texts, mark_ts = pull_all(mark_in, len(expected_markers), strings=True)
+
+    assert raw.shape == uv.shape == (6000, 2)
+    np.testing.assert_array_equal(raw, uv.astype(np.float32))
+    np.testing.assert_array_equal(envelope, env.astype(np.float32))
+    # Timestamps follow the sample index exactly: t = t0 + index / fs.
+    np.testing.assert_allclose(np.diff(raw_ts), 1.0 / FS, atol=1e-9)
+    np.testing.assert_allclose(env_ts, raw_ts, atol=1e-9)
+    assert raw_ts[0] == pytest.approx(outlet.t0, abs=1e-9)
+    # Every marker, stamped at its sample's time.
+    got = sorted((int(round((t - raw_ts[0]) * FS)), text) for t, text in zip(mark_ts, texts,
+                                                                           strict=True))
+    assert got == sorted(expected_markers)
+    offsets = (mark_ts - raw_ts[0]) * FS
+    np.testing.assert_allclose(offsets, np.round(offsets), atol=1e-6)
+
+    full = raw_in.info(5.0)
+    assert full.type() == RAW_TYPE and full.nominal_srate() == FS
+    assert labels_of(full) == [(n, "microvolts", "EMG") for n in source.info.channel_names]
+    assert full.desc().child("channels").child("channel").child_value("placement") == "hip"
+    assert env_in.info(5.0).type() == ENVELOPE_TYPE
+    assert mark_in.info(5.0).type() == MARKER_TYPE
+    outlet.close()
+
+
+def test_lsl_source_reads_our_outlet_within_one_quantisation_step():
+    """emgfeedback -> LSL -> emgfeedback: every sample, consecutive indices, exact to 0.01 µV."""
+    source = open_source("sim://?channels=3&fs=1000&pace=fast&seconds=2&seed=5")
+    source.open()
+    sid = unique("emgf-loop")
+    outlet = LslOutlet(source.info, source_id=sid, name=unique("emgf"))
+    lsl = open_source(f"lsl://?source_id={sid}:raw&timeout=5")
+    lsl.open()
+    lsl.start()
+    assert lsl.info.channel_names == source.info.channel_names
+    assert lsl.info.fs_hz == FS and lsl.info.framing == "lsl"
+    pushed = []
+    engine = Engine(source, outlets=[outlet])
+    engine.add_listener(lambda p: pushed.append(p.uv.astype(np.float32)))
+    engine.run_to_end()
+    sent = np.concatenate(pushed).astype(np.float64)
+
+    chunks = []
+    deadline = time.monotonic() + 10
+    while sum(c.n_samples for c in chunks) < len(sent) and time.monotonic() < deadline:
+        chunks.extend(lsl.read(0.1))
+    lsl.close()
+    outlet.close()
+    starts = [c.first_index for c in chunks]
+    assert starts[0] == 0
+    assert all(c.gaps == () for c in chunks)
+    assert starts == list(np.cumsum([0] + [c.n_samples for c in chunks[:-1]]))
+    got = np.concatenate([c.samples for c in chunks])
+    assert got.dtype == np.int32 and got.shape == sent.shape
+    uv = got * lsl.info.calibration[0].uv_per_count
+    assert np.max(np.abs(uv - sent)) <= 0.005 + 1e-9
+    assert lsl.stats()["lost_samples"] == 0
+
+
+def make_outlet(n_channels=2, fs=FS, source_id=None, name=None, unit="microvolts"):
+    info = pylsl.StreamInfo(name or unique("pusher"), "EMG", n_channels, fs, pylsl.cf_float32,
+                            source_id or "")
+    channels = info.desc().append_child("channels")
+    for i in range(n_channels):
+        ch = channels.append_child("channel")
+        ch.append_child_value("label", f"m{i}")
+        ch.append_child_value("unit", unit)
+    return pylsl.StreamOutlet(info), info.name()
+
+
+def read_until(src, n: int, timeout_s: float = 10.0):
+    chunks = []
+    deadline = time.monotonic() + timeout_s
+    while sum(c.n_samples for c in chunks) < n and time.monotonic() < deadline:
+        chunks.extend(src.read(0.1))
+    return chunks
+
+
+def test_timestamp_jumps_become_gaps_with_their_size():
+    sid = unique("gappy")
+    outlet, _ = make_outlet(source_id=sid, unit="millivolts")
+    src = open_source(f"lsl://?source_id={sid}&timeout=5")
+    src.open()
+    src.start()
+    assert outlet.wait_for_consumers(5)
+    assert src.info.channel_names == ("m0", "m1")
+    t0 = pylsl.local_clock()
+    values = (np.arange(400, dtype=np.float32).reshape(200, 2) - 200.0) / 1000.0  # mV
+    index = np.arange(200)
+    index[60:] += 30  # the pusher skipped 30 samples after sample 59 ...
+    index[150:] += 7  # ... and 7 more inside the next chunk
+    jitter = np.zeros(200)
+    jitter[100] = 0.4 / FS  # 1.4 periods between 99 and 100: jitter, not a gap
+    stamps = t0 + index / FS + jitter
+    outlet.push_chunk(values[:60], list(stamps[:60]))
+    outlet.push_chunk(values[60:], list(stamps[60:]))
+    chunks = read_until(src, 200)
+    src.close()
+
+    gaps = [g for c in chunks for g in c.gaps]
+    assert gaps == [Gap(60, 30, "timestamp"), Gap(180, 7, "timestamp")]
+    indices = np.concatenate([np.arange(c.first_index, c.end_index) for c in chunks])
+    np.testing.assert_array_equal(indices, index)
+    got_uv = np.concatenate([c.samples for c in chunks]) * 0.01
+    np.testing.assert_allclose(got_uv, values.astype(np.float64) * 1000.0, atol=0.005 + 1e-6)
+    stats = src.stats()
+    assert stats["lost_samples"] == 37 and stats["gaps_by_cause"] == {"timestamp": 2}
+
+
+@pytest.mark.parametrize("by, clock", [("source_id", "same"), ("name", "same"),
+                                       ("source_id", "restarted")])
+def test_source_recovers_when_the_outlet_comes_back(by, clock):
+    sid = unique("flaky")
+    name = unique("flaky-name")
+    outlet, _ = make_outlet(source_id=sid if by == "source_id" else "", name=name)
+    query = f"source_id={sid}" if by == "source_id" else f"name={name}"
+    src = open_source(f"lsl://?{query}&timeout=5&no_data=0.3")
+    src.open()
+    src.start()
+    assert outlet.wait_for_consumers(5)
+    block = np.random.default_rng(1).normal(0, 50, (100, 2)).astype(np.float32)
+    first_last = pylsl.local_clock()
+    t_first = time.monotonic()
+    outlet.push_chunk(block, first_last)
+    first = read_until(src, 100)
+    del outlet  # the outlet goes away ...
+    deadline = time.monotonic() + 10
+    while src.state != "reconnecting" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert src.state == "reconnecting"
+    outlet, _ = make_outlet(source_id=sid if by == "source_id" else "", name=name)  # ... back
+    deadline = time.monotonic() + 10
+    while src.stats()["reconnects"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert src.stats()["reconnects"] == 1
+    time.sleep(0.2)
+    second_last = pylsl.local_clock()
+    if clock == "same":  # a restarted program on this computer: the same LSL clock
+        outlet.push_chunk(block, second_last)
+    else:  # a sender whose stamps start again near zero (another clock, a replay)
+        outlet.push_chunk(block, 1.0 + 99 / FS)  # (a first stamp of 0.0 means "now")
+    second = read_until(src, 100)
+    t_second = time.monotonic()
+    assert src.state == "streaming"
+    src.close()
+
+    assert [c.first_index for c in first][0] == 0
+    assert sum(c.n_samples for c in first) == 100
+    (gap,) = second[0].gaps
+    assert gap.start_index == 100 and gap.cause == "unplug"
+    assert second[0].first_index == gap.end_index
+    if clock == "same":  # the timestamps say exactly how long the outlet was away
+        assert gap.n_samples == round((second_last - 99 / FS - first_last) * FS) - 1
+        assert src.stats()["clock_jumps"] == 0
+    else:  # the host clock does, give or take the polling
+        assert 0 < gap.n_samples <= (t_second - t_first) * FS
+        assert gap.n_samples >= (second_last - first_last) * FS - 300
+        assert src.stats()["clock_jumps"] == 1
+    got = np.concatenate([c.samples for c in second]) * 0.01
+    np.testing.assert_allclose(got, block, atol=0.005 + 1e-4)
+    assert src.stats()["lost_by_cause"] == {"unplug": gap.n_samples}
+
+
+def test_silence_sets_no_data_and_data_clears_it():
+    sid = unique("quiet")
+    outlet, _ = make_outlet(source_id=sid)
+    src = open_source(f"lsl://?source_id={sid}&no_data=0.2")
+    src.open()
+    src.start()
+    assert outlet.wait_for_consumers(5)
+    deadline = time.monotonic() + 5
+    while src.state != "no_data" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert src.state == "no_data"
+    outlet.push_chunk(np.zeros((10, 2), np.float32))
+    assert sum(c.n_samples for c in read_until(src, 10)) == 10
+    assert src.state == "streaming"
+    src.close()
+
+
+def test_missing_stream_is_a_clear_error():
+    src = open_source(f"lsl://?name={unique('nobody')}&timeout=0.3")
+    with pytest.raises(SourceError, match="no LSL stream matches name="):
+        src.open()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("lsl://?kind=EMG", "unknown option"),
+    ("lsl://somewhere?type=EMG", "takes no path"),
+    ("lsl://?type=EMG&timeout=-1", "timeout"),
+    ("lsl://?type=EMG&gap_periods=0.5", "gap_periods"),
+])
+def test_bad_urls_are_rejected(url, message):
+    with pytest.raises(ConfigError, match=message):
+        open_source(url)
+
+
+def test_record_command_stores_what_an_lsl_outlet_pushed(tmp_path):
+    """``emgfeedback record --source lsl://...`` in a subprocess, fed by a plain pylsl outlet."""
+    import os
+    import subprocess
+    import sys
+
+    from emgfeedback.storage import SessionStore
+
+    fs = 500.0
+    sid = unique("rec")
+    outlet, _ = make_outlet(n_channels=2, fs=fs, source_id=sid)
+    db = tmp_path / "sessions.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emgfeedback", "record", "--source",
+         f"lsl://?source_id={sid}&timeout=30", "--seconds", "2", "--db", str(db),
+         "--subject", "lsl-test"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert outlet.wait_for_consumers(60), "record never connected to the outlet"
+        time.sleep(0.3)  # the inlet subscribes just after it connects
+        values = np.random.default_rng(7).normal(0, 80, (1000, 2)).astype(np.float32)
+        index = np.arange(1000)
+        index[400:] += 50  # the pusher skips 50 samples' worth of timestamps
+        stamps = pylsl.local_clock() + index / fs
+        for start in range(0, 1000, 50):
+            outlet.push_chunk(values[start:start + 50], list(stamps[start:start + 50]))
+            time.sleep(0.01)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    session_id = int(out.strip().splitlines()[-1])
+    store = SessionStore(db)
+    meta = store.session(session_id)
+    assert meta.fs_hz == fs and list(meta.channel_names) == ["m0", "m1"]
+    indices, counts = store.read_samples(session_id)
+    np.testing.assert_array_equal(indices, index)
+    uv = counts * meta.calibration[0].uv_per_count
+    assert np.max(np.abs(uv - values.astype(np.float64))) <= 0.005 + 1e-6
+    assert store.gaps(session_id) == [Gap(400, 50, "timestamp")]
+
+
+def test_record_with_lsl_flag_publishes_the_recorded_samples(tmp_path):
+    """``record --lsl``: what an LSL inlet receives is what the session stored, µV for µV."""
+    import os
+    import subprocess
+    import sys
+
+    from emgfeedback.acquisition.source import SourceInfo
+    from emgfeedback.interop.lsl import default_source_id
+    from emgfeedback.storage import SessionStore
+
+    url = "sim://?channels=2&fs=1000&pace=realtime&seed=11&seconds=30&board=uno-myoware2"
+    url += f"&variation=1.{uuid.uuid4().int % 1000:03d}"  # a URL (so a source_id) of its own
+    sid = default_source_id(SourceInfo(url=url, fs_hz=1000.0, channel_names=(), calibration=()))
+    db = tmp_path / "sessions.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emgfeedback", "record", "--source", url, "--seconds", "3",
+         "--db", str(db), "--lsl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        inlet = inlet_for(f"{sid}:raw", timeout_s=60)
+        values, stamps = [], []
+        lost = getattr(pylsl, "LostError", None) or pylsl.util.LostError
+        while True:  # until the recorder withdraws its outlet
+            try:
+                data, ts = inlet.pull_chunk(timeout=0.1, max_samples=4096)
+            except lost:
+                break
+            values.extend(data)
+            stamps.extend(ts)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    store = SessionStore(db)
+    session_id = int(out.strip().splitlines()[-1])
+    meta = store.session(session_id)
+    _, counts = store.read_samples(session_id)
+    cal = meta.calibration[0]
+    stored_uv = (counts - cal.offset_counts) * cal.uv_per_count
+    received = np.asarray(values, np.float64)
+    assert len(received) > 500
+    np.testing.assert_allclose(np.diff(stamps), 1e-3, atol=1e-9)
+    # The inlet joined late (and liblsl drops what is in flight when an outlet goes): what
+    # it got is a stretch of the stored session, sample for sample, placed by its timestamps.
+    stored = stored_uv.astype(np.float32)
+    head = received[:200].astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(stored, head.shape, axis=(0, 1))[:, 0]
+    first = np.flatnonzero((windows == head).all(axis=(1, 2)))
+    assert len(first) == 1
+    start = int(first[0])
+    np.testing.assert_array_equal(received.astype(np.float32),
+                                  stored[start:start + len(received)])
+    assert len(received) + start <= len(stored)
+
+
+def test_outlet_keeps_a_gap_in_place_in_time():
+    """Chunks after a gap are stamped from their own indices, so the hole stays in time."""
+    from emgfeedback.acquisition.boards import uv_calibration
+    from emgfeedback.acquisition.source import Chunk, SourceInfo
+    from emgfeedback.runtime import Processed
+
+    info = SourceInfo(url=f"test://{unique('gap')}", fs_hz=FS, channel_names=("a",),
+                      calibration=uv_calibration(1, 0.5))
+    sid = unique("gapout")
+    outlet = LslOutlet(info, source_id=sid, name=unique("gapout"))
+    inlet = inlet_for(f"{sid}:raw")
+
+    def processed(first, n, gaps=()):
+        counts = np.arange(first, first + n, dtype=np.int32)[:, None]
+        chunk = Chunk(counts, first, time.monotonic(), gaps)
+        uv = counts * 0.5
+        return Processed(chunk, uv, uv, uv)
+
+    outlet.push(processed(100, 20))
+    outlet.push(processed(150, 20, (Gap(120, 30, "crc"),)))
+    values, stamps = pull_all(inlet, 40)
+    outlet.close()
+    assert values[:, 0].tolist() == [i * 0.5 for i in [*range(100, 120), *range(150, 170)]]
+    index = np.round((stamps - outlet.t0) * FS)
+    np.testing.assert_array_equal(index, [*range(100, 120), *range(150, 170)])
+    assert outlet.timestamp(135) == pytest.approx(outlet.t0 + 0.135, abs=1e-9)
+
+
+def test_a_marker_stream_is_not_a_sample_source():
+    sid = unique("marks")
+    info = pylsl.StreamInfo(unique("marks"), "Markers", 1, pylsl.IRREGULAR_RATE,
+                            pylsl.cf_string, sid)
+    outlet = pylsl.StreamOutlet(info)
+    src = open_source(f"lsl://?source_id={sid}")
+    with pytest.raises(SourceError, match="irregular rate"):
+        src.open()
+    del outlet
+
+
+def test_without_pylsl_the_error_says_how_to_install(monkeypatch):
+    import sys
+
+    from emgfeedback.errors import OptionalDependencyError
+
+    monkeypatch.setitem(sys.modules, "pylsl", None)  # as if it were not installed
+    src = open_source("lsl://?type=EMG")
+    with pytest.raises(OptionalDependencyError, match=r"pip install 'emgfeedback\[lsl\]'"):
+        src.open()
