@@ -1,0 +1,219 @@
+"""Filter design for the EMG pipeline, as second-order sections (SOS).
+
+Every design function validates its parameters and raises :class:`~emgfeedback.errors.ConfigError`
+naming the parameter and its valid range. The coefficients come from :mod:`scipy.signal`; the
+streaming kernels in :mod:`emgfeedback.dsp.kernels` and :mod:`emgfeedback.dsp.kernels_fast`
+evaluate them with exactly the arithmetic of :func:`scipy.signal.sosfilt`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import signal
+
+from emgfeedback.errors import ConfigError
+
+# Harmonic notches closer than this fraction of Nyquist are not designed: iirnotch needs
+# 0 < w0 < 1 and a notch whose width reaches Nyquist is no longer a narrow notch.
+_NOTCH_MAX_FRACTION_OF_NYQUIST = 0.98
+
+
+def check_fs(fs_hz: float) -> float:
+    """Return ``fs_hz`` as float or raise ConfigError if it is not a finite positive number."""
+    try:
+        fs = float(fs_hz)
+    except (TypeError, ValueError):
+        raise ConfigError(f"fs_hz must be a number > 0 Hz, got {fs_hz!r}") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise ConfigError(f"fs_hz must be > 0 Hz (finite), got {fs_hz!r}")
+    return fs
+
+
+def check_order(name: str, order: int) -> int:
+    """Return ``order`` as int or raise ConfigError unless it is an integer in 1..20."""
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer in 1..20, got {order!r}")
+    if not 1 <= int(order) <= 20:
+        raise ConfigError(f"{name} must be an integer in 1..20, got {order}")
+    return int(order)
+
+
+def check_corner(name: str, value_hz: float, fs_hz: float) -> float:
+    """Return a corner frequency or raise ConfigError unless 0 < value < fs/2."""
+    nyquist = fs_hz / 2.0
+    try:
+        f = float(value_hz)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{name} must be a frequency in (0, {nyquist:g}) Hz (0 < f < fs/2), got {value_hz!r}"
+        ) from None
+    if not math.isfinite(f) or f <= 0 or f >= nyquist:
+        raise ConfigError(
+            f"{name} must be in (0, {nyquist:g}) Hz (0 < f < fs/2 for fs_hz={fs_hz:g}), got {f:g}"
+        )
+    return f
+
+
+def bandpass_sos(fs_hz: float, low_hz: float, high_hz: float, order: int = 4) -> np.ndarray:
+    """Design a Butterworth band-pass.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate in Hz, > 0.
+    low_hz, high_hz : float
+        Corner frequencies in Hz, ``0 < low_hz < high_hz < fs_hz / 2``.
+    order : int
+        Butterworth order per edge (as in :func:`scipy.signal.butter`), 1..20.
+
+    Returns
+    -------
+    numpy.ndarray
+        SOS array of shape ``(order, 6)``.
+    """
+    fs = check_fs(fs_hz)
+    order = check_order("band_order", order)
+    low = check_corner("band_hz[0] (low corner)", low_hz, fs)
+    high = check_corner("band_hz[1] (high corner)", high_hz, fs)
+    if low >= high:
+        raise ConfigError(
+            f"band_hz must be (low, high) with low < high, got ({low:g}, {high:g}) Hz"
+        )
+    return signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+
+
+def highpass_sos(fs_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
+    """Design a Butterworth high-pass (e.g. 30 Hz against ECG on trunk muscles).
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate in Hz, > 0.
+    cutoff_hz : float
+        Corner in Hz, ``0 < cutoff_hz < fs_hz / 2``.
+    order : int
+        Butterworth order, 1..20.
+
+    Returns
+    -------
+    numpy.ndarray
+        SOS array of shape ``(ceil(order / 2), 6)``.
+    """
+    fs = check_fs(fs_hz)
+    order = check_order("highpass_order", order)
+    fc = check_corner("highpass_hz", cutoff_hz, fs)
+    return signal.butter(order, fc, btype="highpass", fs=fs, output="sos")
+
+
+def lowpass_sos(fs_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
+    """Design a Butterworth low-pass (the linear envelope).
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate in Hz, > 0.
+    cutoff_hz : float
+        Corner in Hz, ``0 < cutoff_hz < fs_hz / 2``.
+    order : int
+        Butterworth order, 1..20.
+
+    Returns
+    -------
+    numpy.ndarray
+        SOS array of shape ``(ceil(order / 2), 6)``.
+    """
+    fs = check_fs(fs_hz)
+    order = check_order("envelope_order", order)
+    fc = check_corner("cutoff_hz", cutoff_hz, fs)
+    return signal.butter(order, fc, btype="lowpass", fs=fs, output="sos")
+
+
+def notch_frequencies(fs_hz: float, notch_hz: float, harmonics: bool) -> list[float]:
+    """Frequencies that get a notch: the mains frequency and, optionally, its harmonics.
+
+    Harmonics are included while they stay below 98 % of Nyquist.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate in Hz.
+    notch_hz : float
+        Mains frequency in Hz, ``0 < notch_hz < fs_hz / 2`` (usually 50 or 60).
+    harmonics : bool
+        Add 2, 3, ... times ``notch_hz``.
+
+    Returns
+    -------
+    list of float
+    """
+    fs = check_fs(fs_hz)
+    f0 = check_corner("notch_hz", notch_hz, fs)
+    freqs = [f0]
+    if harmonics:
+        limit = _NOTCH_MAX_FRACTION_OF_NYQUIST * fs / 2.0
+        k = 2
+        while k * f0 < limit:
+            freqs.append(k * f0)
+            k += 1
+    return freqs
+
+
+def notch_sos(fs_hz: float, notch_hz: float, q: float = 30.0, harmonics: bool = True) -> np.ndarray:
+    """Design mains notches (:func:`scipy.signal.iirnotch`), one section per frequency.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate in Hz, > 0.
+    notch_hz : float
+        Mains frequency in Hz, ``0 < notch_hz < fs_hz / 2``.
+    q : float
+        Quality factor (centre frequency / -3 dB width), > 0.
+    harmonics : bool
+        Also notch the harmonics below Nyquist (see :func:`notch_frequencies`).
+
+    Returns
+    -------
+    numpy.ndarray
+        SOS array of shape ``(n_notches, 6)``.
+    """
+    try:
+        qf = float(q)
+    except (TypeError, ValueError):
+        raise ConfigError(f"notch_q must be a number > 0, got {q!r}") from None
+    if not math.isfinite(qf) or qf <= 0:
+        raise ConfigError(f"notch_q must be > 0 (finite), got {q!r}")
+    fs = check_fs(fs_hz)
+    sections = []
+    for f in notch_frequencies(fs, notch_hz, harmonics):
+        b, a = signal.iirnotch(f, qf, fs=fs)
+        sections.append(signal.tf2sos(b, a))
+    return np.vstack(sections)
+
+
+def group_delay_ms(sos: np.ndarray, fs_hz: float, freq_hz: float) -> float:
+    """Group delay of an SOS filter at one frequency, in milliseconds.
+
+    Parameters
+    ----------
+    sos : numpy.ndarray
+        Second-order sections, shape ``(n, 6)``.
+    fs_hz : float
+        Sampling rate in Hz.
+    freq_hz : float
+        Frequency at which to evaluate, Hz (``0 <= freq_hz < fs_hz / 2``).
+
+    Returns
+    -------
+    float
+    """
+    total = 0.0
+    for section in np.atleast_2d(sos):
+        b, a = section[:3], section[3:]
+        # Evaluate each section separately: the product polynomial of a long cascade is
+        # numerically poor, while the group delay of a cascade is the sum of its sections'.
+        _, gd = signal.group_delay((b, a), w=[freq_hz], fs=fs_hz)
+        total += float(gd[0])
+    return 1000.0 * total / fs_hz

@@ -1,0 +1,277 @@
+"""Channel-count-specialised pipeline kernels, compiled with LLVM's SLP vectoriser.
+
+Why a separate module
+    Numba ships with the SLP (superword) vectoriser off (numba PR #8852, after the
+    miscompilations #8705 and #8681) and its on-disk cache does not key on that setting
+    (numba #10821). These kernels are compiled with it switched on, scoped through
+    ``numba.core.config.SLP_VECTORIZE`` while (and only while) this module compiles, so no
+    other module's cached code is ever built with it, and none of these is built without.
+    ``tests/dsp`` checks every generated channel count bit for bit against
+    :func:`scipy.signal.sosfilt` (which would catch a vectoriser miscompilation) and inspects
+    the assembly for vector instructions.
+
+How they are fast
+    The code is generated per channel count C (1, 2, 4, 6, 8, 16): every channel's filter
+    state is its own local scalar, so the C identical recurrences sit side by side in straight
+    code that SLP packs into one SIMD register (8 doubles per AVX-512 register). The chunk is
+    processed in blocks of :data:`BLOCK` samples that stay in L1; within a block the cascade
+    runs in groups of up to five sections with the time loop outside, which gives the CPU
+    five independent recurrences to overlap. Per sample, per section and per channel the operations
+    and their order are exactly those of ``sosfilt``, so the result is bit-identical to it.
+
+Compilation is lazy (per channel count, on first use) with an explicit signature and
+``cache=True``; a cold compile takes a few seconds per channel count, later processes load the
+machine code from Numba's cache. Other channel counts use :func:`kernels.process_generic`.
+Chunks containing NaN/inf also go to the generic kernel (the fast kernel reports it without
+touching the state); both kernels share one state layout.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from numba import njit
+from numba.core import config
+
+SPECIALISED_CHANNEL_COUNTS = (1, 2, 4, 6, 8, 16)
+BLOCK = 256
+# Sections run in groups of these sizes (greedy, largest first): 23 sections = 4 x 5 + 2 + 1.
+# Five recurrences in flight hide the latency of one. Measured on AVX-512: 5 compiles to clean
+# packed code; 4 and 6 made LLVM shuffle lanes every sample; 8 is ~8 % faster than 5 but
+# triples the cold compile time (~35 s per channel count).
+GROUP_SIZES = (5, 2, 1)
+
+# process_c<N>(state, x, out, rms) -> finite; state as in kernels.pack_state.
+SIGNATURE = "boolean(float64[::1], float64[:, ::1], float64[:, :, ::1], boolean)"
+HEADER = 4  # must equal kernels.HEADER (not imported: see the module docstring)
+
+_lock = threading.Lock()
+_kernels: dict = {}
+
+
+# Channel counts above 8 run as several 8-lane passes (one AVX-512 register each); generating
+# 16-lane code would only multiply compile time (over a minute) for no gain.
+MAX_LANES = 8
+
+
+def lane_plan(n_ch: int) -> list[tuple[int, int]]:
+    """Split channels into passes ``(first_column, lanes)`` of at most MAX_LANES lanes."""
+    return [(col, min(MAX_LANES, n_ch - col)) for col in range(0, n_ch, MAX_LANES)]
+
+
+def _cascade_group_source(lanes: int, n_sec: int, col: int) -> str:
+    """Source of a kernel running ``n_sec`` consecutive sections over a block of rows.
+
+    It filters columns ``col .. col + lanes - 1``; each lane's state is a local scalar. Column
+    indices are literals: a variable offset would make Numba emit a negative-index check per
+    access, which defeats the vectoriser.
+    """
+    chans = [col + c for c in range(lanes)]
+    secs = range(n_sec)
+    lines = [f"def cascade_g{n_sec}_l{lanes}_o{col}(sos, s0, z, src, dst, i0, i1):"]
+    for k in secs:
+        lines.append(
+            f"    b0_{k} = sos[s0 + {k}, 0]; b1_{k} = sos[s0 + {k}, 1]; "
+            f"b2_{k} = sos[s0 + {k}, 2]; a1_{k} = sos[s0 + {k}, 4]; a2_{k} = sos[s0 + {k}, 5]"
+        )
+        for c in chans:
+            lines.append(f"    p{k}_{c} = z[s0 + {k}, 0, {c}]; q{k}_{c} = z[s0 + {k}, 1, {c}]")
+    lines.append("    for t in range(i0, i1):")
+    for c in chans:
+        lines.append(f"        u_{c} = src[t, {c}]")
+    for k in secs:
+        for c in chans:
+            # Exactly sosfilt's expressions and evaluation order (bit-identical results).
+            lines.append(f"        w_{c} = b0_{k} * u_{c} + p{k}_{c}")
+            lines.append(f"        p{k}_{c} = b1_{k} * u_{c} - a1_{k} * w_{c} + q{k}_{c}")
+            lines.append(f"        q{k}_{c} = b2_{k} * u_{c} - a2_{k} * w_{c}")
+            lines.append(f"        u_{c} = w_{c}")
+    for c in chans:
+        lines.append(f"        dst[t, {c}] = u_{c}")
+    for k in secs:
+        for c in chans:
+            lines.append(f"    z[s0 + {k}, 0, {c}] = p{k}_{c}; z[s0 + {k}, 1, {c}] = q{k}_{c}")
+    return "\n".join(lines)
+
+
+def _cascade_source(n_ch: int) -> str:
+    """Source running a whole cascade over a block, in groups of GROUP_SIZES sections."""
+    lines = [
+        f"def cascade_c{n_ch}(sos, z, src, dst, i0, i1):",
+        "    n_sections = sos.shape[0]",
+        "    if n_sections == 0:",
+        "        for t in range(i0, i1):",
+    ]
+    lines += [f"            dst[t, {c}] = src[t, {c}]" for c in range(n_ch)]
+    lines.append("        return")
+    for col, lanes in lane_plan(n_ch):
+        lines += ["    s = 0", "    a = src"]
+        for g in GROUP_SIZES:
+            lines += [
+                f"    while n_sections - s >= {g}:",
+                f"        cascade_g{g}_l{lanes}_o{col}(sos, s, z, a, dst, i0, i1)",
+                f"        s += {g}",
+                "        a = dst",
+            ]
+    return "\n".join(lines)
+
+
+def _rms_source(n_ch: int) -> str:
+    """Source of the moving-RMS block kernel (same arithmetic as process_generic).
+
+    The block is cut at the ring's wrap points so the inner loop has no branch, and the
+    square root runs in a separate loop over the block, which vectorises.
+    """
+    chans = range(n_ch)
+    lines = [
+        f"def rms_c{n_ch}(ring, acc, p, y, e, i0, i1):",
+        "    window = ring.shape[0]",
+        "    inv_window = 1.0 / window",
+    ]
+    lines += [f"    a_{c} = acc[{c}]" for c in chans]
+    lines += [
+        "    t = i0",
+        "    while t < i1:",
+        "        m = min(i1 - t, window - p)",
+        "        for j in range(m):",
+    ]
+    for c in chans:
+        lines.append(f"            v_{c} = y[t + j, {c}] * y[t + j, {c}]")
+        lines.append(f"            a_{c} = (a_{c} - ring[p + j, {c}]) + v_{c}")
+        lines.append(f"            ring[p + j, {c}] = v_{c}")
+        lines.append(f"            e[t + j, {c}] = a_{c}")
+    lines += ["        t += m", "        p += m", "        if p == window:", "            p = 0"]
+    lines += [f"            a_{c} = 0.0" for c in chans]
+    lines.append("            for k in range(window):")
+    lines += [f"                a_{c} += ring[k, {c}]" for c in chans]
+    lines += [f"    acc[{c}] = a_{c}" for c in chans]
+    lines.append("    for t in range(i0, i1):")
+    lines += [f"        e[t, {c}] = math.sqrt(max(e[t, {c}], 0.0) * inv_window)" for c in chans]
+    lines.append("    return p")
+    return "\n".join(lines)
+
+
+def _driver_source(n_ch: int) -> str:
+    """Source of the entry point: finiteness check, unpacking, block-wise fused processing."""
+    chans = range(n_ch)
+    lines = [
+        f"def process_c{n_ch}(state, x, out, rms):",
+        "    n = x.shape[0]",
+    ]
+    lines += [f"    f_{c} = 0.0" for c in chans]
+    lines.append("    for t in range(n):")
+    # x * 0 is 0 for finite x and NaN for NaN/inf; the sum stays 0 only if all are finite.
+    lines += [f"        f_{c} += x[t, {c}] * 0.0" for c in chans]
+    finite = " and ".join(f"f_{c} == 0.0" for c in chans)
+    lines += [
+        f"    if not ({finite}):",
+        "        return False",
+        # Same layout as kernels.pack_state / kernels._unpack.
+        "    ns = int(state[0])",
+        "    ne = int(state[1])",
+        "    window = int(state[2])",
+        "    p = int(state[3])",
+        f"    o = {HEADER}",
+        "    sos = state[o : o + 6 * ns].reshape((ns, 6))",
+        "    o += 6 * ns",
+        "    env_sos = state[o : o + 6 * ne].reshape((ne, 6))",
+        "    o += 6 * ne",
+        f"    z = state[o : o + {2 * n_ch} * ns].reshape((ns, 2, {n_ch}))",
+        f"    o += {2 * n_ch} * ns",
+        f"    ez = state[o : o + {2 * n_ch} * ne].reshape((ne, 2, {n_ch}))",
+        f"    o += {2 * n_ch} * ne",
+        f"    ring = state[o : o + {n_ch} * window].reshape((window, {n_ch}))",
+        f"    o += {n_ch} * window",
+        f"    acc = state[o : o + {n_ch}]",
+        "    y = out[0]",
+        "    e = out[1]",
+        f"    for i0 in range(0, n, {BLOCK}):",
+        f"        i1 = min(n, i0 + {BLOCK})",
+        f"        cascade_c{n_ch}(sos, z, x, y, i0, i1)",
+        "        if rms:",
+        f"            p = rms_c{n_ch}(ring, acc, p, y, e, i0, i1)",
+        "        else:",
+        "            for t in range(i0, i1):",
+    ]
+    lines += [f"                e[t, {c}] = abs(y[t, {c}])" for c in chans]
+    lines += [
+        f"            cascade_c{n_ch}(env_sos, ez, e, e, i0, i1)",
+        "    state[3] = p",
+        "    return True",
+    ]
+    return "\n".join(lines)
+
+
+def kernel_source(n_channels: int) -> str:
+    """Full generated source for one channel count (for reading and for the tests)."""
+    plan = lane_plan(n_channels)
+    parts = [_cascade_group_source(lanes, g, col) for col, lanes in plan for g in GROUP_SIZES]
+    parts += [_cascade_source(n_channels), _rms_source(n_channels), _driver_source(n_channels)]
+    return "\n\n\n".join(parts) + "\n"
+
+
+def compile_kernel(n_channels: int, cache: bool = True):
+    """Generate and compile the kernel for ``n_channels`` (any count >= 1).
+
+    Parameters
+    ----------
+    n_channels : int
+        Channel count the code is generated for.
+    cache : bool
+        Use Numba's on-disk cache. The tests compile without it to read the assembly
+        (Numba cannot show the assembly of cached code).
+
+    Returns
+    -------
+    numba dispatcher
+        The ``process_c<N>`` entry point, compiled for :data:`SIGNATURE`.
+    """
+    source = kernel_source(n_channels)
+    # Compiled under this file's name so Numba's cache can locate and stamp it (generated
+    # functions are cached like ordinary ones; the bytecode hash keys each variant).
+    code = compile(source, __file__, "exec")
+    namespace = {"__name__": __name__, "math": math}
+    exec(code, namespace)
+    options = {"cache": cache, "nogil": True}
+    groups = [
+        f"cascade_g{g}_l{lanes}_o{col}" for col, lanes in lane_plan(n_channels) for g in GROUP_SIZES
+    ]
+    for name in groups + [
+        f"cascade_c{n_channels}",
+        f"rms_c{n_channels}",
+    ]:
+        namespace[name] = njit(**options)(namespace[name])
+    saved = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
+    try:
+        return njit(SIGNATURE, **options)(namespace[f"process_c{n_channels}"])
+    finally:
+        config.SLP_VECTORIZE = saved
+
+
+def get_kernel(n_channels: int):
+    """The specialised kernel for ``n_channels``, compiled (or loaded from cache) on first use.
+
+    Parameters
+    ----------
+    n_channels : int
+        One of :data:`SPECIALISED_CHANNEL_COUNTS`.
+
+    Returns
+    -------
+    numba dispatcher or None
+        ``process_c<N>(state, x, out, rms) -> bool`` (False, state untouched, when the chunk
+        contains NaN/inf), or None for other channel counts. ``state`` comes from
+        :func:`emgfeedback.dsp.kernels.pack_state`; ``out`` is (2, n, N): filtered, envelope.
+    """
+    if n_channels not in SPECIALISED_CHANNEL_COUNTS:
+        return None
+    kernel = _kernels.get(n_channels)
+    if kernel is None:
+        with _lock:
+            kernel = _kernels.get(n_channels)
+            if kernel is None:
+                kernel = compile_kernel(n_channels)
+                _kernels[n_channels] = kernel
+    return kernel

@@ -1,0 +1,33 @@
+"""The benchmark command runs end to end and reports what it promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emgfeedback.cli import main
+
+
+def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
+    assert main(["bench", "--json", "--minutes", "0.02", "--repeats", "1"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    for key in ("numba_msps", "scipy_msps", "speedup"):
+        assert result["offline"][key] > 0
+    for key in ("numba_us", "scipy_us", "speedup"):
+        assert result["block"][key] > 0
+    assert result["offline"]["speedup"] == pytest.approx(
+        result["offline"]["numba_msps"] / result["offline"]["scipy_msps"]
+    )
+    assert result["max_abs_diff_filtered"] == 0.0  # bit-identical cascade
+    assert result["max_abs_diff"] < 1e-6
+    assert "bench:" in err  # progress on stderr, stdout stays pure JSON
+
+
+def test_bench_table_and_bad_option(capsys):
+    assert main(["bench", "--minutes", "0.01", "--repeats", "1", "--channels", "3"]) == 0
+    out, _ = capsys.readouterr()
+    assert "Msamples/s" in out and "3 channels" in out
+    assert main(["bench", "--minutes", "0"]) == 2
+    assert "--minutes must be > 0" in capsys.readouterr().err

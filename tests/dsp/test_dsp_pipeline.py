@@ -1,0 +1,206 @@
+"""The streaming pipeline against sosfilt/NumPy, chunking, NaN policy, envelope facts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from emgfeedback.dsp import Pipeline, PipelineConfig, design, process_offline
+from emgfeedback.dsp.kernels_fast import SPECIALISED_CHANNEL_COUNTS
+
+
+# Independent reference: sosfilt per finite segment, NumPy sliding window for the RMS.
+def reference_chain(x, cfg, design):
+    """Filtered signal and envelope computed per channel with sosfilt and NumPy.
+
+    Each run of finite samples of a channel is filtered from zero state, which is the
+    documented NaN policy; non-finite samples give NaN.
+    """
+    d = design(cfg)
+    n, n_ch = x.shape
+    y = np.full((n, n_ch), np.nan)
+    e = np.full((n, n_ch), np.nan)
+    for c in range(n_ch):
+        finite = np.isfinite(x[:, c])
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(int), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            seg = signal.sosfilt(d.sos, x[start:stop, c])
+            y[start:stop, c] = seg
+            if d.window:
+                squares = np.concatenate([np.zeros(d.window - 1), seg * seg])
+                windows = np.lib.stride_tricks.sliding_window_view(squares, d.window)
+                e[start:stop, c] = np.sqrt(windows.mean(axis=1))
+            else:
+                e[start:stop, c] = signal.sosfilt(d.env_sos, np.abs(seg))
+    return y, e
+
+
+def load_biosppy(path):
+    """BioSPPy text file: '#' header, one integer per line -> float (n, 1), centred counts."""
+    data = np.loadtxt(path, comments="#", ndmin=2)
+    return data - data.mean()
+
+
+def load_uci(path):
+    """UCI lower-limb file: 7 header lines, 4 EMG columns in mV -> µV (n, 4)."""
+    data = np.loadtxt(path, skiprows=7)
+    return data[:, :4] * 1000.0
+
+
+RMS = PipelineConfig(fs_hz=2000.0)
+LINEAR = PipelineConfig(fs_hz=2000.0, envelope="linear", cutoff_hz=6.0, envelope_order=2)
+HIGHPASS = PipelineConfig(fs_hz=2000.0, highpass_hz=30.0, notch_hz=60.0, envelope="linear")
+
+
+def random_emg(n, n_ch, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n_ch)) * rng.uniform(5, 500, n_ch) + 200.0
+
+
+def assert_matches_reference(x, cfg, y, e):
+    y_ref, e_ref = reference_chain(x, cfg, design)
+    np.testing.assert_array_equal(y, y_ref)  # bit-identical, NaN where NaN
+    if cfg.envelope == "linear":
+        np.testing.assert_array_equal(e, e_ref)
+    else:
+        assert np.array_equal(np.isnan(e), np.isnan(e_ref))
+        ok = ~np.isnan(e)
+        assert np.max(np.abs(e[ok] - e_ref[ok])) <= 1e-9
+
+
+# Every specialised count plus counts that take the generic kernel (3, 5, 12).
+@pytest.mark.parametrize("n_ch", sorted({*SPECIALISED_CHANNEL_COUNTS, 3, 5, 12}))
+@pytest.mark.parametrize("cfg", [RMS, LINEAR], ids=["rms", "linear"])
+def test_bit_identical_to_sosfilt_every_channel_count(n_ch, cfg):
+    x = random_emg(1500, n_ch, seed=n_ch)
+    pipe = Pipeline(cfg, n_ch)
+    # Three chunks so the state carried between calls is checked too; 700 > one kernel block.
+    parts = [pipe.process(c) for c in np.split(x, [100, 800])]
+    y = np.vstack([p[0] for p in parts])
+    e = np.vstack([p[1] for p in parts])
+    assert_matches_reference(x, cfg, y, e)
+
+
+def test_highpass_and_60hz_notch_chain(data_dir):
+    x = random_emg(3000, 8, seed=3)
+    y, e = process_offline(x, HIGHPASS)
+    assert_matches_reference(x, HIGHPASS, y, e)
+    assert design(HIGHPASS).sos.shape[0] == 4 + 2 + 16
+
+
+@pytest.mark.parametrize("cfg", [RMS, LINEAR], ids=["rms", "linear"])
+def test_real_recordings_match_reference(data_dir, cfg):
+    fs = 1000.0
+    cfg = PipelineConfig(**{**cfg.__dict__, "fs_hz": fs})
+    for x in (
+        load_biosppy(data_dir / "biosppy_emg_1_excerpt.txt"),
+        load_uci(data_dir / "uci_3Amar_excerpt.txt"),
+    ):
+        assert x.shape[0] == 4000
+        pipe = Pipeline(cfg, x.shape[1])
+        parts = [pipe.process(c) for c in np.array_split(x, 7)]
+        assert_matches_reference(
+            x, cfg, np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+        )
+
+
+def test_biosppy_contraction_shows_in_envelope(data_dir):
+    x = load_biosppy(data_dir / "biosppy_emg_1_excerpt.txt")
+    _, e = process_offline(x, PipelineConfig(fs_hz=1000.0))
+    rest, active = e[200:900, 0].mean(), e[1200:2800, 0].mean()
+    assert active > 4 * rest
+
+
+STREAM = random_emg(1200, 8, seed=11)
+STREAM[300, 2] = np.nan
+STREAM[301:305, 2] = np.inf
+STREAM[900, 5] = -np.inf
+WHOLE = {kind: Pipeline(cfg, 8).process(STREAM) for kind, cfg in (("rms", RMS), ("linear", LINEAR))}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=1200), max_size=12),
+    kind=st.sampled_from(["rms", "linear"]),
+)
+def test_any_partition_gives_identical_output(cuts, kind):
+    pipe = Pipeline(RMS if kind == "rms" else LINEAR, 8)
+    parts = [pipe.process(c) for c in np.split(STREAM, sorted(cuts))]
+    y = np.vstack([p[0] for p in parts])
+    e = np.vstack([p[1] for p in parts])
+    np.testing.assert_array_equal(y, WHOLE[kind][0])
+    np.testing.assert_array_equal(e, WHOLE[kind][1])
+
+
+@pytest.mark.parametrize("n_ch", [2, 3])
+@pytest.mark.parametrize("cfg", [RMS, LINEAR], ids=["rms", "linear"])
+def test_non_finite_samples_give_nan_and_restart_the_channel(n_ch, cfg):
+    x = random_emg(1000, n_ch, seed=5)
+    x[200, 0] = np.nan
+    x[600:610, 0] = np.inf
+    x[999, n_ch - 1] = -np.inf
+    pipe = Pipeline(cfg, n_ch)
+    parts = [pipe.process(c) for c in np.split(x, [150, 205, 700])]
+    y = np.vstack([p[0] for p in parts])
+    e = np.vstack([p[1] for p in parts])
+    assert np.isnan(y[200, 0]) and np.isnan(e[600:610, 0]).all()
+    assert np.isfinite(y[201:600, 0]).all() and np.isfinite(e[610:, 0]).all()
+    # After the gap the channel equals a fresh pipeline started at the next finite sample.
+    y_fresh, e_fresh = Pipeline(cfg, n_ch).process(x[610:])
+    np.testing.assert_array_equal(y[610:, 0], y_fresh[:, 0])
+    np.testing.assert_array_equal(e[610:, 0], e_fresh[:, 0])
+    # Other channels are untouched by channel 0's gaps.
+    y_other, _ = Pipeline(cfg, n_ch).process(np.nan_to_num(x, nan=0.0, posinf=0.0)[:999])
+    np.testing.assert_array_equal(y[:999, 1:], y_other[:, 1:])
+    assert_matches_reference(x, cfg, y, e)
+
+
+@pytest.mark.parametrize("freq_hz", [60.0, 100.0, 200.0])
+def test_sine_rms_envelope_is_amplitude_over_sqrt2(freq_hz):
+    fs, amp = 2000.0, 250.0
+    t = np.arange(int(3 * fs)) / fs
+    x = amp * np.sin(2 * np.pi * freq_hz * t)[:, None]
+    # Without notches: a sine on a mains harmonic would (rightly) be removed.
+    _, e = process_offline(x, PipelineConfig(fs_hz=fs, window_s=0.1, notch_hz=None))
+    steady = e[int(1.5 * fs) :, 0]
+    assert np.all(np.abs(steady / (amp / np.sqrt(2)) - 1) < 0.01)
+
+
+def test_offline_equals_streaming_and_reset():
+    x = random_emg(2000, 4, seed=9)
+    y_off, e_off = process_offline(x, LINEAR)
+    pipe = Pipeline(LINEAR, 4)
+    for _ in range(2):
+        parts = [pipe.process(c) for c in np.split(x, [1, 17, 333, 1999])]
+        np.testing.assert_array_equal(np.vstack([p[0] for p in parts]), y_off)
+        np.testing.assert_array_equal(np.vstack([p[1] for p in parts]), e_off)
+        pipe.reset()
+
+
+def test_long_stream_rms_stays_within_1e9_of_reference():
+    # 50 window wraps, a loud burst then rest: the running sum must not drift.
+    x = random_emg(10_000, 1, seed=2)
+    x[2000:4000] *= 1e3
+    y, e = process_offline(x, RMS)
+    assert_matches_reference(x, RMS, y, e)
+
+
+def test_envelope_delay_ms():
+    assert Pipeline(RMS, 1).envelope_delay_ms == pytest.approx(1000 * 199 / 2 / 2000.0)
+    # 2nd-order Butterworth at 6 Hz: sqrt(2) / (2 pi 6 Hz) = 37.5 ms at low frequency.
+    assert Pipeline(LINEAR, 1).envelope_delay_ms == pytest.approx(37.5, abs=0.3)
+
+
+def test_shape_errors_and_dtypes():
+    pipe = Pipeline(RMS, 2)
+    with pytest.raises(ValueError, match=r"\(n_samples, 2\)"):
+        pipe.process(np.zeros((10, 3)))
+    y, e = pipe.process(np.zeros((10, 2), dtype=np.float32))
+    assert y.dtype == np.float64 and e.shape == (10, 2)
+    y1, _ = Pipeline(RMS, 1).process(np.ones(5))
+    assert y1.shape == (5, 1)
+    y0, e0 = pipe.process(np.zeros((0, 2)))
+    assert y0.shape == (0, 2) and e0.shape == (0, 2)
