@@ -46,6 +46,7 @@ from emgfeedback.acquisition.source import (
     boolean,
     choice,
     positive,
+    take_chunks,
     take_options,
 )
 from emgfeedback.errors import ConfigError, SourceError
@@ -317,16 +318,8 @@ class SerialSource(Source):
         self._set_state("closed")
 
     def read(self, timeout_s: float = 0.1) -> list[Chunk]:
-        deadline = time.monotonic() + timeout_s
-        with self._chunk_ready:
-            while not self._chunks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._state in ("closed", "finished"):
-                    return []
-                self._chunk_ready.wait(remaining)
-            chunks = list(self._chunks)
-            self._chunks.clear()
-        return chunks
+        return take_chunks(self._chunk_ready, self._chunks, timeout_s,
+                           lambda: self._state in ("closed", "finished"))
 
     def send_command(self, command: str | bytes) -> None:
         """Queue a raw host command (written by the reader thread once the hold is over).

@@ -208,6 +208,37 @@ class Source(ABC):
         self.close()
 
 
+def take_chunks(ready: threading.Condition, chunks, timeout_s: float, ended) -> list[Chunk]:
+    """Hand the chunks a reader thread queued to ``Source.read`` (shared by threaded sources).
+
+    Parameters
+    ----------
+    ready : threading.Condition
+        Notified by the reader thread after it appends to ``chunks``.
+    chunks : collections.deque
+        The queue of chunks, guarded by ``ready``'s lock.
+    timeout_s : float
+        Longest wait for at least one chunk, in seconds.
+    ended : callable
+        Returns True when no more chunks can come (closed or finished): stop waiting.
+
+    Returns
+    -------
+    list of Chunk
+        Everything queued, oldest first; empty on timeout or end.
+    """
+    deadline = time.monotonic() + timeout_s
+    with ready:
+        while not chunks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or ended():
+                return []
+            ready.wait(remaining)
+        taken = list(chunks)
+        chunks.clear()
+    return taken
+
+
 # --------------------------------------------------------------------------- URLs
 
 

@@ -54,6 +54,7 @@ from emgfeedback.acquisition.source import (
     SourceUrl,
     boolean,
     positive,
+    take_chunks,
     take_options,
 )
 from emgfeedback.errors import ConfigError, SourceError, require
@@ -449,16 +450,8 @@ class LslSource(Source):
             self._set_state("streaming")
 
     def read(self, timeout_s: float = 0.1) -> list[Chunk]:
-        deadline = time.monotonic() + timeout_s
-        with self._ready:
-            while not self._chunks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._state in ("closed", "finished"):
-                    return []
-                self._ready.wait(remaining)
-            chunks = list(self._chunks)
-            self._chunks.clear()
-        return chunks
+        return take_chunks(self._ready, self._chunks, timeout_s,
+                           lambda: self._state in ("closed", "finished"))
 
     def stop(self) -> None:
         """Stop delivering chunks; samples arriving meanwhile are dropped and counted as a
