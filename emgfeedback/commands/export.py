@@ -1,0 +1,43 @@
+"""``emgfeedback export``: a stored session as CSV or EDF+/BDF+."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from emgfeedback.commands.sessions import add_db_argument
+from emgfeedback.errors import StorageError
+from emgfeedback.storage import SessionStore, default_db_path
+from emgfeedback.storage.export import FORMATS, export_session
+
+
+def register(subparsers) -> None:
+    """Add the ``export`` sub-command."""
+    p = subparsers.add_parser(
+        "export", help="export a session as CSV or EDF+/BDF+",
+        description="Export a stored session: CSV (sample index, time, µV per channel; gaps "
+                    "listed in # comment lines) or EDF+/BDF+ (µV, exact raw counts, "
+                    "annotations for markers, gaps and protocol phases). The file is written "
+                    "to a temporary name and renamed into place, readable by you only.")
+    p.add_argument("--session", type=int, required=True, metavar="ID")
+    add_db_argument(p)
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="csv, edf or bdf (default: from the --out suffix)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export; prints a one-line summary."""
+    fmt = args.format or args.out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise StorageError(f"export: cannot tell the format from {args.out}; "
+                           f"give --format {'|'.join(FORMATS)}")
+    path = args.db or default_db_path()
+    with SessionStore(path, create=False) as store:
+        summary = export_session(store, args.session, args.out, fmt)
+    exact = "exact counts" if summary.exact else "rescaled (counts exceed the format's range)"
+    print(f"exported session {args.session} to {summary.path} ({fmt}, {summary.n_samples} "
+          f"samples × {summary.n_channels} channels, {summary.n_gaps} gap(s), "
+          f"{summary.n_annotations} annotation(s), {exact})")
+    return 0

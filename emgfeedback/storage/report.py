@@ -1,0 +1,578 @@
+"""A self-contained HTML report of one session, for the user and their clinician.
+
+Everything is in one file (inline CSS and SVG charts, no scripts, no network): session
+facts and data loss; per-channel envelopes with onsets, protocol phases and gaps; resting
+tone against the measurement floor; onset timing per repetition; left/right symmetry;
+signal quality; stored results (baselines, MVCs, phase metrics); and, when the subject has
+earlier sessions, the resting-baseline trend.
+
+The envelopes drawn here are a display envelope computed offline from the raw counts
+(zero-phase 20-450 Hz band-pass, 100 ms moving RMS); numbers measured live (baselines,
+onsets, phase metrics) come from what the session stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from emgfeedback.acquisition.boards import ChannelCalibration
+from emgfeedback.storage.export import atomic_output, marker_label
+from emgfeedback.storage.svg import PALETTE, Frame, minmax_decimate
+
+#: Onsets of different channels closer than this belong to one repetition.
+REPETITION_SPREAD_S = 1.0
+#: Window after a repetition's first onset used for the per-repetition amplitude symmetry.
+SYMMETRY_WINDOW_S = 1.0
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:960px;color:#222;line-height:1.4;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ccc;
+margin-top:1.8em}h3{font-size:1.05em;margin-bottom:.3em}
+table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ddd;padding:3px 8px;
+text-align:left;font-size:.92em;vertical-align:top}th{background:#f4f4f4}
+.num{text-align:right;font-variant-numeric:tabular-nums}.warn{color:#b45309;font-weight:600}
+.bad{color:#b91c1c;font-weight:600}.ok{color:#15803d}.note{color:#555;font-size:.9em}
+.box{background:#fff7ed;border:1px solid #fdba74;padding:.5em 1em;margin:1em 0}
+svg{display:block;margin:.3em 0}
+"""
+
+
+def write_report(store, session_id: int, out: str | os.PathLike) -> Path:
+    """Write the report for a session (atomically, mode 0600).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    html = build_report(store, session_id)
+    with atomic_output(out) as fh:
+        fh.write(html.encode("utf-8"))
+    return Path(out)
+
+
+def build_report(store, session_id: int) -> str:
+    """The report of a session as one HTML document (see the module docstring)."""
+    meta = store.session(session_id)
+    cals = meta.calibration or tuple(ChannelCalibration(1.0) for _ in meta.channel_names)
+    indices, counts = store.read_samples(session_id)
+    gaps = store.gaps(session_id)
+    markers = store.markers(session_id)
+    results = store.results(session_id)
+    fs = float(meta.fs_hz)
+    origin = int(min([*indices[:1].tolist(), *(g.start_index for g in gaps)] or [0]))
+    t = (indices - origin) / fs
+    uv = (counts - np.array([c.offset_counts for c in cals])) * np.array(
+        [c.uv_per_count for c in cals]) if counts.size else np.zeros((0, meta.n_channels))
+    env = display_envelope(uv, indices, fs, cals)
+    phases = _phases(markers, origin, fs, indices)
+    onsets = _onsets(markers, meta.channel_names)
+    reps = group_repetitions(onsets, fs)
+
+    body = [f"<h1>EMG session {meta.id}</h1>", _facts(meta, indices, gaps, fs)]
+    body.append("<h2>Envelopes</h2>")
+    body.append(_envelope_section(meta, t, env, gaps, phases, onsets, origin, fs))
+    body.append("<h2>Resting tone and measurement floor</h2>")
+    body.append(_tone_section(meta, cals, env, results, fs))
+    body.append("<h2>Onset timing per repetition</h2>")
+    body.append(_timing_section(meta, reps, origin, fs, results))
+    body.append("<h2>Left/right symmetry</h2>")
+    body.append(_symmetry_section(meta, env, indices, reps, results))
+    body.append("<h2>Signal quality</h2>")
+    body.append(_quality_section(meta, cals, counts, uv, indices, gaps, fs, results))
+    other = [r for r in results if r.kind not in ("baseline", "quality", "repetition",
+                                                  "symmetry")]
+    if other:
+        body.append("<h2>Stored results</h2>")
+        body.append(_results_tables(other))
+    if meta.subject:
+        body.append("<h2>Resting baseline across sessions</h2>")
+        body.append(_trend_section(store, meta))
+    user_marks = [m for m in markers if m.kind not in ("onset", "phase", "on", "off")
+                  and not m.kind.startswith("cue:")]
+    if user_marks:
+        body.append("<h2>Markers and events</h2>")
+        body.append(_table(["time (s)", "kind", "text"],
+                           [[f"{(m.index - origin) / fs:.2f}", m.kind, marker_label(m)]
+                            for m in user_marks]))
+    body.append('<p class="note">Made by emgfeedback ' + escape(meta.app_version) +
+                ". Not a medical device: these figures support, and do not replace, a "
+                "clinician's judgement.</p>")
+    title = f"EMG session {meta.id}" + (f" – {meta.subject}" if meta.subject else "")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")
+
+
+# ---------------------------------------------------------------------- computations
+
+
+def display_envelope(uv: np.ndarray, indices: np.ndarray, fs_hz: float, cals) -> np.ndarray:
+    """Zero-phase band-pass (20-450 Hz) and 100 ms moving RMS, per contiguous segment.
+
+    Channels whose output is already an envelope (``env``) or rectified (``rect``) are only
+    smoothed. Segments are cut at gaps so no filter runs across missing samples.
+    """
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import butter, sosfiltfilt
+
+    out = np.zeros_like(uv, dtype=np.float64)
+    if uv.size == 0:
+        return out
+    hi = min(450.0, 0.45 * fs_hz)
+    sos = butter(4, [20.0, hi], btype="bandpass", fs=fs_hz, output="sos") if hi > 25 else None
+    width = max(1, int(round(0.1 * fs_hz)))
+    cuts = np.flatnonzero(np.diff(indices) != 1) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, indices.size], strict=True):
+        seg = uv[a:b]
+        for ch, cal in enumerate(cals):
+            x = seg[:, ch]
+            if cal.output in ("env", "rect"):
+                out[a:b, ch] = uniform_filter1d(x, width, mode="nearest")
+                continue
+            if sos is not None and x.size > 3 * 27:
+                x = sosfiltfilt(sos, x)
+            else:
+                x = x - x.mean()
+            out[a:b, ch] = np.sqrt(uniform_filter1d(x * x, width, mode="nearest"))
+    return out
+
+
+def _phases(markers, origin, fs, indices):
+    """Protocol phases as ``(start_s, end_s, name)``.
+
+    From ``cue:phase_start`` / ``cue:phase_end`` markers (as the engine stores protocol
+    cues) or ``phase`` markers (a phase lasts until the next one).
+    """
+    end_index = int(indices[-1]) + 1 if indices.size else origin
+    marks = [m for m in markers if m.kind in ("phase", "cue:phase_start", "cue:phase_end")]
+    out = []
+    for i, m in enumerate(marks):
+        data = m.data or {}
+        if m.kind == "cue:phase_end" or (m.kind == "phase" and data.get("event") == "end"):
+            continue
+        name = data.get("phase_name") or m.text or data.get("name", "phase")
+        stop = marks[i + 1].index if i + 1 < len(marks) else end_index
+        out.append(((m.index - origin) / fs, (stop - origin) / fs, name))
+    return out
+
+
+def _onsets(markers, names):
+    """``(channel, kind, index)`` of onset markers.
+
+    Accepts ``on``/``off`` markers (as the engine stores them, channel number in
+    ``data["channel"]``) and ``onset`` markers with ``data = {"channel", "kind"}``; the
+    channel may be given by number or by name.
+    """
+    out = []
+    for m in markers:
+        data = m.data or {}
+        if m.kind in ("on", "off"):
+            edge = m.kind
+        elif m.kind == "onset":
+            edge = "off" if data.get("kind", data.get("edge", "on")) == "off" else "on"
+        else:
+            continue
+        ch = data.get("channel", m.text)
+        if isinstance(ch, str):
+            if ch not in names:
+                continue
+            ch = names.index(ch)
+        if not isinstance(ch, int) or not 0 <= ch < len(names):
+            continue
+        out.append((ch, edge, m.index))
+    return out
+
+
+def group_repetitions(onsets, fs_hz: float) -> list[dict[int, int]]:
+    """Group "on" onsets of different channels within ``REPETITION_SPREAD_S`` into repetitions.
+
+    Returns
+    -------
+    list of dict
+        ``channel -> onset index`` per repetition (the first onset of each channel).
+    """
+    ons = sorted((idx, ch) for ch, kind, idx in onsets if kind == "on")
+    reps: list[dict[int, int]] = []
+    start = None
+    for idx, ch in ons:
+        if start is None or idx - start > REPETITION_SPREAD_S * fs_hz or ch in reps[-1]:
+            reps.append({})
+            start = idx
+        reps[-1].setdefault(ch, idx)
+    return reps
+
+
+def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
+    """``(left, right, label)`` channel pairs from sides (or ``L``/``R`` name prefixes)."""
+    def side_and_site(i):
+        side = (meta.sides[i] if meta.sides else "").lower()
+        name = meta.channel_names[i]
+        site = (meta.placements[i] if meta.placements and meta.placements[i] else "").lower()
+        lowered = name.lower()
+        for prefix, s in (("left ", "left"), ("right ", "right"), ("l ", "left"),
+                          ("r ", "right"), ("l_", "left"), ("r_", "right")):
+            if lowered.startswith(prefix):
+                side = side or s
+                site = site or lowered[len(prefix):]
+        for suffix, s in (("_l", "left"), ("_r", "right"), (" l", "left"), (" r", "right")):
+            if lowered.endswith(suffix):
+                side = side or s
+                site = site or lowered[:-len(suffix)]
+        return {"l": "left", "r": "right"}.get(side, side), site or lowered
+
+    info = [side_and_site(i) for i in range(meta.n_channels)]
+    pairs = []
+    for i, (si, pi) in enumerate(info):
+        if si != "left":
+            continue
+        for j, (sj, pj) in enumerate(info):
+            if sj == "right" and pj == pi:
+                pairs.append((i, j, pi))
+                break
+    return pairs
+
+
+def symmetry_index(left: float, right: float) -> float:
+    """``100·(R − L) / ((R + L) / 2)`` in percent (0 = symmetric, + = right larger)."""
+    mean = (left + right) / 2.0
+    return float("nan") if mean <= 0 else 100.0 * (right - left) / mean
+
+
+# ---------------------------------------------------------------------- sections
+
+
+def _facts(meta, indices, gaps, fs):
+    n = int(indices.size)
+    lost = sum(g.n_samples for g in gaps)
+    rows = [
+        ("Subject", meta.subject or "–"), ("Started (UTC)", _when(meta.started_utc)),
+        ("Status", meta.status), ("Recorded", f"{n / fs:.1f} s ({n} samples at {fs:g} Hz)"),
+        ("Lost", f"{lost} samples ({100.0 * lost / max(1, n + lost):.2f} %) in {len(gaps)} "
+                 "gap(s)" if gaps else "none"),
+        ("Board / sensor", f"{meta.board or '–'} / {meta.sensor or '–'}"),
+        ("Source", meta.source_url or "–"), ("Protocol", meta.protocol or "–"),
+        ("Note", meta.note or "–"),
+    ]
+    html = _table(["", ""], [[escape(a), escape(str(b))] for a, b in rows], raw=True,
+                  header=False)
+    if meta.status == "interrupted":
+        html = ('<div class="box"><span class="warn">This session was interrupted</span> '
+                "(the recording process stopped unexpectedly); everything up to its last "
+                "commit is shown.</div>") + html
+    ch_rows = []
+    for i, name in enumerate(meta.channel_names):
+        cal = meta.calibration[i] if meta.calibration else None
+        ch_rows.append([name, meta.placements[i] if meta.placements else "",
+                        meta.sides[i] if meta.sides else "",
+                        cal.output if cal else "?",
+                        f"{cal.quantisation_uv:.3g}" if cal else "?",
+                        f"{cal.floor_uv:.3g}" if cal else "?"])
+    return html + "<h3>Channels</h3>" + _table(
+        ["channel", "placement", "side", "output", "step (µV)", "floor (µV RMS)"], ch_rows)
+
+
+def _envelope_section(meta, t, env, gaps, phases, onsets, origin, fs):
+    if t.size == 0:
+        return "<p>No samples were stored in this session.</p>"
+    parts = ['<p class="note">Display envelope (20-450 Hz band-pass, 100 ms moving RMS) in '
+             "µV. Shaded: protocol phases (coloured) and missing data (grey). Lines: onsets "
+             "(solid) and offsets (dashed) detected live.</p>"]
+    t_end = float(max(t[-1], *((g.end_index - origin) / fs for g in gaps))) if gaps else float(
+        t[-1])
+    for ch, name in enumerate(meta.channel_names):
+        y = env[:, ch]
+        top = float(np.percentile(y, 99.9)) * 1.1 if y.size else 1.0
+        frame = Frame(900, 150, (0.0, max(t_end, 1e-3)), (0.0, max(top, 1e-6)))
+        for k, (a, b, label) in enumerate(phases):
+            frame.band(a, b, PALETTE[(k + 3) % len(PALETTE)], 0.10, label)
+            if ch == 0:
+                frame.text((a + b) / 2, frame.y1 * 0.93, label, "#555")
+        for g in gaps:
+            frame.band((g.start_index - origin) / fs, (g.end_index - origin) / fs, "#777", 0.35,
+                       f"gap ({g.cause}): {g.n_samples} samples")
+        frame.axes("time (s)" if ch == meta.n_channels - 1 else "", "µV")
+        xs, ys = minmax_decimate(t, y, 800)
+        # Break the line at gaps so missing data is not drawn as a ramp.
+        cut = np.flatnonzero(np.diff(xs) > 2.0 / fs * max(1, t.size / 1600)) + 1
+        for a, b in zip(np.r_[0, cut], np.r_[cut, xs.size], strict=True):
+            frame.line(xs[a:b], ys[a:b], PALETTE[ch % len(PALETTE)], 1.0)
+        for c, kind, idx in onsets:
+            if c == ch:
+                frame.vline((idx - origin) / fs, "#15803d" if kind == "on" else "#6b7280",
+                            "" if kind == "on" else "4 3", f"{kind} at {(idx - origin) / fs:.3f} s")
+        parts.append(f"<h3>{escape(name)}</h3>" + frame.svg(f"envelope of {name}"))
+    return "".join(parts)
+
+
+def _tone_section(meta, cals, env, results, fs):
+    stored = {}
+    for r in results:
+        if r.kind == "baseline" and r.channel in meta.channel_names:
+            tone = r.data.get("resting_tone_uv", r.data.get("tone_uv"))
+            if isinstance(tone, (int, float)):
+                stored[r.channel] = r.data | {"_tone": float(tone)}
+    rows, bars = [], []
+    for ch, name in enumerate(meta.channel_names):
+        floor_theory = cals[ch].floor_uv
+        if name in stored:
+            d = stored[name]
+            floor_stored = d.get("floor_uv", d.get("noise_floor_uv"))
+            floor = float(floor_stored) if isinstance(floor_stored, (int, float)) \
+                else floor_theory
+            valid = d.get("valid", d["_tone"] >= 2 * floor)
+            source = "baseline measurement"
+            tone = d["_tone"]
+        else:
+            y = env[:, ch]
+            tone = float(np.percentile(y, 10)) if y.size else float("nan")
+            floor = floor_theory
+            valid = tone >= 2 * floor
+            source = "estimate: 10th percentile of the display envelope"
+        bars.append((name, tone, floor, bool(valid)))
+        verdict = ('<span class="ok">measurable</span>' if valid else
+                   '<span class="bad">below 2× floor: not a measurement</span>')
+        rows.append([escape(name), f'<span class="num">{tone:.2f}</span>',
+                     f'<span class="num">{floor:.2f}</span>', verdict, escape(source)])
+    html = ('<p class="note">A resting tone below twice the measurement floor (quantisation and '
+            "sensor noise) cannot be told apart from noise; it is shown but flagged.</p>")
+    html += _table(["channel", "resting tone (µV RMS)", "floor (µV RMS)", "verdict", "source"],
+                   rows, raw=True)
+    finite = [v for _, a, b, _ in bars for v in (a, b) if np.isfinite(v)]
+    if finite:
+        top = max(finite) * 1.15 or 1.0
+        frame = Frame(900, 40 + 30 * len(bars), (0.0, top), (0.0, float(len(bars))),
+                      margin=(140, 15, 8, 28))
+        frame.axes("µV RMS", "", yticks=[])
+        for k, (name, tone, floor, valid) in enumerate(bars):
+            y = len(bars) - k - 0.5
+            if np.isfinite(tone):
+                frame.rect(0, tone, y - 0.3, y + 0.3, "#16a34a" if valid else "#f59e0b",
+                           f"{name}: {tone:.2f} µV")
+            fx = float(frame.px(min(floor, top)))
+            frame.parts.append(
+                f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="{float(frame.py(y + 0.4)):.1f}" '
+                f'y2="{float(frame.py(y - 0.4)):.1f}" stroke="#111" stroke-width="2" '
+                'stroke-dasharray="3 2"><title>floor</title></line>')
+            frame.parts.append(f'<text x="{frame.left - 6}" y="{float(frame.py(y)) + 3:.1f}" '
+                               f'text-anchor="end">{escape(name)}</text>')
+        html += frame.svg("resting tone against floor") + (
+            '<p class="note">Bars: resting tone (green: measurable, amber: below 2× floor). '
+            "Dashed: floor.</p>")
+    return html
+
+
+def _timing_section(meta, reps, origin, fs, results):
+    stored = [r for r in results if r.kind == "repetition"]
+    html = ""
+    if stored:
+        html += "<h3>Stored by the protocol</h3>" + _results_tables(stored)
+    if not reps:
+        return html or "<p>No onsets were recorded in this session.</p>"
+    ref = min(reps[0]) if reps[0] else 0
+    names = meta.channel_names
+    rows, lags = [], {ch: [] for ch in range(meta.n_channels)}
+    for k, rep in enumerate(reps, start=1):
+        first_ch = min(rep, key=rep.get)
+        row = [str(k), f"{(min(rep.values()) - origin) / fs:.2f}", escape(names[first_ch])]
+        for ch in range(meta.n_channels):
+            if ch in rep and ref in rep:
+                lag = (rep[ch] - rep[ref]) / fs * 1e3
+                lags[ch].append((k, lag))
+                row.append(f'<span class="num">{lag:+.0f}</span>')
+            else:
+                row.append("–")
+        rows.append(row)
+    html += (f'<p class="note">Onset lag of each channel relative to {escape(names[ref])} in '
+             "ms (negative: earlier). Onsets within "
+             f"{REPETITION_SPREAD_S:g} s of each other form one repetition.</p>")
+    html += _table(["rep", "time (s)", "first on", *[f"{n} (ms)" for n in names]], rows,
+                   raw=True)
+    all_lags = [v for series in lags.values() for _, v in series]
+    if len(reps) >= 2 and all_lags:
+        span = max(10.0, max(abs(v) for v in all_lags) * 1.2)
+        frame = Frame(900, 220, (0.5, len(reps) + 0.5), (-span, span))
+        frame.axes("repetition", "lag (ms)",
+                   xticks=[(k, str(k)) for k in range(1, len(reps) + 1)])
+        frame.hline(0.0, "#888", "2 2")
+        for ch, series in lags.items():
+            if series and ch != ref:
+                frame.line([k for k, _ in series], [v for _, v in series],
+                           PALETTE[ch % len(PALETTE)], 1.0, points=True)
+                frame.text(series[-1][0] + 0.1, series[-1][1], names[ch],
+                           PALETTE[ch % len(PALETTE)], "start")
+        html += frame.svg("onset lag per repetition")
+    return html
+
+
+def _symmetry_section(meta, env, indices, reps, results):
+    stored = [r for r in results if r.kind == "symmetry"]
+    html = _results_tables(stored) if stored else ""
+    pairs = symmetry_pairs(meta)
+    if not pairs:
+        return html or ("<p>No left/right channel pairs (set the channel sides, or name "
+                        "channels “L …”/“R …”).</p>")
+    rows = []
+    for left, right, site in pairs:
+        l_mean, r_mean = float(np.mean(env[:, left])), float(np.mean(env[:, right]))
+        per_rep = []
+        for rep in reps:
+            start = min(rep.values())
+            mask = (indices >= start) & (indices < start + SYMMETRY_WINDOW_S * meta.fs_hz)
+            if mask.any():
+                per_rep.append(symmetry_index(float(env[mask, left].mean()),
+                                              float(env[mask, right].mean())))
+        si = symmetry_index(l_mean, r_mean)
+        cls = "ok" if abs(si) < 15 else "warn"
+        rep_text = ", ".join(f"{v:+.0f}" for v in per_rep) if per_rep else "–"
+        rows.append([escape(site), f"{l_mean:.1f}", f"{r_mean:.1f}",
+                     f'<span class="{cls}">{si:+.0f} %</span>', rep_text])
+    html += ('<p class="note">Symmetry index 100·(R−L)/mean(R,L) of the mean envelope; 0 % is '
+             "symmetric, positive means the right side is larger. Per repetition: over "
+             f"{SYMMETRY_WINDOW_S:g} s from the first onset.</p>")
+    return html + _table(["site", "left (µV)", "right (µV)", "index", "per repetition (%)"],
+                         rows, raw=True)
+
+
+def _quality_section(meta, cals, counts, uv, indices, gaps, fs, results):
+    rows = []
+    lost = sum(g.n_samples for g in gaps)
+    for ch, name in enumerate(meta.channel_names):
+        cal = cals[ch]
+        x = counts[:, ch] if counts.size else np.zeros(0, np.int32)
+        clipped = 100.0 * float(np.mean((x <= cal.adc_min) | (x >= cal.adc_max))) if x.size else 0
+        mains = _mains_ratio(uv[:, ch], fs) if x.size > fs else float("nan")
+        flat = _flat_fraction(x, fs)
+        flags = []
+        if clipped > 0.5:
+            flags.append("clipping")
+        if np.isfinite(mains) and mains > 0.2:
+            flags.append("mains hum")
+        if flat > 5:
+            flags.append("flat line (electrode off?)")
+        rows.append([escape(name), f"{clipped:.2f}", f"{mains:.2f}" if np.isfinite(mains) else "–",
+                     f"{flat:.1f}",
+                     '<span class="warn">' + ", ".join(flags) + "</span>" if flags else
+                     '<span class="ok">ok</span>'])
+    html = (f"<p>Samples lost in transfer: {lost} "
+            f"({100.0 * lost / max(1, indices.size + lost):.2f} %).</p>")
+    html += _table(["channel", "clipped (%)", "mains power ratio", "flat (%)", "flags"], rows,
+                   raw=True)
+    html += ('<p class="note">Mains power ratio: power within ±2 Hz of 50/60 Hz and harmonics '
+             "over the 20-450 Hz power. Flat: share of 100 ms windows without any change.</p>")
+    stored = [r for r in results if r.kind == "quality"]
+    if stored:
+        html += "<h3>Quality measured live</h3>" + _results_tables(stored)
+    return html
+
+
+def _mains_ratio(x, fs):
+    from scipy.signal import welch
+
+    f, p = welch(x - x.mean(), fs=fs, nperseg=min(x.size, int(fs)))
+    band = (f >= 20) & (f <= min(450, fs / 2))
+    total = p[band].sum()
+    hum = np.zeros_like(f, dtype=bool)
+    for base in (50.0, 60.0):
+        for k in range(1, 10):
+            hum |= np.abs(f - base * k) <= 2.0
+    return float(p[band & hum].sum() / total) if total > 0 else float("nan")
+
+
+def _flat_fraction(x, fs):
+    w = max(2, int(0.1 * fs))
+    n = x.size // w
+    if n == 0:
+        return 0.0
+    blocks = x[: n * w].reshape(n, w)
+    return 100.0 * float(np.mean(blocks.max(axis=1) == blocks.min(axis=1)))
+
+
+def _trend_section(store, meta):
+    html, any_points = "", False
+    for ch, name in enumerate(meta.channel_names):
+        points = store.history(meta.subject, name)
+        if not points:
+            continue
+        any_points = True
+        rows = [[str(p.session_id) + (" (this)" if p.session_id == meta.id else ""),
+                 _when(p.started_utc), f"{p.value:.2f}",
+                 "–" if p.floor_uv is None else f"{p.floor_uv:.2f}",
+                 {True: "yes", False: "no", None: "?"}[p.valid]] for p in points]
+        html += f"<h3>{escape(name)}</h3>" + _table(
+            ["session", "date", "resting tone (µV)", "floor (µV)", "valid"], rows)
+        if len(points) >= 2:
+            xs = np.arange(len(points), dtype=float)
+            vals = np.array([p.value for p in points])
+            floors = [p.floor_uv for p in points if p.floor_uv is not None]
+            top = max([*vals.tolist(), *(2.0 * f for f in floors)]) * 1.15 or 1.0
+            frame = Frame(900, 200, (-0.5, len(points) - 0.5), (0.0, top))
+            frame.axes("session", "µV", xticks=[(k, f"{p.session_id}\u00a0"
+                                                     f"{p.started_utc[5:10]}")
+                                               for k, p in enumerate(points)])
+            if floors:
+                frame.hline(max(floors) * 2.0, "#b45309", "4 3", "2× floor")
+            frame.line(xs, vals, PALETTE[ch % len(PALETTE)], 1.5, points=True)
+            html += frame.svg(f"resting tone trend of {name}")
+    if not any_points:
+        return "<p>No baseline measurements stored for this subject yet.</p>"
+    return html
+
+
+def _results_tables(results) -> str:
+    by_kind: dict[str, list] = {}
+    html = ""
+    for r in results:
+        if r.kind == "protocol" and isinstance(r.data.get("phases"), list):
+            html += _protocol_table(r.data)
+            continue
+        by_kind.setdefault(r.kind, []).append(r)
+    for kind, items in by_kind.items():
+        keys: list[str] = []
+        for r in items:
+            keys += [k for k in r.data if k not in keys]
+        rows = [[r.channel or "–", *[_cell(r.data.get(k)) for k in keys]] for r in items]
+        html += f"<h3>{escape(kind)}</h3>" + _table(["channel", *keys], rows)
+    return html
+
+
+def _protocol_table(data: dict) -> str:
+    """A protocol run's phases, one row each (scalar fields; nested ones as JSON)."""
+    phases = [p for p in data["phases"] if isinstance(p, dict)]
+    keys: list[str] = []
+    for p in phases:
+        keys += [k for k in p if k not in keys]
+    title = data.get("title") or data.get("protocol") or "protocol"
+    passed = data.get("passed")
+    verdict = "" if passed is None else (" – passed" if passed else " – not passed")
+    rows = [[_cell(p.get(k)) for k in keys] for p in phases]
+    return f"<h3>{escape(str(title))}{verdict}</h3>" + _table(keys, rows)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)[:200]
+    return str(value)
+
+
+def _table(headers, rows, raw=False, header=True) -> str:
+    def cell(v):
+        return str(v) if raw else escape(str(v))
+
+    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _when(text: str | None) -> str:
+    return (text or "")[:19].replace("T", " ")

@@ -1,0 +1,488 @@
+"""The recorder: a background thread that writes a session's samples to the store.
+
+The engine hands every chunk, marker and result to :class:`SessionWriter` (never blocking:
+``add_*`` only queue). The thread commits what has arrived every ``commit_interval_s``
+(default 0.2 s) in one transaction with ``synchronous=FULL``, so a crash, ``kill -9`` or
+power cut loses at most that much. Consecutive chunks are merged and cut into rows of
+just under 1 KB (see :data:`ROW_BYTES`), which keeps the file within a few percent of the raw
+16-bit size.
+
+When the disk is full or the location read-only, the commit is rolled back (what was
+written before stays intact), the error is kept in :attr:`SessionWriter.error` and logged,
+and the data stays queued in memory and is retried at each interval. Memory is bounded by
+``max_pending_bytes``; beyond it new samples are dropped and recorded as a gap (cause
+``overrun``) with an alarm, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from emgfeedback.acquisition.source import Chunk, Gap
+from emgfeedback.errors import ConfigError, StorageError
+from emgfeedback.storage import db
+
+log = logging.getLogger(__name__)
+
+#: Accepted range of the commit interval in seconds (the loss budget of a crash).
+COMMIT_INTERVAL_RANGE_S = (0.1, 0.25)
+
+#: Most bytes in one ``chunks`` row's blob. Rows (with ~25 bytes of row overhead) under a quarter of
+#: SQLite's default 4 KiB page pack four to a page; rows just over half a page (0.2 s of
+#: 8 channels is 6.4 KB) would waste a third of the file on partly filled pages.
+ROW_BYTES = 960
+
+_INT16 = np.iinfo(np.int16)
+
+
+@dataclass
+class _Samples:
+    first_index: int
+    samples: np.ndarray  # int32 (n, ch), owned
+
+
+@dataclass
+class _Marker:
+    index: int
+    kind: str
+    text: str
+    data: str | None
+
+
+@dataclass
+class _Result:
+    kind: str
+    channel: str | None
+    data: str
+    created_utc: str
+
+
+class SessionWriter:
+    """Write one session's samples, gaps, markers and results from a background thread.
+
+    Create it with :meth:`SessionStore.open_writer`. ``add_*`` never block and never raise
+    on storage problems; check :attr:`error` / :attr:`failing` and :meth:`stats`.
+
+    Parameters
+    ----------
+    path : path-like
+        The database file.
+    meta : SessionMeta
+        The session (with its ``id``).
+    commit_interval_s : float
+        Time between commits, 0.1-0.25 s.
+    max_pending_bytes : int
+        Most sample bytes held in memory while the store cannot be written; beyond it
+        new samples are dropped and recorded as a gap with an alarm.
+    on_alarm : callable, optional
+        Called with a message when samples are dropped or storage starts failing
+        (from the caller's or the writer thread: keep it short and thread-safe).
+    next_index : int, optional
+        Index after the last stored sample when appending to a session (set by the store).
+    max_pages : int, optional
+        Cap on the database size in pages (``PRAGMA max_page_count``) for this writer's
+        connection: writes beyond it fail as on a full disk (a quota; also used by tests).
+    """
+
+    def __init__(self, path, meta, *, commit_interval_s: float = 0.2,
+                 max_pending_bytes: int = 64 * 2**20,
+                 on_alarm: Callable[[str], None] | None = None,
+                 next_index: int | None = None, max_pages: int | None = None) -> None:
+        lo, hi = COMMIT_INTERVAL_RANGE_S
+        if not lo <= commit_interval_s <= hi:
+            raise ConfigError(
+                f"commit interval {commit_interval_s} s: expected {lo}-{hi} s (the most a "
+                "crash may lose)")
+        if meta.id is None:
+            raise ConfigError("open_writer needs a stored session (meta.id is None)")
+        self.path = path
+        self.session_id = int(meta.id)
+        self.fs_hz = float(meta.fs_hz)
+        self.n_channels = meta.n_channels
+        self.commit_interval_s = float(commit_interval_s)
+        self.max_pending_bytes = int(max_pending_bytes)
+        self.on_alarm = on_alarm
+        self.max_pages = max_pages
+        #: The last storage error (``StorageError``) or an unexpected exception; sticky.
+        self.error: BaseException | None = None
+        #: True while the last commit attempt failed (data is waiting in memory).
+        self.failing = False
+        self.alarms: list[str] = []
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending_bytes = 0  # sample bytes queued or held after a failed commit
+        self._next_index: int | None = next_index
+        self._first_sample_utc: str | None = meta.first_sample_utc
+        self._drop_gap: list[int] | None = None  # [start, n] of samples being dropped
+        self._closing = threading.Event()
+        self._final_status: str | None = None
+        self._closed = False
+        self._stats = dict(samples_received=0, samples_written=0, samples_dropped=0,
+                           samples_overlapping=0, gaps_recorded=0, markers=0, results=0,
+                           commits=0, failed_commits=0, last_commit_ms=0.0,
+                           max_commit_ms=0.0)
+        db.mark_live(path, self.session_id)
+        self._thread = threading.Thread(target=self._run, name=f"session-writer-{meta.id}",
+                                        daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ producer side
+
+    def add_chunk(self, chunk: Chunk) -> None:
+        """Queue a chunk of raw counts (and the gaps just before it).
+
+        Overlapping samples (an index already written) are dropped and counted; an index
+        jump the chunk's gaps do not explain is recorded as a gap with cause ``counter``.
+
+        Raises
+        ------
+        ValueError
+            If the chunk's channel count differs from the session's.
+        StorageError
+            If the writer is closed.
+        """
+        samples = np.asarray(chunk.samples)
+        if samples.ndim != 2 or samples.shape[1] != self.n_channels:
+            raise ValueError(f"chunk shape {samples.shape}: session {self.session_id} has "
+                             f"{self.n_channels} channels")
+        if self._closed:
+            raise StorageError(f"writer of session {self.session_id} is closed")
+        first = int(chunk.first_index)
+        for gap in chunk.gaps:
+            self.add_gap(gap)
+        n = samples.shape[0]
+        if n == 0:
+            return
+        with self._lock:
+            self._stats["samples_received"] += n
+            if self._next_index is not None and first < self._next_index:
+                skip = min(n, self._next_index - first)
+                self._stats["samples_overlapping"] += skip
+                log.warning("session %s: %d samples at index %d overlap stored ones; dropped",
+                            self.session_id, skip, first)
+                samples, first, n = samples[skip:], first + skip, n - skip
+                if n == 0:
+                    return
+            if self._first_sample_utc is None:
+                self._first_sample_utc = self._first_sample_time(chunk, n)
+                self._queue.put(("first", first, self._first_sample_utc))
+            elif self._next_index is not None and first > self._next_index:
+                explained = sum(g.n_samples for g in chunk.gaps)
+                if explained < first - self._next_index:
+                    self._queue.put(Gap(self._next_index + explained,
+                                        first - self._next_index - explained, "counter"))
+            self._next_index = first + n
+            nbytes = n * self.n_channels * 4
+            if self._pending_bytes + nbytes > self.max_pending_bytes:
+                self._drop(first, n)
+                return
+            self._flush_drop_gap()
+            self._pending_bytes += nbytes
+            self._queue.put(_Samples(first, np.array(samples, dtype=np.int32, order="C")))
+
+    def add_gap(self, gap: Gap) -> None:
+        """Record samples known to be missing (usually via ``chunk.gaps``)."""
+        if gap.n_samples > 0:
+            self._queue.put(gap)
+
+    def add_marker(self, index: int, kind: str, text: str = "", data: dict | None = None) -> None:
+        """Queue a marker at a sample index (onset, protocol phase, user mark, ...)."""
+        payload = None if data is None else json.dumps(data, default=_json_default)
+        self._queue.put(_Marker(int(index), str(kind), str(text), payload))
+
+    def add_result(self, kind: str, data: dict, channel: str | None = None) -> None:
+        """Queue a result (baseline, MVC, phase metrics ...) as a JSON object."""
+        self._queue.put(_Result(str(kind), channel, json.dumps(data, default=_json_default),
+                                db.utc_now()))
+
+    def close(self, status: str = "complete", timeout_s: float = 30.0) -> bool:
+        """Write what is queued, set the session's status and stop the thread.
+
+        Parameters
+        ----------
+        status : str
+            ``complete`` or ``interrupted``.
+        timeout_s : float
+            Longest wait for the final commit while storage keeps failing.
+
+        Returns
+        -------
+        bool
+            True if everything handed over was stored; False if storage failed (see
+            :attr:`error`; the session then stays ``recording`` until the next open marks
+            it interrupted).
+
+        Raises
+        ------
+        BaseException
+            An unexpected (non-storage) exception from the writer thread, re-raised here.
+        """
+        if status not in ("complete", "interrupted"):
+            raise ConfigError(f"writer status {status!r}: expected complete or interrupted")
+        if not self._closed:
+            self._closed = True
+            with self._lock:
+                self._flush_drop_gap()
+            self._final_status = status
+            self._closing.set()
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("session %s: writer did not finish within %.0f s; %d sample bytes "
+                          "were not stored", self.session_id, timeout_s, self._pending_bytes)
+        if self.error is not None and not isinstance(self.error, StorageError):
+            raise self.error
+        return not self.failing and not self._thread.is_alive()
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close("complete" if exc_type is None else "interrupted")
+
+    def queue_depth(self) -> int:
+        """Items handed over and not yet taken by the writer thread."""
+        return self._queue.qsize()
+
+    def stats(self) -> dict:
+        """Counters: samples received/written/dropped, commits, failures, timings, backlog."""
+        with self._lock:
+            out = dict(self._stats)
+            out["pending_bytes"] = self._pending_bytes
+        out["queue_depth"] = self._queue.qsize()
+        out["failing"] = self.failing
+        out["error"] = None if self.error is None else str(self.error)
+        return out
+
+    # ------------------------------------------------------------------ helpers (caller side)
+
+    def _first_sample_time(self, chunk: Chunk, n: int) -> str:
+        import datetime as dt
+
+        now_utc = dt.datetime.now(dt.timezone.utc)
+        age_s = time.monotonic() - float(chunk.arrival_s)
+        if not 0.0 <= age_s < 60.0:  # arrival not on this clock (synthetic chunk)
+            age_s = 0.0
+        first = now_utc - dt.timedelta(seconds=age_s + (n - 1) / self.fs_hz)
+        return first.isoformat(timespec="microseconds")
+
+    def _drop(self, first: int, n: int) -> None:
+        # Called with the lock held.
+        self._stats["samples_dropped"] += n
+        if self._drop_gap is not None and self._drop_gap[0] + self._drop_gap[1] == first:
+            self._drop_gap[1] += n
+            return
+        self._flush_drop_gap()
+        self._drop_gap = [first, n]
+        self._alarm(f"session {self.session_id}: storage backlog over "
+                    f"{self.max_pending_bytes / 2**20:.0f} MB; dropping samples from index "
+                    f"{first} (recorded as a gap)")
+
+    def _flush_drop_gap(self) -> None:
+        if self._drop_gap is not None:
+            self._queue.put(Gap(self._drop_gap[0], self._drop_gap[1], "overrun"))
+            self._drop_gap = None
+
+    def _alarm(self, message: str) -> None:
+        self.alarms.append(message)
+        log.error(message)
+        if self.on_alarm is not None:
+            try:
+                self.on_alarm(message)
+            except Exception:  # an alarm hook must not stop recording
+                log.exception("alarm callback failed")
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        held: list = []  # items of failed commits, in order
+        claimed = False
+        deadline = time.monotonic()
+        try:
+            while True:
+                # Commit on a fixed grid so commit time does not stretch the loss budget.
+                deadline = max(deadline + self.commit_interval_s, time.monotonic())
+                closing = self._closing.wait(max(0.0, deadline - time.monotonic()))
+                items = held + self._drain()
+                if closing:
+                    items.append(("status", self._final_status))
+                if not claimed:
+                    items.insert(0, ("claim",))
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    self._commit(conn, items)
+                except (sqlite3.Error, StorageError) as exc:
+                    held = [i for i in items
+                            if not (isinstance(i, tuple) and i[0] in ("claim", "status"))]
+                    self._storage_failed(exc)
+                    if conn is not None:  # reconnect next time (remounted, space freed ...)
+                        conn.close()
+                        conn = None
+                    if closing:
+                        return
+                    continue
+                held = []
+                claimed = True
+                if closing:
+                    return
+        except BaseException as exc:  # a bug: keep it for close() and the log
+            self.error = exc
+            self.failing = True
+            log.exception("session %s: writer thread failed", self.session_id)
+        finally:
+            if conn is not None:
+                conn.close()
+            db.mark_live(self.path, self.session_id, live=False)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = db.connect(self.path, create=False)
+        if self.max_pages is not None:
+            conn.execute(f"PRAGMA max_page_count = {int(self.max_pages)}")
+        return conn
+
+    def _drain(self) -> list:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        first_failure = not self.failing
+        self.failing = True
+        with self._lock:
+            self._stats["failed_commits"] += 1
+        message = str(exc)
+        if not isinstance(exc, StorageError):
+            message = f"session store {self.path}: cannot write session {self.session_id}: " \
+                      f"{exc}"
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                message += " (the location is read-only)"
+            elif "full" in str(exc):
+                message += " (the disk is full; free space, the data is kept in memory)"
+            exc = StorageError(message)
+        self.error = exc
+        if first_failure:
+            self._alarm(message)
+
+    def _commit(self, conn: sqlite3.Connection, items: list) -> None:
+        rows, gaps, markers, results = [], [], [], []
+        sample_bytes = 0
+        status = claim = first = None
+        run: list[_Samples] = []
+
+        def close_run() -> None:
+            if run:
+                block = run[0].samples if len(run) == 1 else np.concatenate(
+                    [r.samples for r in run])
+                fits16 = block.min() >= _INT16.min and block.max() <= _INT16.max
+                per_row = max(1, ROW_BYTES // ((2 if fits16 else 4) * self.n_channels))
+                for start in range(0, block.shape[0], per_row):
+                    rows.append(_row(self.session_id, run[0].first_index + start,
+                                     block[start:start + per_row], fits16))
+                run.clear()
+
+        for item in items:
+            if isinstance(item, _Samples):
+                sample_bytes += item.samples.nbytes
+                if run and run[-1].first_index + run[-1].samples.shape[0] != item.first_index:
+                    close_run()
+                run.append(item)
+            elif isinstance(item, Gap):
+                gaps.append((self.session_id, item.start_index, item.n_samples, item.cause))
+            elif isinstance(item, _Marker):
+                markers.append((self.session_id, item.index, item.kind, item.text, item.data))
+            elif isinstance(item, _Result):
+                results.append((self.session_id, item.kind, item.channel, item.data,
+                                item.created_utc))
+            elif item[0] == "status":
+                status = item[1]
+            elif item[0] == "claim":
+                claim = True
+            elif item[0] == "first":
+                first = item
+        close_run()
+        started = time.perf_counter()
+        now = db.utc_now()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if claim:
+                conn.execute("UPDATE sessions SET writer_pid = ?, writer_host = ?, "
+                             "writer_start = ? WHERE id = ?",
+                             (_pid(), db.hostname(), db.process_start(_pid()), self.session_id))
+            if first is not None:
+                conn.execute("UPDATE sessions SET first_index = coalesce(first_index, ?), "
+                             "first_sample_utc = coalesce(first_sample_utc, ?) WHERE id = ?",
+                             (first[1], first[2], self.session_id))
+            if rows:
+                conn.executemany("INSERT INTO chunks (session_id, first_index, n_samples, "
+                                 "dtype, samples) VALUES (?, ?, ?, ?, ?)", rows)
+            if gaps:
+                conn.executemany("INSERT INTO gaps (session_id, start_index, n_samples, cause) "
+                                 "VALUES (?, ?, ?, ?)", gaps)
+            if markers:
+                conn.executemany("INSERT INTO markers (session_id, sample_index, kind, text, "
+                                 "data) VALUES (?, ?, ?, ?, ?)", markers)
+            if results:
+                conn.executemany("INSERT INTO results (session_id, kind, channel, data, "
+                                 "created_utc) VALUES (?, ?, ?, ?, ?)", results)
+            if status is not None:
+                conn.execute("UPDATE sessions SET status = ?, ended_utc = ?, heartbeat_utc = ? "
+                             "WHERE id = ?", (status, now, now, self.session_id))
+            else:
+                conn.execute("UPDATE sessions SET heartbeat_utc = ? WHERE id = ?",
+                             (now, self.session_id))
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.debug("rollback failed", exc_info=True)
+            raise
+        elapsed_ms = (time.perf_counter() - started) * 1e3
+        if self.failing:
+            log.warning("session %s: storage works again; backlog written", self.session_id)
+        self.failing = False
+        with self._lock:
+            self._pending_bytes -= sample_bytes
+            s = self._stats
+            s["samples_written"] += sample_bytes // (4 * self.n_channels)
+            s["gaps_recorded"] += len(gaps)
+            s["markers"] += len(markers)
+            s["results"] += len(results)
+            s["commits"] += 1
+            s["last_commit_ms"] = elapsed_ms
+            s["max_commit_ms"] = max(s["max_commit_ms"], elapsed_ms)
+
+
+def _row(session_id: int, first_index: int, block: np.ndarray, fits16: bool) -> tuple:
+    """One ``chunks`` row: int16 when every value fits, else int32, little-endian."""
+    dtype = "<i2" if fits16 else "<i4"
+    blob = np.ascontiguousarray(block, dtype=np.dtype(dtype)).tobytes()
+    return (session_id, int(first_index), int(block.shape[0]), dtype, blob)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
