@@ -30,6 +30,9 @@ from emgfeedback.runtime.processor import Processed, Processor
 
 log = logging.getLogger(__name__)
 
+#: Seconds between refreshes of the health summary published in snapshots.
+HEALTH_REFRESH_S = 0.25
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -131,6 +134,8 @@ class Engine:
         self._seq = 0
         self.results: dict | None = None
         self._listeners: list = []
+        self._health_cache: dict | None = None
+        self._health_time = 0.0
 
     # ------------------------------------------------------------------ life cycle
     def open(self) -> None:
@@ -291,8 +296,7 @@ class Engine:
     def _publish(self, processed: Processed) -> None:
         self._seq += 1
         runner = self.processor.runner
-        health = self.health.as_dict()
-        health["envelope_delay_ms"] = self.processor.envelope_delay_ms
+        health = self._health_summary()
         writer_error = getattr(self.writer, "error", None) if self.writer is not None else None
         envelope = processed.envelope_uv[-1].copy() if len(processed.envelope_uv) else \
             np.full(self.source.info.n_channels, np.nan)
@@ -311,6 +315,16 @@ class Engine:
             recorder_error=str(writer_error) if writer_error else None,
             newest_arrival_s=processed.chunk.arrival_s,
         )
+
+    def _health_summary(self) -> dict:
+        # Percentiles cost more than processing a chunk; displays redraw at most ~60 Hz and
+        # health moves slowly, so the summary is refreshed every HEALTH_REFRESH_S.
+        now = time.monotonic()
+        if self._health_cache is None or now - self._health_time >= HEALTH_REFRESH_S:
+            self._health_cache = self.health.as_dict()
+            self._health_cache["envelope_delay_ms"] = self.processor.envelope_delay_ms
+            self._health_time = now
+        return self._health_cache
 
     # ------------------------------------------------------------------ consumers
     def snapshot(self) -> Snapshot | None:

@@ -1,0 +1,115 @@
+"""Benchmark: the whole recording path, 8 channels at 2 kHz, as ``emgfeedback record`` runs it.
+
+Source (the simulator, paced in real time) → engine thread (calibration, pipeline, onset
+detector, quality) → session writer (SQLite, commits every 200 ms). Prints, in one run:
+
+* CPU: process CPU time over stream time, in % of one core (target < 5 %). The simulator
+  generating the signal is included, so a real board costs a little less;
+* memory: mean and peak resident set size in MB (target < 100 MB);
+* storage: database size over the raw 16-bit sample size (target < 1.5×);
+* lost samples and the sample age (arrival to processed) p50/p95 in ms.
+
+Usage::
+
+    python benchmarks/bench_record.py               # 10 minutes of stream, real time
+    python benchmarks/bench_record.py --minutes 1 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def rss_mb() -> float:
+    """Current resident set size in MB (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table (or JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--fs", type=float, default=2000.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from emgfeedback.acquisition import open_source
+    from emgfeedback.runtime import Engine
+    from emgfeedback.storage import SessionMeta, SessionStore
+
+    seconds = args.minutes * 60.0
+    url = (f"sim://?channels={args.channels}&fs={args.fs:g}&scenario=drill&seed=1"
+           f"&board=uno-myoware2&seconds={seconds:g}")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.sqlite"
+        store = SessionStore(db)
+        source = open_source(url)
+        source.open()
+        info = source.info
+        sid = store.create_session(SessionMeta(fs_hz=info.fs_hz, channel_names=info.channel_names,
+                                               calibration=info.calibration, source_url=url))
+        writer = store.open_writer(sid)
+        engine = Engine(source, writer=writer)
+        engine.open()  # builds (and compiles) the processor before the clock starts
+        rss: list[float] = []
+        done = threading.Event()
+
+        def sample_rss() -> None:
+            while not done.wait(1.0):
+                rss.append(rss_mb())
+
+        threading.Thread(target=sample_rss, daemon=True).start()
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        engine.start()
+        while not engine.wait(1.0):
+            if sys.stderr.isatty():
+                done_s = engine.health.samples_in / info.fs_hz
+                sys.stderr.write(f"\r{done_s:7.1f} / {seconds:.0f} s")
+        engine.stop()
+        writer.close()
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        done.set()
+        store.close()
+        size = sum(p.stat().st_size for p in Path(tmp).glob("bench.sqlite*"))
+    health = engine.health.as_dict()
+    raw_bytes = health["samples_in"] * args.channels * 2
+    result = {
+        "stream_s": health["samples_in"] / info.fs_hz,
+        "wall_s": wall,
+        "cpu_pct_of_one_core": 100.0 * cpu / max(health["samples_in"] / info.fs_hz, 1e-9),
+        "rss_mean_mb": sum(rss) / len(rss) if rss else rss_mb(),
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "storage_ratio": size / raw_bytes if raw_bytes else float("nan"),
+        "lost_samples": health["lost_samples"],
+        "sample_age_ms_p50": health["sample_age_ms_p50"],
+        "sample_age_ms_p95": health["sample_age_ms_p95"],
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(f"recording {args.channels} ch @ {args.fs:g} Hz for {result['stream_s']:.0f} s "
+          f"(simulator, real time)")
+    print(f"  CPU            {result['cpu_pct_of_one_core']:6.2f} % of one core   (target < 5 %)")
+    print(f"  memory mean    {result['rss_mean_mb']:6.1f} MB              (target < 100 MB)")
+    print(f"  memory peak    {result['rss_peak_mb']:6.1f} MB")
+    print(f"  storage        {result['storage_ratio']:6.2f} × raw 16-bit     (target < 1.5×)")
+    print(f"  lost samples   {result['lost_samples']}")
+    print(f"  sample age     p50 {result['sample_age_ms_p50']:.1f} ms, "
+          f"p95 {result['sample_age_ms_p95']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
