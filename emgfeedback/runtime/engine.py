@@ -155,6 +155,18 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="emgfeedback-engine", daemon=True)
         self._thread.start()
 
+    def add_outlet(self, outlet) -> None:
+        """Publish to ``outlet`` from the next chunk on (safe while running)."""
+        # Copy on write: the engine thread iterates whichever list it last read.
+        self.outlets = [*self.outlets, outlet]
+
+    def remove_outlet(self, outlet) -> None:
+        """Stop publishing to ``outlet`` and close it (safe while running)."""
+        self.outlets = [o for o in self.outlets if o is not outlet]
+        close = getattr(outlet, "close", None)
+        if close is not None:
+            close()
+
     def add_listener(self, callback) -> None:
         """Call ``callback(processed)`` on the engine thread after each chunk (keep it short)."""
         self._listeners.append(callback)

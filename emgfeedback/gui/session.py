@@ -1,0 +1,463 @@
+"""The live session behind the GUI: engine, protocol slot, recorder switch and event queue.
+
+Nothing here imports Qt, so the same controller drives the window, the benchmark and tests.
+The GUI thread only calls the ``poll``/``read_*`` methods and the user actions; everything
+that must see every chunk (recording, protocol, cue and onset events) runs on the engine
+thread through :meth:`~emgfeedback.runtime.Engine.add_listener` and hands its results over
+through thread-safe deques, so a stalled window never stalls acquisition or recording.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emgfeedback.errors import ConfigError
+
+
+@dataclass
+class ChannelSetup:
+    """What the therapist entered for one channel.
+
+    Attributes
+    ----------
+    name : str
+        Display name, e.g. ``"glute med R"``.
+    placement : str
+        Muscle / electrode placement.
+    side : str
+        ``"left"``, ``"right"`` or ``""``.
+    """
+
+    name: str
+    placement: str = ""
+    side: str = ""
+
+
+@dataclass
+class Goals:
+    """Per-channel reference levels that feedback without a protocol uses.
+
+    Attributes
+    ----------
+    baseline_uv, mvc_uv : list of float
+        Captured resting baseline (mean envelope) and MVC per channel, µV (NaN if unknown).
+    up_factor : float
+        Uptraining goal as a multiple of the baseline (when no MVC is known).
+    up_mvc_pct : float
+        Uptraining goal as % MVC (used when the MVC is known).
+    down_factor : float
+        Downtraining goal as a multiple of the baseline.
+    """
+
+    baseline_uv: list = field(default_factory=list)
+    mvc_uv: list = field(default_factory=list)
+    up_factor: float = 3.0
+    up_mvc_pct: float = 40.0
+    down_factor: float = 1.2
+
+    def up_goal_uv(self, channel: int) -> float:
+        """The uptraining goal of a channel in µV (NaN when nothing was captured)."""
+        mvc = _at(self.mvc_uv, channel)
+        if np.isfinite(mvc) and mvc > 0:
+            return self.up_mvc_pct / 100.0 * mvc
+        return self.up_factor * _at(self.baseline_uv, channel)
+
+    def down_goal_uv(self, channel: int) -> float:
+        """The downtraining goal of a channel in µV (NaN without a baseline)."""
+        return self.down_factor * _at(self.baseline_uv, channel)
+
+
+def _at(values, i: int) -> float:
+    try:
+        v = values[i]
+    except (IndexError, TypeError):
+        return float("nan")
+    return float("nan") if v is None else float(v)
+
+
+class ProtocolSlot:
+    """The protocol runner the engine sees, swappable while the engine runs.
+
+    The engine stops its thread once its processor's runner reports ``finished``; a live
+    session must keep acquiring after a protocol ends, so :meth:`active` hides a finished
+    runner unless ``stop_engine_when_done`` (fast replays end with their protocol).
+
+    Parameters
+    ----------
+    stop_engine_when_done : bool
+        Keep showing the finished runner to the engine, which then ends its thread.
+    """
+
+    def __init__(self, stop_engine_when_done: bool = False) -> None:
+        self.runner = None
+        self.stop_engine_when_done = stop_engine_when_done
+        self.last_results: dict | None = None
+
+    def start(self, runner) -> None:
+        """Run ``runner`` from the next chunk on."""
+        self.last_results = None
+        self.runner = runner
+
+    def cancel(self) -> dict | None:
+        """Stop the current runner; returns its partial results (None if none ran)."""
+        runner, self.runner = self.runner, None
+        if runner is None or runner.finished:
+            return None
+        return runner.results()
+
+    def active(self):
+        """The runner for the engine's processor (None when idle)."""
+        runner = self.runner
+        if runner is not None and runner.finished and not self.stop_engine_when_done:
+            return None
+        return runner
+
+
+@dataclass(frozen=True)
+class Events:
+    """What happened on the engine thread since the last poll.
+
+    Attributes
+    ----------
+    cues, onsets : list
+        Every protocol cue and onset event, in stream order (none is dropped).
+    arrivals : list of (int, float)
+        ``(end_index, host arrival time)`` of every processed chunk, for latency.
+    """
+
+    cues: list
+    onsets: list
+    arrivals: list
+
+
+class RecorderSwitch:
+    """Record while switched on: chunks, onsets, cues and markers go to a storage writer."""
+
+    def __init__(self, channel_names) -> None:
+        self._lock = threading.Lock()
+        self._writer = None
+        self.session_id: int | None = None
+        self._names = tuple(channel_names)
+        self.last_error: str | None = None
+
+    @property
+    def recording(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def error(self) -> str | None:
+        writer = self._writer
+        err = getattr(writer, "error", None) if writer is not None else None
+        return str(err) if err else self.last_error
+
+    def start(self, writer, session_id: int) -> None:
+        with self._lock:
+            self._writer = writer
+            self.session_id = session_id
+
+    def stop(self, status: str = "complete") -> int | None:
+        """Detach and close the writer; returns the session id."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close(status=status)
+            if writer.error is not None:
+                self.last_error = str(writer.error)
+        return self.session_id
+
+    def on_processed(self, processed) -> None:
+        """Engine-thread listener: record one processed chunk."""
+        from emgfeedback.runtime.engine import cue_data
+
+        with self._lock:
+            writer = self._writer
+            if writer is None:
+                return
+            writer.add_chunk(processed.chunk)
+            for ev in processed.onsets:
+                writer.add_marker(int(ev.index), ev.kind, self._names[ev.channel],
+                                  {"channel": int(ev.channel),
+                                   "detected_index": int(ev.detected_index),
+                                   "delay_ms": float(ev.delay_ms)})
+            for cue in processed.cues:
+                writer.add_marker(int(cue.index), f"cue:{cue.kind}", cue.text, cue_data(cue))
+
+    def add_marker(self, index: int, kind: str, text: str, data: dict | None = None) -> bool:
+        with self._lock:
+            if self._writer is None:
+                return False
+            self._writer.add_marker(int(index), kind, text, data)
+            return True
+
+    def add_result(self, kind: str, data: dict) -> bool:
+        with self._lock:
+            if self._writer is None:
+                return False
+            self._writer.add_result(kind, data)
+            return True
+
+
+@functools.cache
+def _processor_class():
+    from emgfeedback.runtime import Processor
+
+    class GuiProcessor(Processor):
+        """The engine's processor, with its runner taken from a :class:`ProtocolSlot`."""
+
+        @property
+        def runner(self):
+            slot = self.__dict__.get("_slot")
+            return slot.active() if slot is not None else None
+
+        @runner.setter
+        def runner(self, slot) -> None:
+            self.__dict__["_slot"] = slot
+
+    return GuiProcessor
+
+
+def _Processor(*args, **kwargs):  # noqa: N802 - a class factory used like a class
+    return _processor_class()(*args, **kwargs)
+
+
+def fast_url(url: str) -> str:
+    """``url`` with ``pace=fast`` (simulator and playback sources only)."""
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sim", "file"):
+        raise ConfigError(f"--fast needs a sim:// or file:// source, not {scheme}://")
+    if "pace=" in url:
+        return url.replace("pace=realtime", "pace=fast")
+    return url + ("&" if "?" in url else "?") + "pace=fast"
+
+
+class LiveSession:
+    """A running source, engine, protocol slot and recorder for one window.
+
+    Parameters
+    ----------
+    url : str
+        Source URL (``sim://``, ``serial://``, ``file://``...).
+    channels : list of ChannelSetup, optional
+        Names, placements and sides (default: the source's channel names).
+    mains_hz : float
+        Mains frequency to notch.
+    stop_when_protocol_done : bool
+        End the engine when a protocol finishes (fast replays).
+    display_window_s : float
+        Seconds kept for the traces (the longest window the GUI offers).
+    """
+
+    def __init__(self, url: str, channels=None, *, mains_hz: float = 50.0,
+                 stop_when_protocol_done: bool = False, display_window_s: float = 30.0,
+                 subject: str = "") -> None:
+        from emgfeedback.acquisition import open_source
+        from emgfeedback.runtime import Engine, default_pipeline_config
+
+        self.url = url
+        self.subject = subject
+        self.mains_hz = mains_hz
+        self.source = open_source(url)
+        self.source.open()
+        info = self.source.info
+        self.info = info
+        self.fs_hz = float(info.fs_hz)
+        self.n_channels = info.n_channels
+        # Set-ups for more channels than the source has are cut; missing ones take the
+        # source's names.
+        given = list(channels or [])[:info.n_channels]
+        self.channels = given + [ChannelSetup(n) for n in info.channel_names[len(given):]]
+        self.goals = Goals([float("nan")] * self.n_channels, [float("nan")] * self.n_channels)
+        self.protocol_slot = ProtocolSlot(stop_when_protocol_done)
+        self.recorder = RecorderSwitch(self.channel_names)
+        self._cues: deque = deque()
+        self._onsets: deque = deque()
+        self._arrivals: deque = deque(maxlen=20000)
+        self.engine = Engine(
+            self.source,
+            processor_factory=lambda i: _Processor(
+                i, default_pipeline_config(i.fs_hz, mains_hz), runner=self.protocol_slot,
+                mains_hz=mains_hz),
+            display_window_s=display_window_s)
+        self.engine.add_listener(self.recorder.on_processed)
+        self.engine.add_listener(self._on_processed)
+        self.lsl_outlet = None
+        self.protocol_results: list[dict] = []
+        self.protocol_cols: dict = {}
+        self.protocol = None
+        self.db_path = None
+        self._closed = False
+        self.started_s: float | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    @property
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    def start(self) -> None:
+        """Start acquisition and processing."""
+        self.engine.start()
+        self.started_s = time.monotonic()
+
+    def close(self) -> None:
+        """End the session cleanly: stop the engine, record partial results, close the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.engine.stop()
+        finally:
+            runner = self.protocol_slot.runner
+            if runner is not None and not runner.finished and self.recorder.recording:
+                self.recorder.add_result("protocol", runner.results())
+            self.recorder.stop(status="complete")
+
+    def _on_processed(self, processed) -> None:
+        # Engine thread: hand over what the GUI must not miss. deque.append is thread-safe.
+        chunk = processed.chunk
+        self._arrivals.append((chunk.end_index, chunk.arrival_s))
+        if processed.cues:
+            self._cues.extend(processed.cues)
+        if processed.onsets:
+            self._onsets.extend(processed.onsets)
+        if any(c.kind == "protocol_end" for c in processed.cues):
+            runner = self.protocol_slot.runner
+            if runner is not None:
+                results = runner.results()
+                self.protocol_slot.last_results = results
+                self.protocol_results.append(results)
+                self.recorder.add_result("protocol", results)
+
+    # ------------------------------------------------------------------ GUI thread
+    def poll_events(self) -> Events:
+        """Everything that happened since the last call (cues and onsets: lossless)."""
+        cues, onsets, arrivals = [], [], []
+        for queue, out in ((self._cues, cues), (self._onsets, onsets),
+                           (self._arrivals, arrivals)):
+            while queue:
+                out.append(queue.popleft())
+        return Events(cues, onsets, arrivals)
+
+    def snapshot(self):
+        return self.engine.snapshot()
+
+    def read_display(self, since_index, max_samples):
+        return self.engine.read_display(since_index, max_samples)
+
+    @property
+    def source_state(self) -> str:
+        return self.source.state
+
+    @property
+    def envelope_delay_ms(self) -> float:
+        proc = self.engine.processor
+        return proc.envelope_delay_ms if proc is not None else float("nan")
+
+    @property
+    def end_index(self) -> int:
+        snap = self.engine.snapshot()
+        return snap.end_index if snap is not None else 0
+
+    # ------------------------------------------------------------------ actions
+    def start_protocol(self, name_or_path: str) -> None:
+        """Load a protocol and run it from the next chunk, with the captured goals."""
+        from emgfeedback.protocol import ProtocolRunner, load_protocol
+
+        proto = load_protocol(name_or_path)
+        base = [None if not np.isfinite(v) else v for v in self.goals.baseline_uv]
+        mvc = [None if not np.isfinite(v) else v for v in self.goals.mvc_uv]
+        runner = ProtocolRunner(proto, self.fs_hz, self.channel_names,
+                                baseline_uv=base if any(v is not None for v in base) else None,
+                                mvc_uv=mvc if any(v is not None for v in mvc) else None)
+        mapping = runner.results()["channels"]  # protocol id -> stream channel name
+        names = self.channel_names
+        self.protocol_cols = {cid: names.index(n) for cid, n in mapping.items() if n in names}
+        self.protocol = proto
+        self.protocol_slot.start(runner)
+
+    def stop_protocol(self) -> dict | None:
+        results = self.protocol_slot.cancel()
+        if results is not None:
+            self.recorder.add_result("protocol", results)
+        return results
+
+    def start_recording(self, db_path=None, note: str = "") -> int:
+        """Create a session in the store and record from the next chunk on."""
+        from emgfeedback.storage import SessionMeta, SessionStore, default_db_path
+
+        if self.recorder.recording:
+            return self.recorder.session_id
+        store = SessionStore(db_path or default_db_path())
+        info = self.info
+        runner = self.protocol_slot.runner
+        meta = SessionMeta(
+            fs_hz=self.fs_hz, channel_names=tuple(self.channel_names),
+            calibration=tuple(info.calibration), subject=self.subject or None, note=note,
+            board=info.board, source_url=info.url,
+            placements=tuple(c.placement for c in self.channels),
+            sides=tuple(c.side for c in self.channels),
+            protocol=runner.protocol.name if runner is not None else None)
+        sid = store.create_session(meta)
+        self.recorder.start(store.open_writer(sid), sid)
+        self.db_path = db_path or default_db_path()
+        return sid
+
+    def stop_recording(self) -> int | None:
+        return self.recorder.stop(status="complete")
+
+    def add_marker(self, text: str = "marker") -> int:
+        """Mark the newest sample (shown on the traces; stored when recording; on LSL)."""
+        index = self.end_index
+        self.recorder.add_marker(index, "marker", text)
+        outlet = self.lsl_outlet
+        if outlet is not None:
+            outlet.push_marker(index, f"mark:{text}")
+        return index
+
+    def set_lsl(self, on: bool) -> bool:
+        """Publish (or stop publishing) on Lab Streaming Layer; returns the new state.
+
+        LSL publishes on the local network without authentication, so it is off until a
+        user turns it on.
+        """
+        if on and self.lsl_outlet is None:
+            from emgfeedback.interop.lsl import LslOutlet
+
+            self.lsl_outlet = LslOutlet(
+                self.info, channel_names=self.channel_names,
+                placements=[c.placement for c in self.channels],
+                sides=[c.side for c in self.channels])
+            self.engine.add_outlet(self.lsl_outlet)
+        elif not on and self.lsl_outlet is not None:
+            outlet, self.lsl_outlet = self.lsl_outlet, None
+            self.engine.remove_outlet(outlet)
+        return self.lsl_outlet is not None
+
+    def capture(self, seconds: float):
+        """The last ``seconds`` of envelope from the display ring, ``(n, ch)`` µV."""
+        n = int(round(seconds * self.fs_hz))
+        block = self.engine.display.read_since(None, n)
+        return block.envelope_uv
+
+    def set_baseline_from(self, envelope_uv) -> list[float]:
+        """Resting baseline = mean envelope per channel (as a protocol's baseline phase)."""
+        from emgfeedback.protocol.metrics import level_stats
+
+        values = []
+        for c in range(envelope_uv.shape[1]):
+            mean = level_stats(envelope_uv[:, c])["mean_uv"]
+            values.append(float("nan") if mean is None else mean)
+        self.goals.baseline_uv = values
+        return values
+
+    def set_mvc_from(self, envelope_uv) -> list[float]:
+        """MVC per channel from a trial's envelope (highest 0.5 s mean)."""
+        from emgfeedback.analysis.mvc import capture_mvc
+
+        self.goals.mvc_uv = [float(v) for v in capture_mvc(envelope_uv, self.fs_hz)]
+        return self.goals.mvc_uv
