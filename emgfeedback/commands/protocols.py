@@ -16,6 +16,7 @@ def register(subparsers) -> None:
                     "title). 'check FILE' validates your own protocol file; 'show NAME|FILE' "
                     "prints its phases.")
     sub = parser.add_subparsers(dest="protocols_action", metavar="ACTION")
+    sub.add_parser("list", help="list the shipped protocols (the default action)")
     check = sub.add_parser("check", help="validate a protocol file (exit 2 on error)")
     check.add_argument("file", help="path of a protocol .toml file (or a shipped name)")
     show = sub.add_parser("show", help="print a protocol's description and phases")

@@ -72,6 +72,8 @@ def test_cli_lists_name_then_title(capsys):
     assert [line.split()[0] for line in lines] == shipped_names()
     assert lines[shipped_names().index("glazer")].split(None, 1)[1] == load_protocol(
         "glazer").title
+    assert main(["protocols", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
 
 
 def test_cli_check(tmp_path, capsys):
