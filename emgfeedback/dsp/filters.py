@@ -130,10 +130,12 @@ def lowpass_sos(fs_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
     return signal.butter(order, fc, btype="lowpass", fs=fs, output="sos")
 
 
-def notch_frequencies(fs_hz: float, notch_hz: float, harmonics: bool) -> list[float]:
+def notch_frequencies(
+    fs_hz: float, notch_hz: float, harmonics: bool, max_hz: float | None = None
+) -> list[float]:
     """Frequencies that get a notch: the mains frequency and, optionally, its harmonics.
 
-    Harmonics are included while they stay below 98 % of Nyquist.
+    Harmonics are included up to ``max_hz`` (inclusive) and always stay below 98 % of Nyquist.
 
     Parameters
     ----------
@@ -143,6 +145,10 @@ def notch_frequencies(fs_hz: float, notch_hz: float, harmonics: bool) -> list[fl
         Mains frequency in Hz, ``0 < notch_hz < fs_hz / 2`` (usually 50 or 60).
     harmonics : bool
         Add 2, 3, ... times ``notch_hz``.
+    max_hz : float, optional
+        Highest harmonic to notch, Hz (> 0). None: every harmonic below 98 % of Nyquist.
+        The pipeline passes the band-pass upper corner (see ``PipelineConfig.notch_max_hz``).
+        The fundamental is always notched.
 
     Returns
     -------
@@ -153,14 +159,34 @@ def notch_frequencies(fs_hz: float, notch_hz: float, harmonics: bool) -> list[fl
     freqs = [f0]
     if harmonics:
         limit = _NOTCH_MAX_FRACTION_OF_NYQUIST * fs / 2.0
+        top = limit if max_hz is None else check_notch_max(max_hz)
         k = 2
-        while k * f0 < limit:
+        while k * f0 < limit and k * f0 <= top:
             freqs.append(k * f0)
             k += 1
     return freqs
 
 
-def notch_sos(fs_hz: float, notch_hz: float, q: float = 30.0, harmonics: bool = True) -> np.ndarray:
+def check_notch_max(max_hz: float) -> float:
+    """Return ``max_hz`` as float or raise ConfigError unless it is a number > 0 Hz."""
+    try:
+        top = float(max_hz)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"notch_max_hz must be a frequency > 0 Hz (or None), got {max_hz!r}"
+        ) from None
+    if math.isnan(top) or top <= 0:
+        raise ConfigError(f"notch_max_hz must be > 0 Hz (or None), got {max_hz!r}")
+    return top
+
+
+def notch_sos(
+    fs_hz: float,
+    notch_hz: float,
+    q: float = 30.0,
+    harmonics: bool = True,
+    max_hz: float | None = None,
+) -> np.ndarray:
     """Design mains notches (:func:`scipy.signal.iirnotch`), one section per frequency.
 
     Parameters
@@ -172,7 +198,9 @@ def notch_sos(fs_hz: float, notch_hz: float, q: float = 30.0, harmonics: bool = 
     q : float
         Quality factor (centre frequency / -3 dB width), > 0.
     harmonics : bool
-        Also notch the harmonics below Nyquist (see :func:`notch_frequencies`).
+        Also notch the harmonics (see :func:`notch_frequencies`).
+    max_hz : float, optional
+        Highest harmonic to notch, Hz; None: all below 98 % of Nyquist.
 
     Returns
     -------
@@ -187,9 +215,11 @@ def notch_sos(fs_hz: float, notch_hz: float, q: float = 30.0, harmonics: bool = 
         raise ConfigError(f"notch_q must be > 0 (finite), got {q!r}")
     fs = check_fs(fs_hz)
     sections = []
-    for f in notch_frequencies(fs, notch_hz, harmonics):
+    for f in notch_frequencies(fs, notch_hz, harmonics, max_hz):
         b, a = signal.iirnotch(f, qf, fs=fs)
-        sections.append(signal.tf2sos(b, a))
+        # A notch is one biquad already (a[0] == 1): its coefficients are the section.
+        # tf2sos would round-trip them through roots (~0.7 ms per notch, last-bit changes).
+        sections.append(np.concatenate([b / a[0], a / a[0]]))
     return np.vstack(sections)
 
 

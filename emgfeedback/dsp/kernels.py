@@ -98,7 +98,7 @@ def _unpack(state, n_channels):
 
 
 @njit(cache=True, nogil=True)
-def process_generic(state, x, out, rms):
+def process_generic(state, x, y, e, rms):
     """Filter a chunk, one sample at a time (the reference and NaN-safe path).
 
     Parameters
@@ -107,15 +107,13 @@ def process_generic(state, x, out, rms):
         Coefficients and state from :func:`pack_state`; updated in place.
     x : float64 (n, n_channels)
         Input chunk in µV.
-    out : float64 (2, n, n_channels)
-        Output: ``out[0]`` filtered signal, ``out[1]`` envelope, in µV.
+    y, e : float64 (n, n_channels)
+        Outputs: filtered signal and envelope, in µV.
     rms : bool
         Moving-RMS envelope if true, else linear envelope.
     """
     sos, env_sos, z, ez, ring, acc = _unpack(state, x.shape[1])
-    state[3] = _process_arrays(
-        sos, z, env_sos, ez, ring, acc, int(state[3]), x, out[0], out[1], rms
-    )
+    state[3] = _process_arrays(sos, z, env_sos, ez, ring, acc, int(state[3]), x, y, e, rms)
 
 
 @njit(cache=True, nogil=True)

@@ -16,14 +16,26 @@ How they are fast
     code that SLP packs into one SIMD register (8 doubles per AVX-512 register). The chunk is
     processed in blocks of :data:`BLOCK` samples that stay in L1; within a block the cascade
     runs in groups of up to five sections with the time loop outside, which gives the CPU
-    five independent recurrences to overlap. Per sample, per section and per channel the operations
-    and their order are exactly those of ``sosfilt``, so the result is bit-identical to it.
+    five independent recurrences to overlap (see :data:`GROUP_SIZES`). Per sample, per section
+    and per channel the operations and their order are exactly those of ``sosfilt``, so the
+    result is bit-identical to it.
+
+What was tried and not kept (measured on the 2-core AVX-512 development VM)
+    * One time loop over *all* sections (13 sections x 8 lanes of local scalars): LLVM spills
+      and stops packing; ~7x slower per section and 15 s to compile.
+    * Skewing a group (section k works on sample t - k, so a group's sections are independent
+      within an iteration): SLP packed it worse (15 against 6 cycles per section and row).
+    * Addressing coefficients and state in the flat state array by offset instead of reshaped
+      views: saved ~0.1 µs per call but the vectoriser lost the packing (3x slower offline).
+    * ``inline="always"`` for the helpers: 4-10x the compile time and slower.
 
 Compilation is lazy (per channel count, on first use) with an explicit signature and
-``cache=True``; a cold compile takes a few seconds per channel count, later processes load the
-machine code from Numba's cache. Other channel counts use :func:`kernels.process_generic`.
-Chunks containing NaN/inf also go to the generic kernel (the fast kernel reports it without
-touching the state); both kernels share one state layout.
+``cache=True``; a cold compile takes 4-11 s per channel count (16 channels run as two 8-lane
+passes over a (2n, 8) view sharing one set of functions: ~10 s instead of ~20 s with
+functions per pass, for ~0.7 µs more per 16-sample block), later processes load the machine
+code from Numba's cache in well under a second. Other channel counts use
+:func:`kernels.process_generic`. Chunks containing NaN/inf also go to the generic kernel (the
+fast kernel reports it without touching the state); both kernels share one state layout.
 """
 
 from __future__ import annotations
@@ -36,14 +48,19 @@ from numba.core import config
 
 SPECIALISED_CHANNEL_COUNTS = (1, 2, 4, 6, 8, 16)
 BLOCK = 256
-# Sections run in groups of these sizes (greedy, largest first): 23 sections = 4 x 5 + 2 + 1.
-# Five recurrences in flight hide the latency of one. Measured on AVX-512: 5 compiles to clean
-# packed code; 4 and 6 made LLVM shuffle lanes every sample; 8 is ~8 % faster than 5 but
-# triples the cold compile time (~35 s per channel count).
-GROUP_SIZES = (5, 2, 1)
+# Sections run in groups of these sizes (greedy, largest first): 13 sections (the default
+# chain at 50 Hz) = 5 + 5 + 3, 11 (60 Hz) = 5 + 5 + 1, 23 = 4 x 5 + 3, 7 = 5 + 1 + 1. Five
+# recurrences in flight hide the latency of one. Measured on AVX-512 (CPU cycles per section
+# and 8-channel row over 256-row blocks): group of 5: 5.5; of 8: 5.5 (twice the compile time);
+# of 4 or 6: 7-7.6 (LLVM shuffles lanes); of 3: 8.4; of 2: ~10; of 1: 15 (the latency of one
+# recurrence). Each size costs compile time (one function per size and 8-lane pass), so 2 is
+# left out: it would only help section counts that leave a remainder of 2.
+GROUP_SIZES = (5, 3, 1)
 
-# process_c<N>(state, x, out, rms) -> finite; state as in kernels.pack_state.
-SIGNATURE = "boolean(float64[::1], float64[:, ::1], float64[:, :, ::1], boolean)"
+# process_c<N>(state, x, y, e, rms) -> finite; state as in kernels.pack_state. Two output
+# arrays rather than one (2, n, N) array: two np.empty calls cost less in Python than one
+# plus the two views the caller needs.
+SIGNATURE = "boolean(float64[::1], float64[:, ::1], float64[:, ::1], float64[:, ::1], boolean)"
 HEADER = 4  # must equal kernels.HEADER (not imported: see the module docstring)
 
 _lock = threading.Lock()
@@ -51,7 +68,9 @@ _kernels: dict = {}
 
 
 # Channel counts above 8 run as several 8-lane passes (one AVX-512 register each); generating
-# 16-lane code would only multiply compile time (over a minute) for no gain.
+# 16-lane code would only multiply compile time (over a minute) for no gain. Multiples of 8
+# (16) share one set of pass functions (see _passes_source); other counts above 8 are not
+# specialised, lane_plan only serves them if SPECIALISED_CHANNEL_COUNTS grows.
 MAX_LANES = 8
 
 
@@ -121,33 +140,51 @@ def _rms_source(n_ch: int) -> str:
     """Source of the moving-RMS block kernel (same arithmetic as process_generic).
 
     The block is cut at the ring's wrap points so the inner loop has no branch, and the
-    square root runs in a separate loop over the block, which vectorises.
+    square root runs in a separate loop over the block, which vectorises. The running sums
+    are loaded and stored around each stretch between wrap points by their own function.
     """
     chans = range(n_ch)
-    lines = [
+    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m):"]
+    lines += [f"    a_{c} = acc[{c}]" for c in chans]
+    lines.append("    for j in range(m):")
+    # All loads first, then the arithmetic, then all stores: the arrays carry no no-alias
+    # information, so SLP may not move a load above a store, and interleaved per channel
+    # they stayed scalar.
+    for c in chans:
+        lines.append(f"        u_{c} = y[t + j, {c}]")
+        lines.append(f"        old_{c} = ring[p + j, {c}]")
+    for c in chans:
+        lines.append(f"        v_{c} = u_{c} * u_{c}")
+        lines.append(f"        a_{c} = (a_{c} - old_{c}) + v_{c}")
+    for c in chans:
+        lines.append(f"        ring[p + j, {c}] = v_{c}")
+    for c in chans:
+        lines.append(f"        e[t + j, {c}] = a_{c}")
+    lines += [f"    acc[{c}] = a_{c}" for c in chans]
+    lines += ["", "", f"def rms_wrap_c{n_ch}(ring, acc):"]
+    lines += [f"    a_{c} = 0.0" for c in chans]
+    lines.append("    for k in range(ring.shape[0]):")
+    lines += [f"        a_{c} += ring[k, {c}]" for c in chans]
+    lines += [f"    acc[{c}] = a_{c}" for c in chans]
+    lines += [
+        "",
+        "",
         f"def rms_c{n_ch}(ring, acc, p, y, e, i0, i1):",
         "    window = ring.shape[0]",
         "    inv_window = 1.0 / window",
-    ]
-    lines += [f"    a_{c} = acc[{c}]" for c in chans]
-    lines += [
         "    t = i0",
         "    while t < i1:",
         "        m = min(i1 - t, window - p)",
-        "        for j in range(m):",
+        f"        rms_run_c{n_ch}(ring, acc, p, y, e, t, m)",
+        "        t += m",
+        "        p += m",
+        "        if p == window:",
+        "            p = 0",
+        f"            rms_wrap_c{n_ch}(ring, acc)",
+        "    for t in range(i0, i1):",
     ]
-    for c in chans:
-        lines.append(f"            v_{c} = y[t + j, {c}] * y[t + j, {c}]")
-        lines.append(f"            a_{c} = (a_{c} - ring[p + j, {c}]) + v_{c}")
-        lines.append(f"            ring[p + j, {c}] = v_{c}")
-        lines.append(f"            e[t + j, {c}] = a_{c}")
-    lines += ["        t += m", "        p += m", "        if p == window:", "            p = 0"]
-    lines += [f"            a_{c} = 0.0" for c in chans]
-    lines.append("            for k in range(window):")
-    lines += [f"                a_{c} += ring[k, {c}]" for c in chans]
-    lines += [f"    acc[{c}] = a_{c}" for c in chans]
-    lines.append("    for t in range(i0, i1):")
-    lines += [f"        e[t, {c}] = math.sqrt(max(e[t, {c}], 0.0) * inv_window)" for c in chans]
+    lines += [f"        s_{c} = e[t, {c}]" for c in chans]  # loads before stores, as above
+    lines += [f"        e[t, {c}] = math.sqrt(max(s_{c}, 0.0) * inv_window)" for c in chans]
     lines.append("    return p")
     return "\n".join(lines)
 
@@ -156,7 +193,7 @@ def _driver_source(n_ch: int) -> str:
     """Source of the entry point: finiteness check, unpacking, block-wise fused processing."""
     chans = range(n_ch)
     lines = [
-        f"def process_c{n_ch}(state, x, out, rms):",
+        f"def process_c{n_ch}(state, x, y, e, rms):",
         "    n = x.shape[0]",
     ]
     lines += [f"    f_{c} = 0.0" for c in chans]
@@ -173,38 +210,182 @@ def _driver_source(n_ch: int) -> str:
         "    window = int(state[2])",
         "    p = int(state[3])",
         f"    o = {HEADER}",
+        # Only the views this envelope needs: each reshape costs ~25 ns per call.
         "    sos = state[o : o + 6 * ns].reshape((ns, 6))",
-        "    o += 6 * ns",
-        "    env_sos = state[o : o + 6 * ne].reshape((ne, 6))",
-        "    o += 6 * ne",
+        "    eo = o + 6 * ns",
+        "    o = eo + 6 * ne",
         f"    z = state[o : o + {2 * n_ch} * ns].reshape((ns, 2, {n_ch}))",
-        f"    o += {2 * n_ch} * ns",
-        f"    ez = state[o : o + {2 * n_ch} * ne].reshape((ne, 2, {n_ch}))",
-        f"    o += {2 * n_ch} * ne",
-        f"    ring = state[o : o + {n_ch} * window].reshape((window, {n_ch}))",
-        f"    o += {n_ch} * window",
-        f"    acc = state[o : o + {n_ch}]",
-        "    y = out[0]",
-        "    e = out[1]",
-        f"    for i0 in range(0, n, {BLOCK}):",
-        f"        i1 = min(n, i0 + {BLOCK})",
-        f"        cascade_c{n_ch}(sos, z, x, y, i0, i1)",
-        "        if rms:",
+        f"    ezo = o + {2 * n_ch} * ns",
+        f"    o = ezo + {2 * n_ch} * ne",
+        "    if rms:",
+        f"        ring = state[o : o + {n_ch} * window].reshape((window, {n_ch}))",
+        f"        o += {n_ch} * window",
+        f"        acc = state[o : o + {n_ch}]",
+        f"        for i0 in range(0, n, {BLOCK}):",
+        f"            i1 = min(n, i0 + {BLOCK})",
+        f"            cascade_c{n_ch}(sos, z, x, y, i0, i1)",
         f"            p = rms_c{n_ch}(ring, acc, p, y, e, i0, i1)",
-        "        else:",
+        "        state[3] = p",
+        "    else:",
+        "        env_sos = state[eo : eo + 6 * ne].reshape((ne, 6))",
+        f"        ez = state[ezo : ezo + {2 * n_ch} * ne].reshape((ne, 2, {n_ch}))",
+        f"        for i0 in range(0, n, {BLOCK}):",
+        f"            i1 = min(n, i0 + {BLOCK})",
+        f"            cascade_c{n_ch}(sos, z, x, y, i0, i1)",
         "            for t in range(i0, i1):",
     ]
-    lines += [f"                e[t, {c}] = abs(y[t, {c}])" for c in chans]
+    lines += [f"                r_{c} = abs(y[t, {c}])" for c in chans]
+    lines += [f"                e[t, {c}] = r_{c}" for c in chans]
     lines += [
         f"            cascade_c{n_ch}(env_sos, ez, e, e, i0, i1)",
-        "    state[3] = p",
         "    return True",
     ]
     return "\n".join(lines)
 
 
+def _passes_source(n_ch: int) -> str:
+    """Source for a channel count that is a multiple of MAX_LANES above it (16).
+
+    The (n, n_ch) arrays are viewed as (n * P, MAX_LANES) with P = n_ch / MAX_LANES (row
+    ``P * t + h`` holds channels ``8 h .. 8 h + 7`` of sample t), the state as (.., P, 8).
+    One set of 8-lane functions then serves every pass ``h`` at a runtime row offset: half the
+    code (and cold compile time) of generating functions per pass with literal columns.
+    Arithmetic per channel and sample is the same as :func:`_cascade_group_source`.
+    """
+    lanes, n_pass = MAX_LANES, n_ch // MAX_LANES
+    chans = range(lanes)
+    parts = []
+    for g in GROUP_SIZES:
+        lines = [f"def cascade_g{g}_p{n_pass}(sos, s0, z, src, dst, i0, i1, h):"]
+        for k in range(g):
+            lines.append(
+                f"    b0_{k} = sos[s0 + {k}, 0]; b1_{k} = sos[s0 + {k}, 1]; "
+                f"b2_{k} = sos[s0 + {k}, 2]; a1_{k} = sos[s0 + {k}, 4]; a2_{k} = sos[s0 + {k}, 5]"
+            )
+            for c in chans:
+                lines.append(f"    p{k}_{c} = z[s0 + {k}, 0, h, {c}]")
+                lines.append(f"    q{k}_{c} = z[s0 + {k}, 1, h, {c}]")
+        lines += ["    for t in range(i0, i1):", f"        r = {n_pass} * t + h"]
+        lines += [f"        u_{c} = src[r, {c}]" for c in chans]
+        for k in range(g):
+            for c in chans:
+                lines.append(f"        w_{c} = b0_{k} * u_{c} + p{k}_{c}")
+                lines.append(f"        p{k}_{c} = b1_{k} * u_{c} - a1_{k} * w_{c} + q{k}_{c}")
+                lines.append(f"        q{k}_{c} = b2_{k} * u_{c} - a2_{k} * w_{c}")
+                lines.append(f"        u_{c} = w_{c}")
+        lines += [f"        dst[r, {c}] = u_{c}" for c in chans]
+        for k in range(g):
+            for c in chans:
+                lines.append(f"    z[s0 + {k}, 0, h, {c}] = p{k}_{c}")
+                lines.append(f"    z[s0 + {k}, 1, h, {c}] = q{k}_{c}")
+        parts.append("\n".join(lines))
+    lines = [
+        f"def cascade_c{n_ch}(sos, z, src, dst, i0, i1):",
+        "    n_sections = sos.shape[0]",
+        "    if n_sections == 0:",
+        f"        for r in range({n_pass} * i0, {n_pass} * i1):",
+    ]
+    lines += [f"            dst[r, {c}] = src[r, {c}]" for c in chans]
+    lines += ["        return", f"    for h in range({n_pass}):"]
+    lines += ["        s = 0", "        a = src"]
+    for g in GROUP_SIZES:
+        lines += [
+            f"        while n_sections - s >= {g}:",
+            f"            cascade_g{g}_p{n_pass}(sos, s, z, a, dst, i0, i1, h)",
+            f"            s += {g}",
+            "            a = dst",
+        ]
+    parts.append("\n".join(lines))
+    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h):"]
+    lines += [f"    a_{c} = acc[h, {c}]" for c in chans]
+    lines += ["    for j in range(m):", f"        r = {n_pass} * (t + j) + h"]
+    for c in chans:
+        lines.append(f"        u_{c} = y[r, {c}]")
+        lines.append(f"        old_{c} = ring[p + j, h, {c}]")
+    for c in chans:
+        lines.append(f"        v_{c} = u_{c} * u_{c}")
+        lines.append(f"        a_{c} = (a_{c} - old_{c}) + v_{c}")
+    lines += [f"        ring[p + j, h, {c}] = v_{c}" for c in chans]
+    lines += [f"        e[r, {c}] = a_{c}" for c in chans]
+    lines += [f"    acc[h, {c}] = a_{c}" for c in chans]
+    parts.append("\n".join(lines))
+    lines = [f"def rms_wrap_c{n_ch}(ring, acc, h):"]
+    lines += [f"    a_{c} = 0.0" for c in chans]
+    lines.append("    for k in range(ring.shape[0]):")
+    lines += [f"        a_{c} += ring[k, h, {c}]" for c in chans]
+    lines += [f"    acc[h, {c}] = a_{c}" for c in chans]
+    parts.append("\n".join(lines))
+    lines = [
+        f"def rms_c{n_ch}(ring, acc, p, y, e, i0, i1):",
+        "    window = ring.shape[0]",
+        "    inv_window = 1.0 / window",
+        "    t = i0",
+        "    while t < i1:",
+        "        m = min(i1 - t, window - p)",
+        f"        for h in range({n_pass}):",
+        f"            rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h)",
+        "        t += m",
+        "        p += m",
+        "        if p == window:",
+        "            p = 0",
+        f"            for h in range({n_pass}):",
+        f"                rms_wrap_c{n_ch}(ring, acc, h)",
+        f"    for r in range({n_pass} * i0, {n_pass} * i1):",
+    ]
+    lines += [f"        s_{c} = e[r, {c}]" for c in chans]
+    lines += [f"        e[r, {c}] = math.sqrt(max(s_{c}, 0.0) * inv_window)" for c in chans]
+    lines.append("    return p")
+    parts.append("\n".join(lines))
+    lines = [f"def process_c{n_ch}(state, x, y, e, rms):", "    n = x.shape[0]"]
+    lines += [f"    f_{c} = 0.0" for c in range(n_ch)]
+    lines.append("    for t in range(n):")
+    lines += [f"        f_{c} += x[t, {c}] * 0.0" for c in range(n_ch)]
+    finite = " and ".join(f"f_{c} == 0.0" for c in range(n_ch))
+    lines += [
+        f"    if not ({finite}):",
+        "        return False",
+        "    ns = int(state[0])",
+        "    ne = int(state[1])",
+        "    window = int(state[2])",
+        "    p = int(state[3])",
+        f"    o = {HEADER}",
+        "    sos = state[o : o + 6 * ns].reshape((ns, 6))",
+        "    eo = o + 6 * ns",
+        "    o = eo + 6 * ne",
+        f"    z = state[o : o + {2 * n_ch} * ns].reshape((ns, 2, {n_pass}, {lanes}))",
+        f"    ezo = o + {2 * n_ch} * ns",
+        f"    o = ezo + {2 * n_ch} * ne",
+        f"    x2 = x.reshape(({n_pass} * n, {lanes}))",
+        f"    y2 = y.reshape(({n_pass} * n, {lanes}))",
+        f"    e2 = e.reshape(({n_pass} * n, {lanes}))",
+        "    if rms:",
+        f"        ring = state[o : o + {n_ch} * window].reshape((window, {n_pass}, {lanes}))",
+        f"        o += {n_ch} * window",
+        f"        acc = state[o : o + {n_ch}].reshape(({n_pass}, {lanes}))",
+        f"        for i0 in range(0, n, {BLOCK}):",
+        f"            i1 = min(n, i0 + {BLOCK})",
+        f"            cascade_c{n_ch}(sos, z, x2, y2, i0, i1)",
+        f"            p = rms_c{n_ch}(ring, acc, p, y2, e2, i0, i1)",
+        "        state[3] = p",
+        "    else:",
+        "        env_sos = state[eo : eo + 6 * ne].reshape((ne, 6))",
+        f"        ez = state[ezo : ezo + {2 * n_ch} * ne].reshape((ne, 2, {n_pass}, {lanes}))",
+        f"        for i0 in range(0, n, {BLOCK}):",
+        f"            i1 = min(n, i0 + {BLOCK})",
+        f"            cascade_c{n_ch}(sos, z, x2, y2, i0, i1)",
+        f"            for r in range({n_pass} * i0, {n_pass} * i1):",
+    ]
+    lines += [f"                v_{c} = abs(y2[r, {c}])" for c in chans]
+    lines += [f"                e2[r, {c}] = v_{c}" for c in chans]
+    lines += [f"            cascade_c{n_ch}(env_sos, ez, e2, e2, i0, i1)", "    return True"]
+    parts.append("\n".join(lines))
+    return "\n\n\n".join(parts) + "\n"
+
+
 def kernel_source(n_channels: int) -> str:
     """Full generated source for one channel count (for reading and for the tests)."""
+    if n_channels > MAX_LANES and n_channels % MAX_LANES == 0:
+        return _passes_source(n_channels)
     plan = lane_plan(n_channels)
     parts = [_cascade_group_source(lanes, g, col) for col, lanes in plan for g in GROUP_SIZES]
     parts += [_cascade_source(n_channels), _rms_source(n_channels), _driver_source(n_channels)]
@@ -234,13 +415,7 @@ def compile_kernel(n_channels: int, cache: bool = True):
     namespace = {"__name__": __name__, "math": math}
     exec(code, namespace)
     options = {"cache": cache, "nogil": True}
-    groups = [
-        f"cascade_g{g}_l{lanes}_o{col}" for col, lanes in lane_plan(n_channels) for g in GROUP_SIZES
-    ]
-    for name in groups + [
-        f"cascade_c{n_channels}",
-        f"rms_c{n_channels}",
-    ]:
+    for name in [n for n in namespace if n.startswith(("cascade_", "rms_"))]:
         namespace[name] = njit(**options)(namespace[name])
     saved = config.SLP_VECTORIZE
     config.SLP_VECTORIZE = 1
@@ -261,9 +436,10 @@ def get_kernel(n_channels: int):
     Returns
     -------
     numba dispatcher or None
-        ``process_c<N>(state, x, out, rms) -> bool`` (False, state untouched, when the chunk
+        ``process_c<N>(state, x, y, e, rms) -> bool`` (False, state untouched, when the chunk
         contains NaN/inf), or None for other channel counts. ``state`` comes from
-        :func:`emgfeedback.dsp.kernels.pack_state`; ``out`` is (2, n, N): filtered, envelope.
+        :func:`emgfeedback.dsp.kernels.pack_state`; ``y`` (filtered) and ``e`` (envelope)
+        are (n, N) outputs.
     """
     if n_channels not in SPECIALISED_CHANNEL_COUNTS:
         return None

@@ -20,14 +20,21 @@ def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
     assert result["offline"]["speedup"] == pytest.approx(
         result["offline"]["numba_msps"] / result["offline"]["scipy_msps"]
     )
+    assert result["offline"]["scipy_variant"] in ("per-stage", "stacked")
+    assert result["offline"]["scipy_msps"] == max(
+        result["offline"]["scipy_per_stage_msps"], result["offline"]["scipy_stacked_msps"]
+    )  # the faster SciPy variant is the one compared
+    assert result["block"]["speedup_cpu"] > 0
+    assert result["config"]["n_sections"] == 4 + 9  # default: harmonics up to 450 Hz
     assert result["max_abs_diff_filtered"] == 0.0  # bit-identical cascade
     assert result["max_abs_diff"] < 1e-6
     assert "bench:" in err  # progress on stderr, stdout stays pure JSON
 
 
 def test_bench_table_and_bad_option(capsys):
-    assert main(["bench", "--minutes", "0.01", "--repeats", "1", "--channels", "3"]) == 0
+    args = ["bench", "--minutes", "0.01", "--repeats", "1", "--channels", "3"]
+    assert main([*args, "--notch-max-hz", "inf"]) == 0
     out, _ = capsys.readouterr()
-    assert "Msamples/s" in out and "3 channels" in out
+    assert "Msamples/s" in out and "3 channels" in out and "23 filter sections" in out
     assert main(["bench", "--minutes", "0"]) == 2
     assert "--minutes must be > 0" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from emgfeedback.dsp import Pipeline, PipelineConfig
+from emgfeedback.dsp import Pipeline, PipelineConfig, design
 from emgfeedback.dsp.filters import (
     bandpass_sos,
     highpass_sos,
@@ -33,6 +33,8 @@ INVALID = [
     ({"notch_hz": 1200.0}, ["notch_hz", "(0, 1000) Hz"]),
     ({"notch_q": 0.0}, ["notch_q", "> 0"]),
     ({"notch_q": -3.0}, ["notch_q", "> 0"]),
+    ({"notch_max_hz": 0.0}, ["notch_max_hz", "> 0 Hz"]),
+    ({"notch_max_hz": "high"}, ["notch_max_hz", "> 0 Hz"]),
     ({"envelope": "linear", "cutoff_hz": 1000.0}, ["cutoff_hz", "(0, 1000) Hz"]),
     ({"envelope": "linear", "envelope_order": 0}, ["envelope_order", "1..20"]),
     ({"envelope": "peak"}, ["envelope", "rms", "linear"]),
@@ -76,6 +78,27 @@ def test_harmonics_stay_below_nyquist():
     assert freqs[:3] == [60.0, 120.0, 180.0]
     assert max(freqs) < 1000.0 and len(freqs) == 16
     assert notch_sos(2000.0, 60.0).shape == (16, 6)
+    assert notch_frequencies(2000.0, 50.0, True, max_hz=1e9) == [50.0 * k for k in range(1, 20)]
+
+
+def test_default_chain_notches_only_harmonics_inside_the_band():
+    assert notch_frequencies(2000.0, 50.0, True, max_hz=450.0) == [50.0 * k for k in range(1, 10)]
+    assert notch_frequencies(2000.0, 60.0, True, max_hz=450.0)[-1] == 420.0
+    assert notch_frequencies(2000.0, 50.0, True, max_hz=20.0) == [50.0]  # fundamental stays
+    assert design(PipelineConfig()).sos.shape == (4 + 9, 6)
+    assert design(PipelineConfig(notch_hz=60.0)).sos.shape == (4 + 7, 6)
+    assert design(PipelineConfig(band_hz=(20.0, 300.0))).sos.shape == (4 + 6, 6)
+    assert design(PipelineConfig(notch_max_hz=float("inf"))).sos.shape == (4 + 19, 6)
+    # Above the band the band-pass roll-off does the work (what docs/dsp.md promises).
+    sos = design(PipelineConfig(notch_hz=None)).sos
+    _, h = signal.sosfreqz(sos, worN=[500.0, 600.0, 700.0, 800.0], fs=2000.0)
+    gain_db = 20 * np.log10(np.abs(h))
+    assert np.all(gain_db <= [-6.0, -17.0, -29.0, -45.0])
+
+
+def test_notch_coefficients_are_iirnotch_exactly():
+    b, a = signal.iirnotch(150.0, 30.0, fs=2000.0)
+    np.testing.assert_array_equal(notch_sos(2000.0, 150.0, harmonics=False)[0], [*b, *a])
 
 
 @pytest.mark.parametrize("mains_hz", [50.0, 60.0])
@@ -84,7 +107,7 @@ def test_notch_attenuates_at_least_40_db(mains_hz):
     sos = notch_sos(fs, mains_hz, q=30.0, harmonics=True)
     for f in notch_frequencies(fs, mains_hz, True):
         _, h = signal.sosfreqz(sos, worN=[f], fs=fs)
-        assert 20 * np.log10(abs(h[0])) <= -40.0, f
+        assert abs(h[0]) <= 10 ** (-40.0 / 20), f  # -40 dB (a zero exactly on f gives 0)
 
 
 def test_pipeline_removes_mains_but_keeps_emg_band():

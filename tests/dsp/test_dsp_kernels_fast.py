@@ -67,10 +67,10 @@ def test_fast_kernel_refuses_non_finite_chunks_without_touching_state():
     before = state.copy()
     x = np.ones((20, 2))
     x[13, 1] = np.nan
-    out = np.empty((2, 20, 2))
-    assert kernel(state, x, out, True) is False
+    y, e = np.empty((20, 2)), np.empty((20, 2))
+    assert kernel(state, x, y, e, True) is False
     np.testing.assert_array_equal(state, before)
     x[13, 1] = 0.0
-    assert kernel(state, x, out, True) is True
+    assert kernel(state, x, y, e, True) is True
     assert not np.all(z == 7.0)
     assert kernels.state_views(state, 2)["pos"] == 20 % 3

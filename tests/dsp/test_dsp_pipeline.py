@@ -88,7 +88,30 @@ def test_highpass_and_60hz_notch_chain(data_dir):
     x = random_emg(3000, 8, seed=3)
     y, e = process_offline(x, HIGHPASS)
     assert_matches_reference(x, HIGHPASS, y, e)
-    assert design(HIGHPASS).sos.shape[0] == 4 + 2 + 16
+    # Band-pass 4, high-pass 2, notches at 60..420 Hz (harmonics inside the 20-450 Hz band).
+    assert design(HIGHPASS).sos.shape[0] == 4 + 2 + 7
+
+
+@pytest.mark.parametrize("n_ch", [2, 8])
+@pytest.mark.parametrize(
+    ("cfg", "n_sections"),
+    [
+        # Every harmonic below 98 % of Nyquist: 4 + 19 sections = groups 5+5+5+5+3.
+        (PipelineConfig(fs_hz=2000.0, notch_max_hz=float("inf")), 23),
+        # Band-pass, high-pass, one notch: 4 + 2 + 1 = groups 5+1+1.
+        (PipelineConfig(fs_hz=2000.0, highpass_hz=30.0, notch_harmonics=False), 7),
+    ],
+    ids=["all-harmonics", "highpass-one-notch"],
+)
+def test_other_section_counts_are_bit_identical_too(n_ch, cfg, n_sections):
+    # The fast kernels run the cascade in groups of 5, 3 and 1 sections: cover each size.
+    assert design(cfg).sos.shape[0] == n_sections
+    x = random_emg(1200, n_ch, seed=21)
+    pipe = Pipeline(cfg, n_ch)
+    parts = [pipe.process(c) for c in np.split(x, [17, 600])]
+    y = np.vstack([p[0] for p in parts])
+    e = np.vstack([p[1] for p in parts])
+    assert_matches_reference(x, cfg, y, e)
 
 
 @pytest.mark.parametrize("cfg", [RMS, LINEAR], ids=["rms", "linear"])
@@ -204,3 +227,21 @@ def test_shape_errors_and_dtypes():
     assert y1.shape == (5, 1)
     y0, e0 = pipe.process(np.zeros((0, 2)))
     assert y0.shape == (0, 2) and e0.shape == (0, 2)
+
+
+def test_any_array_layout_gives_the_contiguous_result_and_fresh_outputs():
+    x = random_emg(400, 8, seed=4)
+    expected = Pipeline(RMS, 4).process(np.ascontiguousarray(x[::2, :4]))
+    wide = Pipeline(RMS, 4)
+    # A column slice of a wider array and a row-strided view: neither is C-contiguous.
+    for layout in (x[::2, :4], np.asfortranarray(x[::2, :4])):
+        got = Pipeline(RMS, 4).process(layout)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    first = wide.process(np.ascontiguousarray(x[:200, :4]))
+    kept = (first[0].copy(), first[1].copy())
+    second = wide.process(np.ascontiguousarray(x[200:, :4]))
+    # Every call returns new arrays: earlier outputs are never overwritten.
+    assert not np.shares_memory(first[0], second[0]) and not np.shares_memory(first[1], second[1])
+    np.testing.assert_array_equal(first[0], kept[0])
+    np.testing.assert_array_equal(first[1], kept[1])
