@@ -1,0 +1,13 @@
+"""Activation timing, resting tone, symmetry and signal quality (pure, on the dsp output).
+
+>>> from emgfeedback.analysis.onset import OnsetDetector, OnsetConfig, OnsetEvent
+>>> from emgfeedback.analysis.offline import detect_bursts, DETECTORS
+>>> from emgfeedback.analysis.tone import resting_tone, ToneResult, noise_floor_uv
+>>> from emgfeedback.analysis.quality import assess_quality
+>>> from emgfeedback.analysis.timing import analyse_timing
+>>> from emgfeedback.analysis.symmetry import pair_symmetry, amplitude_index
+>>> from emgfeedback.analysis.mvc import capture_mvc, percent_mvc
+>>> from emgfeedback.analysis.recordings import read_recording
+
+Submodules are imported on demand so that ``import emgfeedback.analysis`` stays cheap.
+"""

@@ -1,0 +1,108 @@
+"""Readers on the real excerpts in tests/data and on small files built here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emgfeedback.analysis.recordings import read_recording, to_uv
+from emgfeedback.errors import DataFileError
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_biosppy_excerpt():
+    rec = read_recording(DATA / "biosppy_emg_1_excerpt.txt")
+    assert rec.format == "biosppy"
+    assert rec.fs_hz == 1000.0
+    assert rec.channel_names == ["EMG"]
+    assert rec.samples.shape == (4000, 1)
+    assert 1500 < np.mean(rec.samples) < 2600  # 12-bit counts around mid-scale
+    assert rec.units == ["counts"]
+
+
+def test_uci_excerpt_marks_the_goniometer_as_not_emg():
+    rec = read_recording(DATA / "uci_3Amar_excerpt.txt")
+    assert rec.format == "uci"
+    assert rec.samples.shape == (4000, 5)
+    assert rec.channel_names[0] == "Recto Femoral"
+    assert rec.units == ["mV"] * 4 + ["deg"]
+    x, emg = to_uv(rec)
+    assert emg.tolist() == [True] * 4 + [False]
+    assert np.allclose(x[:, 0], rec.samples[:, 0] * 1000.0)
+    assert any("43665" in note for note in rec.notes)  # header count vs rows, reported
+
+
+def test_csv_with_header_and_time_column(tmp_path):
+    t = np.arange(500) / 500.0
+    rows = "\n".join(f"{a:.4f},{np.sin(a * 50):.3f},{np.cos(a * 50):.3f}" for a in t)
+    p = tmp_path / "rec.csv"
+    p.write_text("# recorded by hand\ntime_s,biceps_l,biceps_r\n" + rows + "\n")
+    rec = read_recording(p)
+    assert rec.channel_names == ["biceps_l", "biceps_r"]
+    assert rec.fs_hz == pytest.approx(500.0)
+    assert any("time" in n for n in rec.notes)
+    assert rec.samples.shape == (500, 2)
+
+
+def test_tsv_with_index_column_and_no_header(tmp_path):
+    p = tmp_path / "rec.tsv"
+    p.write_text("".join(f"{i}\t{i % 7 - 3}\t{i % 5}\n" for i in range(300)))
+    rec = read_recording(p)
+    assert rec.fs_hz is None
+    assert rec.samples.shape == (300, 2)
+    assert any("index" in n for n in rec.notes)
+
+
+def test_bad_number_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("a,b\n1,2\n3,4\n5,x7\n")
+    with pytest.raises(DataFileError, match=r"bad\.csv: line 4: expected a number, found 'x7'"):
+        read_recording(p)
+
+
+def test_ragged_row_names_file_and_line(tmp_path):
+    p = tmp_path / "ragged.txt"
+    p.write_text("# Sampling Rate (Hz):= 1000.00\n1 2\n3 4\n5\n")
+    with pytest.raises(DataFileError, match=r"ragged\.txt: line 4: expected 2 values, found 1"):
+        read_recording(p)
+
+
+def test_broken_uci_header_names_line(tmp_path):
+    src = (DATA / "uci_3Amar_excerpt.txt").read_text().splitlines()
+    src[2] = "Channel five is missing"
+    p = tmp_path / "uci.txt"
+    p.write_text("\n".join(src[:50]) + "\n")
+    with pytest.raises(DataFileError, match=r"uci\.txt: line 3: expected a UCI header"):
+        read_recording(p)
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(DataFileError, match="no such file"):
+        read_recording(tmp_path / "nope.csv")
+    p = tmp_path / "bin.csv"
+    p.write_bytes(b"1,2\n3,4\n\xff\xfe\n")
+    with pytest.raises(DataFileError, match=r"bin\.csv: line 3: expected UTF-8"):
+        read_recording(p)
+
+
+def test_edf_round_trip(tmp_path):
+    import edfio
+
+    fs = 500.0
+    x = np.sin(np.arange(2000) / 10.0) * 100.0
+    edf = edfio.Edf([edfio.EdfSignal(x, fs, label="trap_l", physical_dimension="uV"),
+                     edfio.EdfSignal(-x, fs, label="trap_r", physical_dimension="uV")])
+    p = tmp_path / "rec.edf"
+    edf.write(p)
+    rec = read_recording(p)
+    assert rec.format == "edf"
+    assert rec.fs_hz == fs
+    assert rec.channel_names == ["trap_l", "trap_r"]
+    assert np.allclose(rec.samples[:, 0], x, atol=0.01)
+    bad = tmp_path / "bad.edf"
+    bad.write_bytes(b"0       garbage")
+    with pytest.raises(DataFileError, match=r"bad\.edf: line 1"):
+        read_recording(bad)
