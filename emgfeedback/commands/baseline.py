@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def measure_baseline(filtered_uv: np.ndarray, info, band_hz, measured_floor_uv=None,
+def measure_baseline(filtered_uv: np.ndarray, info, config, measured_floor_uv=None,
                      quality=None) -> list[dict]:
     """Resting tone, floor and validity per channel from a rest recording.
 
@@ -39,8 +39,9 @@ def measure_baseline(filtered_uv: np.ndarray, info, band_hz, measured_floor_uv=N
         Band-passed signal in µV, ``(n_samples, n_channels)``.
     info : SourceInfo
         Gives the rate, channel names and calibration.
-    band_hz : tuple of float
-        The pipeline's pass band (the quantisation floor is scaled to it).
+    config : PipelineConfig
+        The pipeline that filtered the signal: the quantisation floor is scaled to its pass
+        band, and the power its notches removed from the EMG is restored.
     measured_floor_uv : float, optional
         A measured floor that overrides a lower theoretical one.
     quality : list of dict, optional
@@ -53,9 +54,11 @@ def measure_baseline(filtered_uv: np.ndarray, info, band_hz, measured_floor_uv=N
     """
     from emgfeedback.analysis.tone import noise_floor_uv, resting_tone
 
+    band_hz = tuple(config.band_hz)
     floors = [noise_floor_uv(cal, info.fs_hz, band_hz, measured_floor_uv)
               for cal in info.calibration]
-    tones = resting_tone(filtered_uv, info.fs_hz, floors_uv=floors)
+    tones = resting_tone(filtered_uv, info.fs_hz, floors_uv=floors, notch_hz=config.notch_hz,
+                         notch_q=config.notch_q, band_hz=band_hz)
     results = []
     for c, tone in enumerate(tones):
         rest = filtered_uv[:, c]
@@ -113,7 +116,7 @@ def run(args) -> int:
         filtered = (np.concatenate(blocks) if blocks else empty)[:n]
         raw = (np.concatenate(raw_blocks) if raw_blocks else empty)[:n]
         quality = _whole_quality(raw, filtered, info, config, args.mains)
-        results = measure_baseline(filtered, info, config.band_hz, args.floor_uv, quality)
+        results = measure_baseline(filtered, info, config, args.floor_uv, quality)
         for result in results:
             writer.add_result("baseline", result, channel=result["channel"])
         status = "complete"
