@@ -18,8 +18,10 @@ The detector works on the band-passed signal in µV, channel by channel:
    true onset. First the most likely change point, within a bounded history of the
    conditioned signal, from rest power to the power of the confirming run (summed
    log-likelihood ratio of a variance change); then, ``refine_s`` later, the start of
-   the raised-cosine amplitude rise (``ramps_ms``) that best fits the log of the lightly
-   smoothed power around it (least squares). Both use every sample and adapt to the SNR.
+   the raised-cosine amplitude rise (``ramps_ms``) fitted to the log of the smoothed
+   power around it: every (length, start) pair is scored by least squares, the lengths
+   are summed out of the resulting posterior and the onset is its median over the start
+   (``rise_temperature``). Both steps use every sample and adapt to the SNR.
    Offsets are the change point from the burst's power back to rest. ``delay_ms`` is the
    time from the estimate to the moment the event is emitted.
 
@@ -85,6 +87,14 @@ class OnsetConfig:
         The baseline SD used for thresholds is at least this fraction of the baseline
         mean, so a quantised, almost flat rest does not make every count an onset
         (default 0.05).
+    rise_smooth_s : float
+        Length in seconds of the centred moving mean applied to the power before its
+        logarithm is fitted by the rise model (default 0.02). Must be > 0.
+    rise_temperature : float
+        How sharply the rise fit's squared log-power error is turned into a likelihood,
+        per sample of ``rise_smooth_s`` (dimensionless, default 1.0): the onset is the
+        posterior median over the rise start with the rise length summed out. 0 gives the
+        single best-fitting (start, length) pair instead.
     """
 
     window_s: float = 0.2
@@ -100,6 +110,8 @@ class OnsetConfig:
     ramps_ms: tuple = (0.0, 10.0, 20.0, 40.0, 60.0, 90.0, 130.0, 180.0)
     settle_s: float = 0.25
     min_sd_ratio: float = 0.05
+    rise_smooth_s: float = 0.02
+    rise_temperature: float = 1.0
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -113,7 +125,7 @@ class OnsetConfig:
                 continue
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"onset {f.name} = {value!r}: expected a number >= 0")
-        for name in ("window_s", "baseline_s"):
+        for name in ("window_s", "baseline_s", "rise_smooth_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"onset {name} must be > 0 seconds")
         if self.off_sd > self.on_sd:
@@ -164,7 +176,7 @@ _I_NI = 14
 (_P_W, _P_MINON, _P_MINOFF, _P_LEARN, _P_MAXBACK, _P_TKEO, _P_HLEN, _P_SETTLE, _P_SMOOTH,
  _P_MARGIN, _P_REFINE) = range(11)
 # Float parameters.
-_Q_ON, _Q_OFF, _Q_OFFFRAC, _Q_MINSD = range(4)
+_Q_ON, _Q_OFF, _Q_OFFFRAC, _Q_MINSD, _Q_TEMP = range(5)
 
 
 @njit(cache=True, nogil=True)
@@ -200,18 +212,27 @@ def _change_point(hist, c, hpos, hlen, idx, first, last, p_before, p_after):
 
 
 @njit(cache=True, nogil=True)
-def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm):
+def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp):
     """Refine a step change point ``c0`` into the start of a raised-cosine amplitude rise.
 
     Least squares between the logarithm of the conditioned signal and of the model
     ``p0 + (p1 − p0)·s(t)²`` (``s`` rising from 0 to 1 over ``r`` samples from ``t``),
     both smoothed by a centred ``sm``-sample moving mean. ``p0`` is the power just before
-    the burst when enough of it is in the history, ``p1`` the power well after ``c0``.
-    Log-domain least squares on lightly smoothed power is far less noisy than a
-    sample-by-sample likelihood on correlated EMG samples. Tried: every rise length in
-    ``ramps`` and every start in ``[c0 − r − margin, c0 + margin]``. The smoothed model of
-    one rise length is the same curve shifted, so it is tabulated once and each candidate
-    costs O(r + sm).
+    the burst when at least ``8·sm`` samples of it are in the history (else the rest
+    power from the baseline), ``p1`` the power well after ``c0``. Log-domain least
+    squares on smoothed power is far less noisy than a sample-by-sample likelihood on
+    correlated EMG samples. Tried: every rise length in ``ramps`` and every start in
+    ``[c0 − r − margin, c0 + margin]``. The smoothed model of one rise length is the same
+    curve shifted, so it is tabulated once and each candidate costs O(r + sm).
+
+    The rise length is a nuisance: a long rise starting early and a short one starting
+    later fit almost equally well, because the first part of a smooth rise carries little
+    power. So the squared error ``E`` of every candidate becomes a likelihood
+    ``exp(−E/temp)`` (``temp`` in the same units as ``E``: it absorbs the variance of the
+    log power and the correlation of neighbouring smoothed values), the rise lengths are
+    summed out (equal prior weight per length in ``ramps``) and the onset is the median
+    of that posterior over the start: the estimate with the least expected absolute error.
+    ``temp <= 0`` returns the joint least-squares fit.
     """
     n = hi - lo + 1
     if n < 8 * sm + 8:
@@ -245,9 +266,15 @@ def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm):
     for j in range(j1, n):
         q0[j + 1] = q0[j]
         q1[j + 1] = q1[j]
+    # Every (rise length, start) candidate's error is kept: the onset is the median of the
+    # posterior over the start, with the rise length marginalised out.
+    t_base = c0 - ramps[-1] - margin
+    n_t = ramps[-1] + 2 * margin + 1
+    errs = np.full((ramps.size, n_t), 1e300)
     best_err = 1e300
     best = c0
-    for r in ramps:
+    for ri in range(ramps.size):
+        r = ramps[ri]
         # Smoothed model as a function of d = j − t, for d in [dlo, dhi); 0 before, 1 after.
         dlo = half - sm + 1
         dhi = r + half + 1
@@ -277,9 +304,25 @@ def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm):
             for j in range(a, b):
                 d = logv[j] - lmodel[j - tt - dlo]
                 err += d * d
+            errs[ri, t - t_base] = err
             if err < best_err:
                 best_err = err
                 best = t
+    if temp <= 0.0:
+        return best
+    marg = np.zeros(n_t)
+    for ri in range(ramps.size):
+        for k in range(n_t):
+            if errs[ri, k] < 1e299:
+                marg[k] += math.exp(-(errs[ri, k] - best_err) / temp)
+    total = marg.sum()
+    if not total > 0.0:
+        return best
+    acc = 0.0
+    for k in range(n_t):
+        acc += marg[k]
+        if acc >= 0.5 * total:
+            return t_base + k
     return best
 
 
@@ -311,6 +354,7 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
     off_sd = fparams[_Q_OFF]
     off_frac = fparams[_Q_OFFFRAC]
     min_sd_ratio = fparams[_Q_MINSD]
+    temp = fparams[_Q_TEMP]
     n_ev = 0
     for c in range(n_ch):
         fs_ = fstate[c]
@@ -370,7 +414,8 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     hi = min(idx, is_[_I_DOWN]) if ending else idx
                     lo = max(is_[_I_PENDLO], idx - hlen + 1)
                     onset = _fit_rise(hist, c, hpos, hlen, idx, lo, hi, is_[_I_ONSET], p0,
-                                      ramps, margin, smooth) if hi > lo else is_[_I_ONSET]
+                                      ramps, margin, smooth, temp * smooth) \
+                        if hi > lo else is_[_I_ONSET]
                     onset = max(onset, idx - max_back - refine)
                     ev_ch[n_ev] = c
                     ev_kind[n_ev] = 1
@@ -486,12 +531,13 @@ class OnsetDetector:
             [self._w, min_on, min_off, max(int(round(cfg.baseline_s * fs_hz)), 2), max_back,
              int(cfg.conditioning == "tkeo"),
              max(max_back, min_on, 2 * self._w) + int(round(cfg.refine_s * fs_hz)) + 1,
-             int(round(cfg.settle_s * fs_hz)), max(int(round(0.01 * fs_hz)), 1),
+             int(round(cfg.settle_s * fs_hz)), max(int(round(cfg.rise_smooth_s * fs_hz)), 1),
              max(int(round(0.05 * fs_hz)), 1), int(round(cfg.refine_s * fs_hz))],
             dtype=np.int64,
         )
         self._fparams = np.array(
-            [cfg.on_sd, cfg.off_sd, cfg.off_fraction, cfg.min_sd_ratio], dtype=np.float64,
+            [cfg.on_sd, cfg.off_sd, cfg.off_fraction, cfg.min_sd_ratio, cfg.rise_temperature],
+            dtype=np.float64,
         )
         ramps = sorted({int(round(r * fs_hz / 1000.0)) for r in cfg.ramps_ms})
         self._ramps = np.array(ramps, dtype=np.int64)

@@ -86,6 +86,42 @@ class Recording:
                          list(self.notes), dict(self.meta))
 
 
+def read_session(db_path, session_id: int) -> Recording:
+    """A stored session as a recording in µV at the electrode (NaN over recorded gaps).
+
+    Parameters
+    ----------
+    db_path : str or pathlib.Path
+        The session database.
+    session_id : int
+        The session's id (``emgfeedback sessions`` lists them).
+
+    Returns
+    -------
+    Recording
+    """
+    from emgfeedback.acquisition.boards import counts_to_uv
+    from emgfeedback.storage import SessionStore
+
+    if not Path(db_path).is_file():
+        raise DataFileError(f"{db_path}: no such session database")
+    with SessionStore(db_path, create=False) as store:
+        meta = store.session(session_id)
+        indices, counts = store.read_samples(session_id)
+        gaps = store.gaps(session_id)
+    if len(indices) == 0:
+        raise DataFileError(f"{db_path}: session {session_id} holds no samples")
+    first = int(indices[0])
+    x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
+    x[indices - first] = counts_to_uv(counts, meta.calibration)
+    notes = [f"session {session_id} of {db_path}: {len(indices)} samples, "
+             f"{len(gaps)} gap(s) shown as missing samples"]
+    return Recording(path=f"{db_path}#session={session_id}", format="session", samples=x,
+                     fs_hz=float(meta.fs_hz), channel_names=list(meta.channel_names),
+                     units=["uV"] * meta.n_channels, notes=notes,
+                     meta={"subject": meta.subject, "started_utc": meta.started_utc})
+
+
 def read_recording(path) -> Recording:
     """Read a recording, detecting its format.
 

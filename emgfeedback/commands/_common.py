@@ -93,16 +93,16 @@ def progress(label: str, done: float, total: float, width: int = 30, stream=sys.
 
 
 def run_for(engine, seconds: float, label: str) -> None:
-    """Run a started engine for ``seconds`` of stream time (or until it ends), showing progress."""
+    """Wait for a started engine built with ``stop_after_s=seconds``, showing progress.
+
+    A source that stalls (a silent device) must not hang the command forever: after three
+    times the wanted duration plus 10 s of wall time the engine is left to the caller to stop.
+    """
     fs = engine.source.info.fs_hz
-    deadline = time.monotonic() + seconds * 3 + 10  # a stalled source must not hang forever
-    while not engine.finished and time.monotonic() < deadline:
-        engine.wait(0.1)
-        snap = engine.snapshot()
-        done = engine.health.samples_in / fs
-        progress(label, done, seconds)
-        if snap is not None and done >= seconds:
-            break
+    deadline = time.monotonic() + seconds * 3 + 10
+    while not engine.wait(0.1) and time.monotonic() < deadline:
+        progress(label, engine.health.samples_in / fs, seconds)
+    progress(label, engine.health.samples_in / fs, seconds)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
 

@@ -14,12 +14,14 @@ def register(subparsers) -> None:
     """Add the ``analyze`` sub-command."""
     p = subparsers.add_parser(
         "analyze",
-        help="analyse a recording (CSV/TSV, BioSPPy text, UCI text, EDF/BDF)",
+        help="analyse a recording (CSV/TSV, BioSPPy text, UCI text, EDF/BDF, a stored session)",
         description="Detect onsets and offsets, measure resting tone against the noise "
                     "floor, signal quality, timing between channels and left/right "
                     "symmetry of a recording.",
     )
-    p.add_argument("file", help="recording file")
+    p.add_argument("file", help="recording file, or the session database with --session")
+    p.add_argument("--session", type=int, default=None, metavar="ID",
+                   help="analyse stored session ID of the database FILE")
     p.add_argument("--fs", type=float, default=None, metavar="HZ",
                    help="sample rate in Hz (required when the file does not say)")
     p.add_argument("--channels", nargs="+", default=None, metavar="CH",
@@ -45,7 +47,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Run the analysis and print the report."""
     from emgfeedback.analysis.offline import DETECTORS
-    from emgfeedback.analysis.recordings import read_recording, to_uv
+    from emgfeedback.analysis.recordings import read_recording, read_session, to_uv
     from emgfeedback.analysis.report import analyse, json_ready, text_report
 
     if args.detector not in DETECTORS:
@@ -54,7 +56,8 @@ def run(args) -> int:
         raise ConfigError("--fs must be a positive sample rate in Hz")
     if args.uv_per_count <= 0:
         raise ConfigError("--uv-per-count must be > 0")
-    rec = read_recording(args.file)
+    rec = (read_recording(args.file) if args.session is None
+           else read_session(args.file, args.session))
     if args.channels:
         rec = rec.select(args.channels)
     fs = args.fs or rec.fs_hz

@@ -97,7 +97,7 @@ def run(args) -> int:
     writer = store.open_writer(session_id)
     config = default_pipeline_config(info.fs_hz, args.mains)
     engine = Engine(source, processor_factory=lambda i: Processor(i, config, mains_hz=args.mains),
-                    writer=writer, outlets=make_outlets(args, info))
+                    writer=writer, outlets=make_outlets(args, info), stop_after_s=args.seconds)
     raw_blocks: list[np.ndarray] = []
     blocks: list[np.ndarray] = []
 
@@ -111,10 +111,9 @@ def run(args) -> int:
         engine.start()
         run_for(engine, args.seconds, "resting baseline: relax")
         engine.stop()
-        n = int(args.seconds * info.fs_hz)
         empty = np.zeros((0, info.n_channels))
-        filtered = (np.concatenate(blocks) if blocks else empty)[:n]
-        raw = (np.concatenate(raw_blocks) if raw_blocks else empty)[:n]
+        filtered = np.concatenate(blocks) if blocks else empty
+        raw = np.concatenate(raw_blocks) if raw_blocks else empty
         quality = _whole_quality(raw, filtered, info, config, args.mains)
         results = measure_baseline(filtered, info, config, args.floor_uv, quality)
         for result in results:

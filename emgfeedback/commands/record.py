@@ -35,7 +35,7 @@ def run(args) -> int:
         source,
         processor_factory=lambda info: Processor(
             info, default_pipeline_config(info.fs_hz, args.mains), mains_hz=args.mains),
-        writer=writer, outlets=make_outlets(args, source.info))
+        writer=writer, outlets=make_outlets(args, source.info), stop_after_s=args.seconds)
     status = "interrupted"
     try:
         engine.start()

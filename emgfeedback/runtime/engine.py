@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emgfeedback.acquisition.source import Source
+from emgfeedback.acquisition.source import Chunk, Source
 from emgfeedback.errors import EmgFeedbackError
 from emgfeedback.runtime.display import DisplayBlock, DisplayRing
 from emgfeedback.runtime.health import Health
@@ -110,12 +110,16 @@ class Engine:
         Seconds of processed signal kept for displays.
     read_timeout_s : float
         How long one ``source.read`` may wait.
+    stop_after_s : float, optional
+        End after exactly this much stream time (the last chunk is cut to fit).
     """
 
     def __init__(self, source: Source, processor: Processor | None = None, *,
                  processor_factory=None, writer=None, outlets=(),
-                 display_window_s: float = 30.0, read_timeout_s: float = 0.02) -> None:
+                 display_window_s: float = 30.0, read_timeout_s: float = 0.02,
+                 stop_after_s: float | None = None) -> None:
         self.source = source
+        self.stop_after_s = stop_after_s
         self.processor = processor
         self._processor_factory = processor_factory or (lambda info: Processor(info))
         self.writer = writer
@@ -173,45 +177,49 @@ class Engine:
 
     def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                chunks = self.source.read(self.read_timeout_s)
-                for chunk in chunks:
-                    self.process_chunk(chunk)
-                if not chunks and self.source.finished:
-                    break
-                runner = self.processor.runner
-                if runner is not None and runner.finished:
-                    break
+            self._loop()
         except BaseException as exc:  # noqa: BLE001 - kept and re-raised in the caller
             log.exception("engine thread failed")
             self._error = exc
         finally:
-            self._finish_protocol()
-            self._done.set()
+            self._done.set()  # after the error is kept, so wait() sees it
 
-    def run_to_end(self, max_seconds: float | None = None) -> None:
-        """Process on the calling thread until the source finishes (or ``max_seconds`` of stream).
+    def run_to_end(self) -> None:
+        """Process on the calling thread until the source finishes, the protocol ends or
+        ``stop_after_s`` of stream have been processed.
 
         For fast, deterministic runs (``--fast`` with a simulator or playback source).
         """
         self.open()
         self.source.start()
-        limit = None if max_seconds is None else int(max_seconds * self.source.info.fs_hz)
         try:
-            while True:
+            self._loop()
+        finally:
+            self._done.set()
+
+    def _loop(self) -> None:
+        fs_hz = self.source.info.fs_hz
+        limit = None if self.stop_after_s is None else int(round(self.stop_after_s * fs_hz))
+        try:
+            while not self._stop.is_set():
                 chunks = self.source.read(self.read_timeout_s)
                 for chunk in chunks:
-                    self.process_chunk(chunk)
+                    if limit is not None and self.health.samples_in + chunk.n_samples > limit:
+                        # Cut the last chunk so a timed session holds exactly what was asked.
+                        keep = max(0, limit - self.health.samples_in)
+                        chunk = Chunk(chunk.samples[:keep], chunk.first_index,
+                                      chunk.arrival_s, chunk.gaps)
+                    if chunk.n_samples or chunk.gaps:
+                        self.process_chunk(chunk)
+                if limit is not None and self.health.samples_in >= limit:
+                    break
                 runner = self.processor.runner
                 if runner is not None and runner.finished:
-                    break
-                if limit is not None and self.health.samples_in >= limit:
                     break
                 if not chunks and self.source.finished:
                     break
         finally:
             self._finish_protocol()
-            self._done.set()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until the thread has finished (source ended or protocol done).

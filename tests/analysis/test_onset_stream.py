@@ -68,6 +68,27 @@ def test_onsets_match_truth_at_good_snr(simulated, match_onsets):
         assert np.median(np.abs(off_err)) <= 40.0  # offsets: step change point, no ramp fit
 
 
+def test_posterior_median_onset_beats_the_single_best_rise_fit(simulated, match_onsets):
+    # 40 ms rises at 10 dB: a long rise starting early and a short one starting late fit
+    # almost equally well; summing the rise length out of the posterior and taking the
+    # median start is much closer to the truth than the single best (start, length) pair.
+    sim, _, filtered = simulated("drill", 4, FS, 7, 10.0, ramp_ms=40.0)
+    medians = {}
+    for temperature in (OnsetConfig().rise_temperature, 0.0):
+        det = OnsetDetector(OnsetConfig(rise_temperature=temperature), 4, FS)
+        bursts = events_to_bursts(det.process(filtered, 0), 4, filtered.shape[0])
+        errors = []
+        for c in range(4):
+            truth = [on for on, _ in sim.truth.activations[c]]
+            err, extra = match_onsets(truth, bursts[c][:, 0], FS)
+            assert len(err) == len(truth) and extra == 0
+            errors += list(err)
+        medians[temperature] = float(np.median(np.abs(errors)))
+    default, joint = medians[OnsetConfig().rise_temperature], medians[0.0]
+    assert default <= 12.0, medians
+    assert default < joint, medians
+
+
 def test_events_are_backdated_before_confirmation(simulated):
     _, _, filtered = simulated("drill", 2, FS, 11, 10.0, seconds=20.0)
     events = OnsetDetector(OnsetConfig(), 2, FS).process(filtered, 0)
@@ -117,7 +138,8 @@ def test_envelope_helper_matches_kernel_threshold_units():
 
 @pytest.mark.parametrize("kwargs", [dict(conditioning="hilbert"), dict(window_s=0.0),
                                    dict(on_sd=2.0, off_sd=3.0), dict(min_on_s=-1.0),
-                                   dict(ramps_ms=(0.0, 900.0))])
+                                   dict(ramps_ms=(0.0, 900.0)), dict(rise_smooth_s=0.0),
+                                   dict(rise_temperature=-1.0)])
 def test_bad_configuration_is_refused(kwargs):
     with pytest.raises(ConfigError):
         OnsetDetector(OnsetConfig(**kwargs), 1, FS)

@@ -135,3 +135,20 @@ def test_fast_is_refused_for_a_real_device():
     assert done.returncode == 2
     assert "--fast works with" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_analyze_reads_a_stored_session(tmp_path):
+    db = tmp_path / "s.sqlite"
+    url = "sim://?channels=2&fs=2000&scenario=drill&seed=6&pace=fast&board=olimex-ekg-emg"
+    session = int(cli("record", "--source", url, "--seconds", "20", "--db", str(db))
+                  .stdout.strip().splitlines()[-1])
+    report = json.loads(cli("analyze", str(db), "--session", str(session), "--json").stdout)
+    assert report["fs_hz"] == 2000.0
+    assert [c["name"] for c in report["channels"]] == ["glute_med", "tfl"]
+    truth = Simulator("drill", 2, 2000.0, seed=6, board="olimex-ekg-emg").truth
+    true_onsets_s = [a[0] / 2000.0 for a in truth.activations[0] if a[0] < 40000 - 400]
+    found = report["channels"][0]["onsets_s"]
+    assert len(found) == len(true_onsets_s)
+    assert max(abs(f - t) for f, t in zip(found, true_onsets_s, strict=True)) < 0.05
+    missing = cli("analyze", str(db), "--session", "999", check=False)
+    assert missing.returncode == 2 and "999" in missing.stderr
