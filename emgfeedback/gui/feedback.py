@@ -551,13 +551,17 @@ class CueCanvas(QtWidgets.QWidget):
         ok = math.isfinite(idx) and abs(idx) <= m.symmetry_max_pct
         p.setFont(self._font(unit * (2.4 if self.large else 1.6), True))
         p.setPen(QtGui.QColor(palette.TEXT))
-        stronger = "right stronger" if idx > 0 else "left stronger" if idx < 0 else "even"
-        text = (f"symmetry index {idx:+.0f} % ({stronger})" if math.isfinite(idx)
-                else "symmetry index –")
+        text = f"symmetry index {idx:+.0f} %" if math.isfinite(idx) else "symmetry index –"
         if ok:
             text += "  ✓"
         p.drawText(QtCore.QRectF(r.left(), y + h + unit * 2.6, r.width(), unit * 3),
                    QtCore.Qt.AlignCenter, text)
+        if math.isfinite(idx) and round(idx) != 0:
+            # The sign follows (R − L) / mean: say which side in words, smaller, below.
+            p.setFont(self._font(unit * (1.2 if self.large else 0.9), False))
+            p.drawText(QtCore.QRectF(r.left(), y + h + unit * 5.4, r.width(), unit * 1.6),
+                       QtCore.Qt.AlignCenter,
+                       "right side stronger" if idx > 0 else "left side stronger")
 
     def _draw_reward(self, p: QtGui.QPainter, band: QtCore.QRectF, alpha: float) -> None:
         text = f"✓ {self.model.reward_text}"
