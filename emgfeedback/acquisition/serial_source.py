@@ -37,9 +37,9 @@ import numpy as np
 
 from emgfeedback.acquisition.boards import BOARDS, get_board
 from emgfeedback.acquisition.source import (
-    GAP_CAUSES,
     Chunk,
     Gap,
+    LossCounts,
     Source,
     SourceInfo,
     SourceUrl,
@@ -228,9 +228,7 @@ class SerialSource(Source):
         self._silent_alarmed = False
 
         # stats
-        self._samples = 0
-        self._gaps_by_cause = dict.fromkeys(GAP_CAUSES, 0)
-        self._lost_by_cause = dict.fromkeys(GAP_CAUSES, 0)
+        self._loss_counts = LossCounts()
         self._reconnects = 0
         self._unplugs = 0
         self._no_data_events = 0
@@ -355,12 +353,8 @@ class SerialSource(Source):
             if self._decoder is not None:
                 for key in DECODER_COUNTERS:
                     counters[key] += int(self._decoder.counters.get(key, 0))
-            lost = sum(self._lost_by_cause.values())
             return {
-                "samples": self._samples,
-                "lost_samples": lost,
-                "lost_by_cause": {k: v for k, v in self._lost_by_cause.items() if v},
-                "gaps_by_cause": {k: v for k, v in self._gaps_by_cause.items() if v},
+                **self._loss_counts.as_dict(),
                 "frames": counters["frames"],
                 "crc_errors": counters["crc_errors"],
                 "format_errors": counters["format_errors"],
@@ -736,12 +730,8 @@ class SerialSource(Source):
                 self._rate_estimator = RateEstimator()
             self._rate_estimator.add(now, sum(c.n_samples for c in chunks))
         with self._lock:
-            n_new = sum(c.n_samples for c in chunks)
-            self._samples += n_new
             for chunk in chunks:
-                for gap in chunk.gaps:
-                    self._gaps_by_cause[gap.cause] += 1
-                    self._lost_by_cause[gap.cause] += gap.n_samples
+                self._loss_counts.count(chunk)
             self._last_sample_s = now
             self._measure_rate(now, chunks[-1].end_index)
             self._chunks.extend(chunks)
@@ -900,7 +890,7 @@ class SerialSource(Source):
             self._reconnects += 1
             if self.framing is not None:
                 self._new_decoder()
-            self._rebase = "unplug" if self._samples else self._rebase
+            self._rebase = "unplug" if self._loss_counts.samples else self._rebase
             started = self._started
             if self.framing == "emgf" and started and b"b\n" not in self._commands:
                 self._commands.append(b"b\n")  # a rebooted board waits for 'b' again

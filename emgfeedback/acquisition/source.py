@@ -208,6 +208,45 @@ class Source(ABC):
         self.close()
 
 
+class LossCounts:
+    """Samples delivered and samples lost by cause: the counters every source reports.
+
+    Attributes
+    ----------
+    samples : int
+        Samples delivered in chunks.
+    gaps_by_cause, lost_by_cause : dict
+        Per :data:`GAP_CAUSES` entry, how many gaps and how many samples they held.
+    """
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.gaps_by_cause = dict.fromkeys(GAP_CAUSES, 0)
+        self.lost_by_cause = dict.fromkeys(GAP_CAUSES, 0)
+
+    def count(self, chunk: Chunk) -> Chunk:
+        """Account for a chunk about to be delivered (its samples and gaps); returns it."""
+        self.samples += chunk.n_samples
+        for gap in chunk.gaps:
+            self.gaps_by_cause[gap.cause] += 1
+            self.lost_by_cause[gap.cause] += gap.n_samples
+        return chunk
+
+    @property
+    def lost_samples(self) -> int:
+        """Samples known missing, all causes together."""
+        return sum(self.lost_by_cause.values())
+
+    def as_dict(self) -> dict:
+        """``samples``, ``lost_samples``, and the non-zero ``lost_by_cause``/``gaps_by_cause``."""
+        return {
+            "samples": self.samples,
+            "lost_samples": self.lost_samples,
+            "lost_by_cause": {k: v for k, v in self.lost_by_cause.items() if v},
+            "gaps_by_cause": {k: v for k, v in self.gaps_by_cause.items() if v},
+        }
+
+
 def take_chunks(ready: threading.Condition, chunks, timeout_s: float, ended) -> list[Chunk]:
     """Hand the chunks a reader thread queued to ``Source.read`` (shared by threaded sources).
 

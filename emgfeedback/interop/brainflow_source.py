@@ -25,9 +25,9 @@ import numpy as np
 
 from emgfeedback.acquisition.boards import uv_calibration
 from emgfeedback.acquisition.source import (
-    GAP_CAUSES,
     Chunk,
     Gap,
+    LossCounts,
     Source,
     SourceInfo,
     SourceUrl,
@@ -142,9 +142,7 @@ class BrainFlowSource(Source):
         self._next_index = 0
         self._last_counter: int | None = None
         self._last_data_s = 0.0
-        self._samples = 0
-        self._gaps_by_cause = dict.fromkeys(GAP_CAUSES, 0)
-        self._lost_by_cause = dict.fromkeys(GAP_CAUSES, 0)
+        self._loss_counts = LossCounts()
         self._counter_repeats = 0
         self._clipped = 0
 
@@ -245,10 +243,7 @@ class BrainFlowSource(Source):
 
     def stats(self) -> dict:
         return {
-            "samples": self._samples,
-            "lost_samples": sum(self._lost_by_cause.values()),
-            "lost_by_cause": {k: v for k, v in self._lost_by_cause.items() if v},
-            "gaps_by_cause": {k: v for k, v in self._gaps_by_cause.items() if v},
+            **self._loss_counts.as_dict(),
             "counter_repeats": self._counter_repeats,
             "clipped_values": self._clipped,
             "state": self._state,
@@ -272,12 +267,10 @@ class BrainFlowSource(Source):
             if missing[a]:
                 gaps = (Gap(self._next_index, int(missing[a]), "counter"),)
                 self._next_index += int(missing[a])
-                self._gaps_by_cause["counter"] += 1
-                self._lost_by_cause["counter"] += int(missing[a])
-            out.append(Chunk(samples=counts[a:b], first_index=self._next_index, arrival_s=now,
-                             gaps=gaps))
+            chunk = Chunk(samples=counts[a:b], first_index=self._next_index, arrival_s=now,
+                          gaps=gaps)
+            out.append(self._loss_counts.count(chunk))
             self._next_index += b - a
-            self._samples += b - a
         return out
 
     def _missing_before(self, data: np.ndarray) -> np.ndarray:

@@ -46,9 +46,9 @@ import numpy as np
 
 from emgfeedback.acquisition.boards import uv_calibration
 from emgfeedback.acquisition.source import (
-    GAP_CAUSES,
     Chunk,
     Gap,
+    LossCounts,
     Source,
     SourceInfo,
     SourceUrl,
@@ -374,9 +374,7 @@ class LslSource(Source):
         self._last_arrival_s = self._last_data_s  # host arrival of the newest sample
         self._last_check_s = 0.0
         # stats
-        self._samples = 0
-        self._gaps_by_cause = dict.fromkeys(GAP_CAUSES, 0)
-        self._lost_by_cause = dict.fromkeys(GAP_CAUSES, 0)
+        self._loss_counts = LossCounts()
         self._reconnects = 0
         self._losses = 0
         self._backsteps = 0
@@ -472,10 +470,7 @@ class LslSource(Source):
     def stats(self) -> dict:
         with self._lock:
             return {
-                "samples": self._samples,
-                "lost_samples": sum(self._lost_by_cause.values()),
-                "lost_by_cause": {k: v for k, v in self._lost_by_cause.items() if v},
-                "gaps_by_cause": {k: v for k, v in self._gaps_by_cause.items() if v},
+                **self._loss_counts.as_dict(),
                 "reconnects": self._reconnects,
                 "losses": self._losses,
                 "timestamp_backsteps": self._backsteps,
@@ -660,14 +655,11 @@ class LslSource(Source):
                     if missing:
                         gaps = (Gap(self._next_index, missing, cause),)
                         self._next_index += missing
-                        self._gaps_by_cause[cause] += 1
-                        self._lost_by_cause[cause] += missing
                 self._pending_unplug = False
                 block = counts[a:b]
-                self._chunks.append(Chunk(samples=block, first_index=self._next_index,
-                                          arrival_s=now, gaps=gaps))
+                self._chunks.append(self._loss_counts.count(
+                    Chunk(samples=block, first_index=self._next_index, arrival_s=now, gaps=gaps)))
                 self._next_index += b - a
-                self._samples += b - a
             self._last_stamp = float(stamps[-1])
             self._last_arrival_s = now
             self._ready.notify_all()
