@@ -149,6 +149,7 @@ def run(quick: bool, snrs, seed: int, out=sys.stdout, references: bool = True,
                 onsets = [refs[name](filtered[:, c], fs, rest) for c in range(4)]
             timing[name] += time.perf_counter() - t0
             s = stats.setdefault((snr, name), {"tp": 0, "det": 0, "true": 0, "err": []})
+            by_rise = stats.setdefault((snr, name, ramp), [])
             for c in range(4):
                 truth = [on for on, _ in sim.truth.activations[c]]
                 tp, errs = match(truth, onsets[c], fs)
@@ -156,18 +157,35 @@ def run(quick: bool, snrs, seed: int, out=sys.stdout, references: bool = True,
                 s["det"] += len(onsets[c])
                 s["true"] += len(truth)
                 s["err"] += errs
+                by_rise += errs
     print("| SNR dB | detector | bias ms | SD ms | median abs ms | precision | recall | F1 |",
           file=out)
     print("|---:|---|---:|---:|---:|---:|---:|---:|", file=out)
     for snr in snrs:
         for name in names:
             s = stats[(snr, name)]
-            e = np.array(s["err"]) if s["err"] else np.array([np.nan])
+            e = np.array(s["err"])
             p = s["tp"] / s["det"] if s["det"] else 0.0
             r = s["tp"] / s["true"] if s["true"] else 0.0
             f1 = 2 * p * r / (p + r) if p + r else 0.0
-            print(f"| {snr:g} | {name} | {np.mean(e):+.1f} | {np.std(e):.1f} | "
-                  f"{np.median(np.abs(e)):.1f} | {p:.3f} | {r:.3f} | {f1:.3f} |", file=out)
+            timing_cells = (f"{np.mean(e):+.1f} | {np.std(e):.1f} | {np.median(np.abs(e)):.1f}"
+                            if e.size else "– | – | –")  # nothing matched
+            print(f"| {snr:g} | {name} | {timing_cells} | {p:.3f} | {r:.3f} | {f1:.3f} |",
+                  file=out)
+    print(file=out)
+    # The onset error depends on the shape of the rise: per nominal rise length.
+    ramps = sorted({r for *_, r in conditions(quick, snrs)})
+    print("| SNR dB | detector | " + " | ".join(f"{r:g} ms rise: median abs / bias ms"
+                                                for r in ramps) + " |", file=out)
+    print("|---:|---|" + "---:|" * len(ramps), file=out)
+    for snr in snrs:
+        for name in names:
+            cells = []
+            for r in ramps:
+                e = np.array(stats[(snr, name, r)])
+                cells.append(f"{np.median(np.abs(e)):.1f} / {np.mean(e):+.1f}" if e.size
+                             else "–")
+            print(f"| {snr:g} | {name} | " + " | ".join(cells) + " |", file=out)
     print(file=out)
     n_cond = len(list(conditions(quick, snrs)))
     print(f"{n_cond} recordings x 4 channels; matching window ±{MATCH_S * 1000:.0f} ms; "
@@ -184,7 +202,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 kHz, drill, 40 ms rises only")
     ap.add_argument("--snr", type=float, nargs="+", default=[3.0, 6.0, 10.0, 20.0])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="base seed of the recordings (the detector defaults were tuned on "
+                         "--seed 5000; 0 and 1000 are held out)")
     ap.add_argument("--detectors", nargs="+", default=list(DETECTORS), choices=DETECTORS,
                     help="our detectors to run (default: all)")
     ap.add_argument("--no-reference", action="store_true",
