@@ -10,6 +10,7 @@ import numpy as np
 
 from emgfeedback.commands._common import (
     add_source_arguments,
+    channel_names,
     json_ready,
     make_outlets,
     new_session,
@@ -30,7 +31,7 @@ def register(sub) -> None:
 
 
 def measure_baseline(filtered_uv: np.ndarray, info, config, measured_floor_uv=None,
-                     quality=None) -> list[dict]:
+                     quality=None, names=None) -> list[dict]:
     """Resting tone, floor and validity per channel from a rest recording.
 
     Parameters
@@ -46,6 +47,8 @@ def measure_baseline(filtered_uv: np.ndarray, info, config, measured_floor_uv=No
         A measured floor that overrides a lower theoretical one.
     quality : list of dict, optional
         Per-channel quality to attach.
+    names : sequence of str, optional
+        Channel names to store the results under (default: the source's).
 
     Returns
     -------
@@ -59,11 +62,12 @@ def measure_baseline(filtered_uv: np.ndarray, info, config, measured_floor_uv=No
               for cal in info.calibration]
     tones = resting_tone(filtered_uv, info.fs_hz, floors_uv=floors, notch_hz=config.notch_hz,
                          notch_q=config.notch_q, band_hz=band_hz)
+    names = list(names or info.channel_names)
     results = []
     for c, tone in enumerate(tones):
         rest = filtered_uv[:, c]
         results.append({
-            "channel": info.channel_names[c],
+            "channel": names[c],
             "resting_tone_uv": _num(tone.tone_uv),
             "raw_rms_uv": _num(tone.raw_rms_uv),
             "noise_floor_uv": _num(tone.floor_uv),
@@ -115,7 +119,8 @@ def run(args) -> int:
         filtered = np.concatenate(blocks) if blocks else empty
         raw = np.concatenate(raw_blocks) if raw_blocks else empty
         quality = _whole_quality(raw, filtered, info, config, args.mains)
-        results = measure_baseline(filtered, info, config, args.floor_uv, quality)
+        results = measure_baseline(filtered, info, config, args.floor_uv, quality,
+                                   names=channel_names(info, args.names))
         for result in results:
             writer.add_result("baseline", result, channel=result["channel"])
         status = "complete"

@@ -32,6 +32,7 @@ SYMMETRY_WINDOW_S = 1.0
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
 max-width:960px;color:#222;line-height:1.4;padding:0 1em}
+pre{white-space:pre-wrap;font-size:.8em;max-height:30em;overflow:auto}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ccc;
 margin-top:1.8em}h3{font-size:1.05em;margin-bottom:.3em}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ddd;padding:3px 8px;
@@ -73,7 +74,7 @@ def build_report(store, session_id: int) -> str:
     env = display_envelope(uv, indices, fs, cals)
     phases = _phases(markers, origin, fs, indices)
     onsets = _onsets(markers, meta.channel_names)
-    reps = group_repetitions(onsets, fs)
+    reps = group_repetitions(onsets, fs, meta.n_channels)
 
     body = [f"<h1>EMG session {meta.id}</h1>", _facts(meta, indices, gaps, fs)]
     body.append("<h2>Envelopes</h2>")
@@ -190,23 +191,20 @@ def _onsets(markers, names):
     return out
 
 
-def group_repetitions(onsets, fs_hz: float) -> list[dict[int, int]]:
-    """Group "on" onsets of different channels within ``REPETITION_SPREAD_S`` into repetitions.
+def group_repetitions(onsets, fs_hz: float, n_channels: int) -> list[dict[int, int]]:
+    """Group "on" onsets of different channels into repetitions (within
+    ``REPETITION_SPREAD_S``), with :func:`emgfeedback.analysis.timing.group_repetitions`.
 
     Returns
     -------
     list of dict
-        ``channel -> onset index`` per repetition (the first onset of each channel).
+        ``channel -> onset index`` per repetition.
     """
-    ons = sorted((idx, ch) for ch, kind, idx in onsets if kind == "on")
-    reps: list[dict[int, int]] = []
-    start = None
-    for idx, ch in ons:
-        if start is None or idx - start > REPETITION_SPREAD_S * fs_hz or ch in reps[-1]:
-            reps.append({})
-            start = idx
-        reps[-1].setdefault(ch, idx)
-    return reps
+    from emgfeedback.analysis.timing import group_repetitions as group
+
+    per_channel = [[idx for c, kind, idx in onsets if c == ch and kind == "on"]
+                   for ch in range(n_channels)]
+    return group(per_channel, fs_hz, REPETITION_SPREAD_S)
 
 
 def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
@@ -241,8 +239,9 @@ def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
 
 def symmetry_index(left: float, right: float) -> float:
     """``100·(R − L) / ((R + L) / 2)`` in percent (0 = symmetric, + = right larger)."""
-    mean = (left + right) / 2.0
-    return float("nan") if mean <= 0 else 100.0 * (right - left) / mean
+    from emgfeedback.analysis.symmetry import amplitude_index
+
+    return amplitude_index(right, left)
 
 
 # ---------------------------------------------------------------------- sections
@@ -441,57 +440,42 @@ def _symmetry_section(meta, env, indices, reps, results):
 
 
 def _quality_section(meta, cals, counts, uv, indices, gaps, fs, results):
-    rows = []
+    from emgfeedback.analysis.quality import assess_quality
+
     lost = sum(g.n_samples for g in gaps)
-    for ch, name in enumerate(meta.channel_names):
-        cal = cals[ch]
-        x = counts[:, ch] if counts.size else np.zeros(0, np.int32)
-        clipped = 100.0 * float(np.mean((x <= cal.adc_min) | (x >= cal.adc_max))) if x.size else 0
-        mains = _mains_ratio(uv[:, ch], fs) if x.size > fs else float("nan")
-        flat = _flat_fraction(x, fs)
-        flags = []
-        if clipped > 0.5:
-            flags.append("clipping")
-        if np.isfinite(mains) and mains > 0.2:
-            flags.append("mains hum")
-        if flat > 5:
-            flags.append("flat line (electrode off?)")
-        rows.append([escape(name), f"{clipped:.2f}", f"{mains:.2f}" if np.isfinite(mains) else "–",
-                     f"{flat:.1f}",
-                     '<span class="warn">' + ", ".join(flags) + "</span>" if flags else
-                     '<span class="ok">ok</span>'])
     html = (f"<p>Samples lost in transfer: {lost} "
             f"({100.0 * lost / max(1, indices.size + lost):.2f} %).</p>")
-    html += _table(["channel", "clipped (%)", "mains power ratio", "flat (%)", "flags"], rows,
-                   raw=True)
-    html += ('<p class="note">Mains power ratio: power within ±2 Hz of 50/60 Hz and harmonics '
-             "over the 20-450 Hz power. Flat: share of 100 ms windows without any change.</p>")
+    if indices.size < fs:
+        return html + "<p>Less than a second of signal: quality not assessed.</p>"
+    # Missing samples are NaN, so windows do not run across gaps.
+    first = int(indices[0])
+    x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
+    x[indices - first] = uv
+    quality = assess_quality(x, fs, calibration=cals)
+    rows = []
+    for name, q in zip(meta.channel_names, quality, strict=True):
+        flags = ", ".join(q["flags"])
+        rows.append([escape(name), f"{q['clipped_pct']:.2f}", _num(q["mains_ratio"], ".2f"),
+                     "yes" if q["electrode_off"] else "no", "yes" if q["ecg"] else "no",
+                     _num(q["snr_db"], ".1f"),
+                     f'<span class="warn">{escape(flags)}</span>' if flags else
+                     '<span class="ok">ok</span>'])
+    html += _table(["channel", "clipped (%)", "mains power ratio", "electrode off", "ECG",
+                    "SNR activity/rest (dB)", "flags"], rows, raw=True)
+    advice = sorted({a for q in quality for a in q["advice"]})
+    if advice:
+        html += "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in advice) + "</ul>"
+    html += ('<p class="note">As measured live (emgfeedback.analysis.quality), over the whole '
+             "session: mains power ratio is hum at 50/60 Hz and harmonics over the EMG band "
+             "power.</p>")
     stored = [r for r in results if r.kind == "quality"]
     if stored:
         html += "<h3>Quality measured live</h3>" + _results_tables(stored)
     return html
 
 
-def _mains_ratio(x, fs):
-    from scipy.signal import welch
-
-    f, p = welch(x - x.mean(), fs=fs, nperseg=min(x.size, int(fs)))
-    band = (f >= 20) & (f <= min(450, fs / 2))
-    total = p[band].sum()
-    hum = np.zeros_like(f, dtype=bool)
-    for base in (50.0, 60.0):
-        for k in range(1, 10):
-            hum |= np.abs(f - base * k) <= 2.0
-    return float(p[band & hum].sum() / total) if total > 0 else float("nan")
-
-
-def _flat_fraction(x, fs):
-    w = max(2, int(0.1 * fs))
-    n = x.size // w
-    if n == 0:
-        return 0.0
-    blocks = x[: n * w].reshape(n, w)
-    return 100.0 * float(np.mean(blocks.max(axis=1) == blocks.min(axis=1)))
+def _num(value, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, (int, float)) and np.isfinite(value) else "–"
 
 
 def _trend_section(store, meta):
@@ -543,16 +527,45 @@ def _results_tables(results) -> str:
 
 
 def _protocol_table(data: dict) -> str:
-    """A protocol run's phases, one row each (scalar fields; nested ones as JSON)."""
+    """A protocol run, readable: one row per phase with its verdict, goals and measures.
+
+    The full result (every repetition and measure) follows as JSON in a closed
+    ``<details>`` block for those who need it.
+    """
     phases = [p for p in data["phases"] if isinstance(p, dict)]
-    keys: list[str] = []
-    for p in phases:
-        keys += [k for k in p if k not in keys]
     title = data.get("title") or data.get("protocol") or "protocol"
     passed = data.get("passed")
     verdict = "" if passed is None else (" – passed" if passed else " – not passed")
-    rows = [[_cell(p.get(k)) for k in keys] for p in phases]
-    return f"<h3>{escape(str(title))}{verdict}</h3>" + _table(keys, rows)
+    rows = []
+    for p in phases:
+        result = {True: '<span class="ok">passed</span>',
+                  False: '<span class="warn">not passed</span>'}.get(p.get("passed"), "–")
+        if "reps" in p and isinstance(p.get("reps_passed"), int):
+            result += f" ({p['reps_passed']}/{len(p['reps'])} reps)"
+        goals = "<br>".join(escape(_goal_text(g)) for g in p.get("goals", [])
+                            if isinstance(g, dict))
+        measures = "<br>".join(
+            f"{escape(str(ch))}: " + ", ".join(f"{escape(k.removesuffix('_uv'))} {_cell(v)}"
+                                               + (" µV" if k.endswith("_uv") else "")
+                                               for k, v in m.items()
+                                               if isinstance(v, (int, float)))
+            for ch, m in (p.get("channels") or {}).items() if isinstance(m, dict))
+        rows.append([escape(str(p.get("name", ""))), escape(str(p.get("kind", ""))),
+                     _cell(p.get("duration_s")), result, goals, measures])
+    raw = escape(json.dumps(data, indent=1, default=str))
+    return (f"<h3>{escape(str(title))}{verdict}</h3>"
+            + _table(["phase", "kind", "s", "result", "goals", "measures per channel"], rows,
+                     raw=True)
+            + f"<details><summary>all measures (JSON)</summary><pre>{raw}</pre></details>")
+
+
+def _goal_text(goal: dict) -> str:
+    text = str(goal.get("description", goal.get("type", "goal")))
+    if isinstance(goal.get("reps"), int):
+        text += f": {goal.get('reps_passed', 0)}/{goal['reps']} reps"
+    if isinstance(goal.get("in_zone_pct"), (int, float)):
+        text += f", {goal['in_zone_pct']:.0f} % of the time in zone"
+    return text
 
 
 def _cell(value) -> str:

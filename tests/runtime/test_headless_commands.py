@@ -152,3 +152,19 @@ def test_analyze_reads_a_stored_session(tmp_path):
     assert max(abs(f - t) for f, t in zip(found, true_onsets_s, strict=True)) < 0.05
     missing = cli("analyze", str(db), "--session", "999", check=False)
     assert missing.returncode == 2 and "999" in missing.stderr
+
+
+def test_baseline_results_follow_the_given_channel_names_into_history(tmp_path):
+    db = tmp_path / "s.sqlite"
+    url = "sim://?channels=2&fs=2000&scenario=rest&seed=2&pace=fast&board=olimex-ekg-emg"
+    for _ in range(2):
+        cli("baseline", "--source", url, "--seconds", "5", "--db", str(db), "--subject", "p3",
+            "--names", "L trap,R trap")
+    with SessionStore(db) as store:
+        points = store.history("p3", "R trap", "resting_tone_uv", kind="baseline")
+    assert len(points) == 2 and all(p.valid for p in points)
+    report = tmp_path / "r.html"
+    cli("report", "--session", str(points[-1].session_id), "--db", str(db), "--out", str(report))
+    html = report.read_text()
+    assert "No baseline measurements stored" not in html
+    assert "resting tone trend of R trap" in html
