@@ -21,24 +21,68 @@ commands. What it does about the awkward parts of real serial links:
   samples come back.
 
 Session indices start at 0 with the first sample received and never go backwards.
+
+The pieces live in small modules: :mod:`.serial_port` (opening, reading, finding the device
+again), :mod:`.serial_commands` (what each framing is told, the reset hold),
+:mod:`.serial_indexing` (session indices, gaps and their causes, the measured rate) and
+:mod:`.serial_detect` (framing detection, text channel count, rate snapping). Their public
+constants stay importable from here.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from emgfeedback.acquisition.boards import BOARDS, get_board
+from emgfeedback.acquisition.serial_commands import (
+    EMGF_ACCEPTED,
+    EMGF_INFO,
+    EMGF_REPLY_CODES,
+    EMGF_START,
+    EMGF_STOP,
+    CommandQueue,
+    byb_channels_command,
+    emgf_config_commands,
+    encode_command,
+    resume_commands,
+)
+from emgfeedback.acquisition.serial_detect import (
+    DETECT_EARLY_S,
+    DETECT_S,
+    NOMINAL_RATES_HZ,
+    count_text_channels,
+    framing_decided,
+    snap_rate,
+    text_probe_done,
+    whole_lines,
+)
+from emgfeedback.acquisition.serial_indexing import (
+    DECODER_COUNTERS,
+    REBASE_RESTART,
+    REBASE_UNPLUG,
+    BlockPlacer,
+    RateMeter,
+    append_block,
+    zero_counters,
+)
+from emgfeedback.acquisition.serial_port import (
+    DEFAULT_BAUD,
+    READ_TIMEOUT_S,
+    PortLost,
+    close_port,
+    find_device,
+    open_error_message,
+    open_port,
+    read_available,
+    usb_identity,
+    write,
+)
 from emgfeedback.acquisition.source import (
     Chunk,
-    Gap,
     LossCounts,
     Source,
     SourceInfo,
@@ -51,31 +95,26 @@ from emgfeedback.acquisition.source import (
 )
 from emgfeedback.errors import ConfigError, SourceError
 
+__all__ = [
+    "DECODER_COUNTERS", "DEFAULT_BAUD", "DEFAULT_FS_HZ", "DETECT_S", "FRAMING_CHOICES",
+    "INFO_REPLY_S", "NOMINAL_RATES_HZ", "READ_TIMEOUT_S", "RECONNECT_POLL_S", "SerialSource",
+    "SourceEvent", "source_from_url",
+]
+
 log = logging.getLogger(__name__)
 
 FRAMING_CHOICES = ("emgf", "text", "p2", "byb", "auto")
 
-#: Line rate used when neither the URL nor the board gives one.
-DEFAULT_BAUD = {"emgf": 1_000_000, "text": 115_200, "p2": 57_600, "byb": 230_400}
-
 #: Sample rate used when neither the URL, the device nor the board gives one.
 DEFAULT_FS_HZ = {"p2": 256.0}
 
-#: How long framing=auto collects bytes before it decides (seconds).
-DETECT_S = 1.0
-
-#: Rates a text stream's estimated rate snaps to when within 2 % (Hz).
-NOMINAL_RATES_HZ = (50, 100, 125, 200, 250, 256, 300, 400, 500, 512, 1000, 1024, 2000, 2500,
-                    4000, 5000, 8000, 10000)
-
-_TEXT_SPLIT = re.compile(r"[ \t,]+")
-_TEXT_NUMBER = re.compile(r"^[+-]?\d+(\.\d*)?$")
-
-#: Decoder counters summed into :meth:`SerialSource.stats`.
-DECODER_COUNTERS = ("frames", "crc_errors", "format_errors", "bytes_skipped")
-
-READ_TIMEOUT_S = 0.05
 RECONNECT_POLL_S = 0.1
+
+#: How long ``open()`` waits for the info reply after asking an emgf device ``?`` (s).
+INFO_REPLY_S = 1.0
+
+#: How long a configuration command waits for its status reply (s).
+COMMAND_REPLY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,16 +145,6 @@ def _default_board(framing: str) -> str:
         if board.framing == framing:
             return name
     return "generic"
-
-
-def _sorted_ports_hint() -> str:
-    try:
-        from serial.tools import list_ports
-
-        names = sorted(p.device for p in list_ports.comports())
-    except Exception:  # pragma: no cover - listing is only a hint
-        names = []
-    return ", ".join(names) if names else "none found (is the board plugged in?)"
 
 
 class SerialSource(Source):
@@ -173,7 +202,6 @@ class SerialSource(Source):
         # byb does not say how many channels it sends: detect that too unless given
         if framing == "byb" and channels is None:
             self.framing = None
-        self._board_name = board
         self._board = get_board(board) if board else None
         self._baud = baud
         self._fs_option = fs_hz
@@ -185,7 +213,6 @@ class SerialSource(Source):
         self._url = url or f"serial://{port}?framing={framing}"
 
         self._ser = None
-        self._open_error = ""
         self._usb_identity: tuple | None = None  # (vid, pid, serial_number)
         self._thread: threading.Thread | None = None
         self._quit = threading.Event()
@@ -193,7 +220,8 @@ class SerialSource(Source):
         self._chunk_ready = threading.Condition(self._lock)
         self._chunks: deque[Chunk] = deque()
         self._events: deque[SourceEvent] = deque(maxlen=1000)
-        self._commands: deque[bytes] = deque()
+        self._commands = CommandQueue(self._lock)
+        self._info_asked_s: float | None = None  # when the hold ended with a '?'
         self._info: SourceInfo | None = None
         self.device_info: dict | None = None  # last emgf info payload
         self.device_status: dict | None = None  # last emgf status payload
@@ -209,18 +237,11 @@ class SerialSource(Source):
         self._text_probe = framing == "text" and channels is None
         self._detect_buf = bytearray()
         self._detect_started_s: float | None = None
-        self._counters_done = dict.fromkeys(DECODER_COUNTERS, 0)  # from replaced decoders
-        self._block_counters = dict.fromkeys(DECODER_COUNTERS, 0)  # at the last block
-        self._last_tx_dropped = 0
-        self._ready = threading.Event()  # hold released (info seen or reset_wait passed)
-        self._hold_until = 0.0
+        self._counters_done = zero_counters()  # from replaced decoders
         self._first_block = threading.Event()
 
-        # index bookkeeping (see _place)
-        self._next_index = 0
-        self._offset: int | None = None
-        self._last_dev_end: int | None = None
-        self._rebase: str | None = "first"  # "first", "unplug", "restart" or None
+        # session indices (see BlockPlacer.place), silence, stop/start
+        self._placer = BlockPlacer()
         self._last_sample_s: float | None = None
         self._unplug_s: float | None = None
         self._started = False
@@ -232,10 +253,8 @@ class SerialSource(Source):
         self._reconnects = 0
         self._unplugs = 0
         self._no_data_events = 0
-        self._index_restarts = 0
         self._channel_mismatch = 0
-        self._rate_window: deque[tuple[float, int]] = deque()
-        self._fs_measured: float | None = None
+        self._rate = RateMeter()
         self._rate_estimator = None  # RateEstimator for text streams without fs
         self.fs_estimated_hz: float | None = None
 
@@ -251,7 +270,9 @@ class SerialSource(Source):
         """Open the port, start the reader thread and learn what the device sends.
 
         Blocks at most about ``reset_wait`` seconds (plus one second for ``framing=auto``)
-        waiting for the device's info message or first samples.
+        waiting for the device's info message or first samples; an emgf device that stayed
+        silent through the hold is asked ``?`` and its reply awaited up to
+        :data:`INFO_REPLY_S` more.
 
         Raises
         ------
@@ -260,16 +281,11 @@ class SerialSource(Source):
         """
         if self._thread is not None:
             return
-        self._ser = self._open_port(self.port)
-        if self._ser is None:
-            hint = ""
-            if "ermission" in self._open_error:
-                hint = " (on Linux add your user to the 'dialout' group and log in again)"
-            raise SourceError(
-                f"cannot open serial port {self.port!r}: {self._open_error}{hint}; "
-                f"ports present: {_sorted_ports_hint()}"
-            )
-        self._usb_identity = _usb_identity(self.port)
+        try:
+            self._ser = open_port(self.port, self._line_rate())
+        except OSError as exc:
+            raise SourceError(open_error_message(self.port, str(exc))) from exc
+        self._usb_identity = usb_identity(self.port)
         self._begin_hold()
         self._set_state("open")
         self._thread = threading.Thread(target=self._run, name=f"serial:{self.port}",
@@ -288,7 +304,7 @@ class SerialSource(Source):
         if self._thread is None:
             self.open()
         if self.framing == "emgf":
-            self._queue_command(b"b\n")
+            self._commands.put(EMGF_START)
         with self._lock:
             self._started = True
             self._start_s = time.monotonic()
@@ -300,7 +316,7 @@ class SerialSource(Source):
         """Stop streaming (sends ``s`` to an emgf device); samples arriving meanwhile are
         discarded and a later ``start()`` continues the indices without a gap."""
         if self.framing == "emgf":
-            self._queue_command(b"s\n")
+            self._commands.put(EMGF_STOP)
         with self._lock:
             self._started = False
         if self.state not in ("closed", "finished"):
@@ -312,7 +328,7 @@ class SerialSource(Source):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         self._thread = None
-        self._close_port()
+        self._release_port()
         self._set_state("closed")
 
     def read(self, timeout_s: float = 0.1) -> list[Chunk]:
@@ -328,13 +344,7 @@ class SerialSource(Source):
             For emgf, a line such as ``"?"`` or ``"f1000"`` (``\\n`` is added); for byb
             ``"c:2;"``. Bytes are sent as they are.
         """
-        if isinstance(command, str):
-            data = command.encode("ascii")
-            if self.framing == "emgf" and not data.endswith(b"\n"):
-                data += b"\n"
-        else:
-            data = command
-        self._queue_command(data)
+        self._commands.put(encode_command(self.framing, command))
 
     def request_info(self) -> None:
         """Ask an emgf device to describe itself (``?``); the reply updates ``device_info``."""
@@ -362,9 +372,9 @@ class SerialSource(Source):
                 "reconnects": self._reconnects,
                 "unplugs": self._unplugs,
                 "no_data_events": self._no_data_events,
-                "index_restarts": self._index_restarts,
+                "index_restarts": self._placer.index_restarts,
                 "channel_mismatch_samples": self._channel_mismatch,
-                "fs_hz_measured": self._fs_measured,
+                "fs_hz_measured": self._rate.fs_hz,
                 "framing": self.framing,
                 "state": self._state,
                 "device_tx_dropped": (self.device_status or {}).get("tx_dropped"),
@@ -373,68 +383,40 @@ class SerialSource(Source):
 
     # ------------------------------------------------------------------ port handling
 
-    def _open_port(self, path: str):
-        import serial
-
-        baud = self._baud or (self._board.baud if self._board else None) \
+    def _line_rate(self) -> int:
+        return self._baud or (self._board.baud if self._board else None) \
             or DEFAULT_BAUD.get(self.requested_framing, 1_000_000)
-        try:
-            ser = serial.Serial(path, baudrate=baud, timeout=READ_TIMEOUT_S,
-                                write_timeout=0.5)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            log.debug("open %s failed: %s", path, exc)
-            self._open_error = str(exc)
-            return None
-        for attr in ("dtr", "rts"):
-            try:  # ptys raise ENOTTY; real Unos reset on the DTR edge anyway
-                setattr(ser, attr, True)
-            except (OSError, serial.SerialException):
-                pass
-        return ser
 
-    def _close_port(self) -> None:
+    def _release_port(self) -> None:
         ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except Exception:  # a vanished device may fail to close; nothing to do
-                pass
-
-    def _find_device(self) -> str | None:
-        """Where the device is now: same USB identity, else the same path."""
-        if self._usb_identity is not None:
-            from serial.tools import list_ports
-
-            for p in list_ports.comports():
-                if (p.vid, p.pid, p.serial_number) == self._usb_identity:
-                    return p.device
-        return self.port if os.path.exists(self.port) else None
+        close_port(ser)
 
     def _begin_hold(self) -> None:
-        self._ready.clear()
-        self._hold_until = time.monotonic() + self.reset_wait_s
-        if self.framing in ("text", "p2"):
-            self._ready.set()  # nothing to send to these devices
+        self._commands.hold(self.reset_wait_s, self.framing)
 
     # ------------------------------------------------------------------ open-time waits
 
     def _wait_for_device(self) -> None:
-        # emgf: after the hold the thread asks '?'; allow time for the reply
+        # emgf: after the hold the thread asks '?'; the reply is awaited from that moment
         t0 = time.monotonic()
         deadline = t0 + self.reset_wait_s + (
             DETECT_S + 0.5 if self.framing is None else 0.5 if self.framing == "emgf" else 0.0)
         hard_deadline = deadline + 2.0
         while time.monotonic() < deadline:
-            if self.framing is not None:
-                if self.framing == "emgf" and self.device_info is not None:
+            if self.framing == "emgf":
+                if self.device_info is not None:
                     return
+                asked_s = self._info_asked_s
+                if asked_s is not None:  # no reset on open: the reply to '?' may still come
+                    deadline = max(deadline, asked_s + INFO_REPLY_S)
+            if self.framing is not None:
                 if self.framing != "emgf" and self._first_block.is_set():
                     if not self._needs_rate_estimate():
                         return
                     estimator = self._rate_estimator
                     rate = estimator.fs_hz if estimator is not None else None
                     if rate is not None:
-                        self.fs_estimated_hz = _snap_rate(rate)
+                        self.fs_estimated_hz = snap_rate(rate)
                         return
                     # the estimate needs about 0.5 s of data
                     deadline = min(hard_deadline, max(deadline, time.monotonic() + 0.1))
@@ -452,7 +434,7 @@ class SerialSource(Source):
     def _needs_rate_estimate(self) -> bool:
         return self.framing == "text" and not self._fs_option
 
-    def _command_and_wait(self, command: str, timeout_s: float = 1.0) -> dict | None:
+    def _command_and_wait(self, command: str, timeout_s: float = COMMAND_REPLY_S) -> dict | None:
         """Send an emgf command and wait for its status reply (codes 3, 4 or 5)."""
         with self._lock:
             seen = self._status_seq
@@ -461,7 +443,7 @@ class SerialSource(Source):
         with self._status_seen:
             while True:
                 for seq, status in self._status_log:
-                    if seq > seen and status.get("code") in (3, 4, 5):
+                    if seq > seen and status.get("code") in EMGF_REPLY_CODES:
                         return status
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -471,17 +453,12 @@ class SerialSource(Source):
     def _configure(self) -> None:
         """Send the rate/channels/frame-size options an emgf or byb device must be told."""
         if self.framing == "byb" and self._channels_option:
-            self.send_command(f"c:{self._channels_option};")
+            self._commands.put(byb_channels_command(self._channels_option))
             return
         if self.framing != "emgf" or self.device_info is None:
             return
-        wanted = []
-        if self._fs_option and float(self.device_info.get("fs", 0)) != self._fs_option:
-            wanted.append(f"f{round(self._fs_option)}")
-        if self._channels_option and int(self.device_info.get("ch", 0)) != self._channels_option:
-            wanted.append(f"c{self._channels_option}")
-        if self._k_option and int(self.device_info.get("k", 0)) != self._k_option:
-            wanted.append(f"k{self._k_option}")
+        wanted = emgf_config_commands(self.device_info, self._fs_option, self._channels_option,
+                                      self._k_option)
         if not wanted:
             return
         if self.device_info.get("run"):
@@ -489,8 +466,9 @@ class SerialSource(Source):
         for command in wanted:
             status = self._command_and_wait(command)
             if status is None:
-                raise SourceError(f"{self._url}: the device did not answer {command!r} in 1 s")
-            if status.get("code") != 3:
+                raise SourceError(f"{self._url}: the device did not answer {command!r} in "
+                                  f"{COMMAND_REPLY_S:g} s")
+            if status.get("code") != EMGF_ACCEPTED:
                 raise SourceError(
                     f"{self._url}: the device refused {command!r}: "
                     f"{status.get('message') or 'code ' + str(status.get('code'))}"
@@ -506,8 +484,8 @@ class SerialSource(Source):
             raise SourceError(f"{self._url}: no info reply after reconfiguring the device")
         with self._lock:  # a new stream: the device index restarted
             self._renew_decoder = True
-            if self._next_index > 0:
-                self._rebase = "restart"
+            if self._placer.next_index > 0:
+                self._placer.rebase = REBASE_RESTART
 
     def _build_info(self) -> SourceInfo:
         framing = self.framing or ""
@@ -556,8 +534,6 @@ class SerialSource(Source):
     # ------------------------------------------------------------------ reader thread
 
     def _run(self) -> None:
-        import serial
-
         while not self._quit.is_set():
             if self._ser is None:
                 if not self._try_reconnect():
@@ -565,35 +541,24 @@ class SerialSource(Source):
                 continue
             try:
                 self._flush_commands()
-                data = self._ser.read(max(1, self._ser.in_waiting))
-                if data:
-                    more = self._ser.in_waiting
-                    if more:
-                        data += self._ser.read(more)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                # TypeError/AttributeError: pyserial after the fd vanished under it
+                data = read_available(self._ser)
+            except PortLost as exc:
                 self._on_unplug(exc)
                 continue
             now = time.monotonic()
             if data or ((self.framing is None or self._text_probe) and self._detect_buf):
-                self._on_bytes(bytes(data), now)
+                self._on_bytes(data, now)
             self._check_silence(now)
 
-    def _queue_command(self, data: bytes) -> None:
-        with self._lock:
-            self._commands.append(data)
-
     def _flush_commands(self) -> None:
-        if not self._ready.is_set():
-            if time.monotonic() < self._hold_until:
-                return
-            self._ready.set()
-            if self.framing == "emgf" and self.device_info is None:
-                self._ser.write(b"?\n")  # the hello got lost (no reset on open?): ask
-        while self._commands:
-            with self._lock:
-                data = self._commands.popleft()
-            self._ser.write(data)
+        now = time.monotonic()
+        if self._commands.timed_out(now) and self.framing == "emgf" and self.device_info is None:
+            write(self._ser, EMGF_INFO)  # the hello got lost (no reset on open?): ask
+            self._info_asked_s = now
+        if not self._commands.released.is_set():
+            return
+        while (data := self._commands.pop()) is not None:
+            write(self._ser, data)
 
     def _new_decoder(self) -> None:
         """Replace the decoder (after an unplug or reconfiguration), keeping its counts."""
@@ -607,7 +572,7 @@ class SerialSource(Source):
             n_channels = self.detection.n_channels
         fs_hz = self._fs_option if self.framing in ("text", "byb", "p2") else None
         self._decoder = get_decoder(self.framing, n_channels=n_channels, fs_hz=fs_hz)
-        self._block_counters = dict.fromkeys(DECODER_COUNTERS, 0)
+        self._placer.new_decoder()
 
     def _on_bytes(self, data: bytes, now: float) -> None:
         if self.framing is None:
@@ -638,15 +603,13 @@ class SerialSource(Source):
         result = detect_framing(bytes(self._detect_buf), self._channels_option)
         self.detection = result
         if self.requested_framing == "byb":  # only the channel count is unknown
-            if result.framing == "byb" and result.n_channels and elapsed >= 0.2:
+            if result.framing == "byb" and result.n_channels and elapsed >= DETECT_EARLY_S:
                 self._channels_option = self._channels_option or result.n_channels
             elif elapsed < DETECT_S:
                 return b""
             self.framing = "byb"
         else:
-            decided = result.framing is not None and (
-                elapsed >= DETECT_S or (result.confidence >= 0.99 and elapsed >= 0.2))
-            if not decided:
+            if not framing_decided(result, elapsed):
                 return b""
             self.framing = result.framing
             if self.framing == "byb" and result.n_channels and not self._channels_option:
@@ -654,7 +617,7 @@ class SerialSource(Source):
             if self.framing == "text" and not self._channels_option:
                 self._text_probe = True
         if self.framing in ("text", "p2"):
-            self._ready.set()
+            self._commands.release()
         buf, self._detect_buf = bytes(self._detect_buf), bytearray()
         return buf
 
@@ -669,18 +632,10 @@ class SerialSource(Source):
         if self._detect_started_s is None:
             self._detect_started_s = now
         self._detect_buf += data
-        lines = bytes(self._detect_buf).split(b"\n")
-        whole = lines[1:-1]
-        if len(whole) < 8 and not (now - self._detect_started_s >= 0.5 and whole):
+        lines = whole_lines(bytes(self._detect_buf))
+        if not text_probe_done(lines, now - self._detect_started_s):
             return b""
-        counts: dict[int, int] = {}
-        for line in whole:
-            n = sum(1 for field in _TEXT_SPLIT.split(line.strip().decode("ascii", "replace"))
-                    if _TEXT_NUMBER.match(field.rpartition(":")[2]))
-            if n:
-                counts[n] = counts.get(n, 0) + 1
-        if counts:
-            self._channels_option = max(counts, key=counts.get)
+        self._channels_option = count_text_channels(lines) or self._channels_option
         self._text_probe = False
         buf, self._detect_buf = bytes(self._detect_buf), bytearray()
         return buf
@@ -689,7 +644,6 @@ class SerialSource(Source):
         from emgfeedback.acquisition.framing.base import DecodedBlock
 
         chunks: list[Chunk] = []
-        pending_gaps: list[Gap] = []
         for item in items:
             if not isinstance(item, DecodedBlock):
                 self._on_message(item, now)
@@ -709,18 +663,11 @@ class SerialSource(Source):
             if not self._started and self._info is not None:
                 # stopped: discarded; the next block delivered continues without a gap
                 with self._lock:
-                    if self._rebase is None:
-                        self._rebase = "restart"
+                    if self._placer.rebase is None:
+                        self._placer.rebase = REBASE_RESTART
                 continue
             first, gaps = self._place(item, now)
-            pending_gaps.extend(gaps)
-            if chunks and not pending_gaps and chunks[-1].end_index == first:
-                prev = chunks[-1]
-                chunks[-1] = Chunk(np.concatenate([prev.samples, samples]), prev.first_index,
-                                   now, prev.gaps)
-            else:
-                chunks.append(Chunk(samples, first, now, tuple(pending_gaps)))
-                pending_gaps = []
+            append_block(chunks, samples, first, gaps, now)
         if not chunks:
             return
         if self._needs_rate_estimate():
@@ -733,7 +680,7 @@ class SerialSource(Source):
             for chunk in chunks:
                 self._loss_counts.count(chunk)
             self._last_sample_s = now
-            self._measure_rate(now, chunks[-1].end_index)
+            self._rate.add(now, chunks[-1].end_index)
             self._chunks.extend(chunks)
             self._chunk_ready.notify_all()
             resumed = self._silent_alarmed
@@ -743,79 +690,24 @@ class SerialSource(Source):
         if self._state in ("no_data", "reconnecting", "open") and self._started:
             self._set_state("streaming")
 
-    def _place(self, block, now: float) -> tuple[int, list[Gap]]:
-        """Give a decoded block its session index and the gaps just before it.
-
-        Inside one connection, indexed formats (emgf u32 index, P2 u8 counter, both
-        unwrapped by the decoder) place blocks by their device index, and a jump is a gap
-        whose cause is read from what the decoder counted meanwhile (CRC failures, format
-        errors/skipped bytes, device-reported TX drops, else a bare counter jump). Formats
-        without an index use ``lost_before`` (always 0 for text and byb).
-
-        After an unplug, an emgf device whose index simply continued (it kept running)
-        gives the exact gap. Otherwise (the device restarted, or the format has no index
-        or only a u8 counter) the gap is estimated from host time: samples the nominal
-        rate would have produced between the last sample before the unplug and the first
-        block after it, minus that block, at least 1.
-        """
-        n = block.samples.shape[0]
-        dev = block.first_index
-        gaps: list[Gap] = []
+    def _place(self, block, now: float) -> tuple[int, list]:
+        """Session index of a decoded block and the gaps before it (see
+        :meth:`BlockPlacer.place`)."""
         with self._lock:
-            rebase, self._rebase = self._rebase, None
             counters = {k: int(self._decoder.counters.get(k, 0)) for k in DECODER_COUNTERS}
-        if rebase == "first":
-            first = 0
-        elif rebase == "unplug":
-            fs = self._info.fs_hz if self._info is not None else 0.0
-            elapsed = now - (self._last_sample_s if self._last_sample_s is not None
-                             else (self._unplug_s or now))
-            estimate = max(1, round(elapsed * fs) - n)
-            jump = None
-            if (self.framing == "emgf" and dev is not None and self._last_dev_end is not None
-                    and 0 < dev - self._last_dev_end <= 2 * estimate + fs):
-                jump = dev - self._last_dev_end
-            first = self._next_index + (jump if jump is not None else estimate)
-            gaps.append(Gap(self._next_index, first - self._next_index, "unplug"))
-        elif rebase == "restart":
-            first = self._next_index
-        elif dev is not None and self._offset is not None:
-            first = dev + self._offset
-            if first < self._next_index:
-                with self._lock:
-                    self._index_restarts += 1
-                first = self._next_index
-        else:
-            first = self._next_index + max(0, int(block.lost_before))
-        if not gaps and first > self._next_index:
-            gaps.append(Gap(self._next_index, first - self._next_index,
-                            self._loss_cause(counters)))
-        if dev is not None:
-            self._offset = first - dev
-            self._last_dev_end = dev + n
-        self._next_index = first + n
-        self._block_counters = counters
-        return first, gaps
-
-    def _loss_cause(self, counters: dict) -> str:
-        before = self._block_counters
-        if counters["crc_errors"] > before["crc_errors"]:
-            return "crc"
-        if (counters["format_errors"] > before["format_errors"]
-                or counters["bytes_skipped"] > before["bytes_skipped"]):
-            return "format"
-        tx_dropped = (self.device_status or {}).get("tx_dropped", 0) or 0
-        if tx_dropped > self._last_tx_dropped:
-            self._last_tx_dropped = tx_dropped
-            return "device_dropped"
-        return "counter"
+            return self._placer.place(
+                block.first_index, block.samples.shape[0], block.lost_before, counters, now,
+                fs_hz=self._info.fs_hz if self._info is not None else 0.0,
+                last_sample_s=self._last_sample_s, unplug_s=self._unplug_s,
+                index_survives_unplug=self.framing == "emgf",
+                tx_dropped=(self.device_status or {}).get("tx_dropped", 0) or 0)
 
     def _on_message(self, message, now: float) -> None:
         kind = message.kind
         payload = message.payload
         if kind == "info" and isinstance(payload, dict):
             self.device_info = dict(payload)
-            self._ready.set()
+            self._commands.release()
             self._event(now, "device_info", "device described itself", dict(payload))
         elif kind == "status" and isinstance(payload, dict):
             with self._status_seen:
@@ -830,22 +722,12 @@ class SerialSource(Source):
         else:
             text = str(payload)
             if self.framing == "byb" and "StartUp" in text:
-                self._ready.set()
+                self._commands.release()
             self._event(now, "device_text", text, {"text": text})
 
     def _event(self, now: float, kind: str, message: str, data: dict | None = None) -> None:
         with self._lock:
             self._events.append(SourceEvent(now, kind, message, data or {}))
-
-    def _measure_rate(self, now: float, end_index: int) -> None:
-        """Sample rate over the last ~5 s from session indices (lock held)."""
-        window = self._rate_window
-        window.append((now, end_index))
-        while len(window) > 2 and now - window[0][0] > 5.0:
-            window.popleft()
-        t0, i0 = window[0]
-        if now - t0 >= 0.5:
-            self._fs_measured = (end_index - i0) / (now - t0)
 
     def _check_silence(self, now: float) -> None:
         if not self._started or self._silent_alarmed or self._state == "reconnecting":
@@ -864,7 +746,7 @@ class SerialSource(Source):
             return
         now = time.monotonic()
         log.warning("serial port %s lost: %s", self.port, exc)
-        self._close_port()
+        self._release_port()
         with self._lock:
             self._unplugs += 1
             self._unplug_s = now
@@ -878,11 +760,12 @@ class SerialSource(Source):
         self._set_state("reconnecting")
 
     def _try_reconnect(self) -> bool:
-        path = self._find_device()
+        path = find_device(self._usb_identity, self.port)
         if path is None:
             return False
-        ser = self._open_port(path)
-        if ser is None:
+        try:
+            ser = open_port(path, self._line_rate())
+        except OSError:
             return False
         now = time.monotonic()
         with self._lock:
@@ -890,41 +773,18 @@ class SerialSource(Source):
             self._reconnects += 1
             if self.framing is not None:
                 self._new_decoder()
-            self._rebase = "unplug" if self._loss_counts.samples else self._rebase
+            if self._loss_counts.samples:
+                self._placer.rebase = REBASE_UNPLUG
             started = self._started
-            if self.framing == "emgf" and started and b"b\n" not in self._commands:
-                self._commands.append(b"b\n")  # a rebooted board waits for 'b' again
         self._begin_hold()
-        if self.framing == "byb" and self._channels_option:
-            self._queue_command(f"c:{self._channels_option};".encode())
+        for data in resume_commands(self.framing, started, self._channels_option):
+            self._commands.put(data, once=True)
         self._event(now, "reconnected", f"reopened {path}")
         self._set_state("streaming" if started else "open")
         with self._lock:
             self._silent_alarmed = False
             self._start_s = now
         return True
-
-
-def _snap_rate(rate_hz: float) -> float:
-    """An estimated rate, snapped to a usual nominal rate when within 2 %."""
-    for nominal in NOMINAL_RATES_HZ:
-        if abs(rate_hz - nominal) <= 0.02 * nominal:
-            return float(nominal)
-    return float(round(rate_hz))
-
-
-def _usb_identity(path: str) -> tuple | None:
-    """(vid, pid, serial_number) of the USB device behind ``path``, or None (pty, ...)."""
-    try:
-        from serial.tools import list_ports
-
-        real = os.path.realpath(path)
-        for p in list_ports.comports():
-            if p.vid is not None and (p.device == path or os.path.realpath(p.device) == real):
-                return (p.vid, p.pid, p.serial_number)
-    except Exception:  # listing is best effort; path polling still works
-        return None
-    return None
 
 
 def source_from_url(parsed: SourceUrl) -> SerialSource:
