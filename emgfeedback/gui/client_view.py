@@ -1,4 +1,4 @@
-"""The client's view: full screen, only the cue, readable from two metres; optional chime."""
+"""The client's view: full screen, only the cue, readable from two metres; optional sound."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from emgfeedback.gui.feedback import CueCanvas, FeedbackModel
+from emgfeedback.gui.sound import ToneOutput, tone_pitch_hz
+
+#: The Sound button cycles through these (off by default).
+SOUND_MODES = ("off", "chime", "tone")
 
 
 def chime_wav(fs_hz: int = 22050, duration_s: float = 0.6, pitch_hz: float = 660.0) -> bytes:
@@ -71,26 +75,68 @@ class ClientView(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.canvas)
-        self.sound_enabled = False
+        self.sound_mode = "off"
         self.chime: Chime | None = None
+        self.tone: ToneOutput | None = None
         self._was_met = False
         self._last_reward = model.reward_at
 
+    @property
+    def sound_enabled(self) -> bool:
+        return self.sound_mode != "off"
+
     def enable_sound(self, enabled: bool) -> None:
-        self.sound_enabled = enabled
-        if enabled and self.chime is None:
+        """Chime on (True) or all sound off (False)."""
+        self.set_sound_mode("chime" if enabled else "off")
+
+    def set_sound_mode(self, mode: str) -> None:
+        """``"off"``, ``"chime"`` (on reaching the goal) or ``"tone"`` (follows activation).
+
+        Never raises for a missing audio library or device: the mode is kept and the
+        output stays silent (``chime.available`` / ``tone.available`` say so).
+        """
+        if mode not in SOUND_MODES:
+            raise ValueError(f"sound mode must be one of {SOUND_MODES}, got {mode!r}")
+        self.sound_mode = mode
+        if mode == "chime" and self.chime is None:
             self.chime = Chime()
+        if mode == "tone":
+            if self.tone is None:
+                self.tone = ToneOutput()
+            self.tone.start()
+        elif self.tone is not None:
+            self.tone.stop()
+
+    def next_sound_mode(self) -> str:
+        """Step off -> chime -> tone -> off; returns the new mode."""
+        i = SOUND_MODES.index(self.sound_mode)
+        self.set_sound_mode(SOUND_MODES[(i + 1) % len(SOUND_MODES)])
+        return self.sound_mode
+
+    def target_pitch_hz(self) -> float | None:
+        """The tone's pitch for the target channel's bar (None: no level or goal)."""
+        m = self.model
+        bars = [b for b in m.bars if b.direction]
+        bar = next((b for b in bars if b.channel == m.target), bars[0] if bars else None)
+        return None if bar is None else tone_pitch_hz(bar.level_uv, bar.goal_uv)
 
     def refresh(self) -> None:
-        if not self.isVisible():
-            return
+        """Per frame: sound (whether or not the view is shown), then the cue if visible."""
         m = self.model
-        if self.sound_enabled and self.chime is not None:
+        if self.sound_mode == "chime" and self.chime is not None:
             if (m.met and not self._was_met) or m.reward_at != self._last_reward:
                 self.chime.play()
+        elif self.sound_mode == "tone" and self.tone is not None:
+            self.tone.feed(self.target_pitch_hz())
         self._was_met = m.met
         self._last_reward = m.reward_at
-        self.canvas.refresh()
+        if self.isVisible():
+            self.canvas.refresh()
+
+    def stop_sound(self) -> None:
+        """Silence everything (the session ends)."""
+        if self.tone is not None:
+            self.tone.stop()
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802 - Qt override
         if ev.key() == QtCore.Qt.Key_Escape:

@@ -1,7 +1,9 @@
 """Frame rate and sample-to-screen latency, measured where the frame is painted.
 
 A chunk's latency is the time from its arrival at the host (``Chunk.arrival_s``, the
-source's monotonic clock) to the end of the first paint of a frame whose data include it.
+source's monotonic clock) to the end of the first frame whose data include it: the main
+window calls :meth:`LatencyMeter.painted` once its whole update (traces, feedback canvas,
+labels) has been painted and flushed.
 The envelope filter's own delay is not in this number; it is shown next to it.
 """
 

@@ -17,7 +17,10 @@ from emgfeedback.gui.status import StatusBar
 from emgfeedback.gui.traces import WINDOW_CHOICES_S, TracePanel
 
 FRAME_INTERVAL_MS = 15  # ~60 Hz (a little faster, so timer jitter still gives >= 60 fps)
-STATUS_EVERY_S = 0.2
+#: Text panels (status chips, protocol countdown and progress) are refreshed at 10 Hz:
+#: live to the eye, and a label's re-layout is not paid 60 times a second. The traces
+#: and both feedback canvases are refreshed every frame.
+STATUS_EVERY_S = 0.1
 
 SHORTCUTS = (
     ("M", "add a marker at the newest sample"),
@@ -26,7 +29,7 @@ SHORTCUTS = (
     ("V", "capture the MVC (5 s)"),
     ("P", "start / stop the selected protocol"),
     ("C", "show / hide the client view"),
-    ("S", "sound on / off in the client view"),
+    ("S", "sound: off, chime on reaching the goal, tone following activation"),
     ("1-5", "feedback mode: uptraining, downtraining, dissociation, firing order, symmetry"),
     ("+ / -", "longer / shorter trace window"),
     ("F11", "full screen"),
@@ -68,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_arrival = time.monotonic()
         self._last_status = 0.0
         self._closing = False
+        self._traces_painted_at: float | None = None
         self.screenshot_path: str | None = None
         self.error: BaseException | None = None
         self.frames = 0
@@ -80,7 +84,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build(self, window_s: float) -> None:
         s = self.session
         self.traces = TracePanel(s.channel_names, s.fs_hz, window_s,
-                                 on_painted=self.latency.painted)
+                                 on_painted=self._traces_painted)
         self.feedback = FeedbackPanel(self.model)
         self.protocol_panel = ProtocolPanel(s.fs_hz)
         self.status = StatusBar(s.channel_names, s.fs_hz)
@@ -149,8 +153,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_protocol = bar.addAction("▶ Start", self.toggle_protocol)
         bar.addSeparator()
         self.act_client = bar.addAction("Client view", self.toggle_client)
-        self.act_sound = bar.addAction("Sound", self.toggle_sound)
+        self.act_sound = bar.addAction("Sound: off", self.toggle_sound)
         self.act_sound.setCheckable(True)
+        self.act_sound.setToolTip("Cycle: off → chime on reaching the goal → tone whose "
+                                  "pitch follows the target's activation")
         self.act_lsl = bar.addAction("LSL", self.toggle_lsl)
         self.act_lsl.setCheckable(True)
         self.act_lsl.setToolTip("Publish the signal, envelopes and markers on Lab Streaming "
@@ -194,6 +200,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._closing = True
         self.timer.stop()
+        self.client.stop_sound()
         self.client.close()
         try:
             self.session.close()
@@ -245,15 +252,27 @@ class MainWindow(QtWidgets.QMainWindow):
         for b in self.model.bars:
             self.traces.set_goal(b.channel, b.goal_uv if b.direction else math.nan)
         self.traces.draw()
-        # The client's cue is refreshed every frame; the therapist's copy every other frame
-        # (half the painting, still 30 Hz).
-        if self.frames % 2 == 0:
-            self.feedback.refresh()
+        # Both cue canvases every frame (each repaints only when what it shows changed).
+        self.feedback.refresh()
         self.client.refresh()
         if now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
             self._refresh_status(now)
         self.frames += 1
+
+    def _traces_painted(self, t_s: float) -> None:
+        self._traces_painted_at = t_s
+
+    def event(self, ev) -> bool:  # noqa: N802 - Qt override
+        # A frame is on screen when the window's whole update (traces, feedback canvas,
+        # labels) has been painted and flushed, not when the trace view's paint returns:
+        # the sample-to-screen latency is stamped here.
+        handled = super().event(ev)
+        if ev.type() == QtCore.QEvent.UpdateRequest and \
+                getattr(self, "_traces_painted_at", None) is not None:
+            self._traces_painted_at = None
+            self.latency.painted(time.monotonic())
+        return handled
 
     def _refresh_status(self, now: float) -> None:
         s = self.session
@@ -390,8 +409,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.client.show()
 
     def toggle_sound(self) -> None:
-        self.client.enable_sound(not self.client.sound_enabled)
-        self.act_sound.setChecked(self.client.sound_enabled)
+        """Cycle the sound: off -> chime -> tone -> off (silent without an audio device)."""
+        mode = self.client.next_sound_mode()
+        out = self.client.chime if mode == "chime" else self.client.tone
+        missing = mode != "off" and (out is None or not out.available)
+        self.act_sound.setChecked(mode != "off")
+        self.act_sound.setText(f"Sound: {mode}" + (" (no audio device)" if missing else ""))
 
     def toggle_lsl(self, on: bool | None = None) -> None:
         """Turn LSL publishing on or off (unauthenticated, local network)."""
