@@ -112,8 +112,9 @@ class Processor:
         self.runner = runner
         self.mains_hz = mains_hz
         self._quality_n = max(1, int(round(quality_window_s * self.fs_hz)))
-        self._quality_raw = np.zeros((0, info.n_channels))
-        self._quality_filtered = np.zeros((0, info.n_channels))
+        # One window of raw and filtered µV, filled in place (no copying per chunk).
+        self._quality_window = np.empty((2, self._quality_n, info.n_channels))
+        self._quality_fill = 0
         self._quality_lost = 0
         self.latest_quality: list | None = None
         self.next_index: int | None = None
@@ -146,14 +147,19 @@ class Processor:
     def _update_quality(self, chunk: Chunk, uv: np.ndarray, filtered: np.ndarray):
         # Quality is assessed on whole windows counted in samples, so it is deterministic.
         self._quality_lost += sum(g.n_samples for g in chunk.gaps)
-        self._quality_raw = np.concatenate([self._quality_raw, uv])
-        self._quality_filtered = np.concatenate([self._quality_filtered, filtered])
+        window, n = self._quality_window, self._quality_n
         result = None
-        while len(self._quality_raw) >= self._quality_n:
-            raw, self._quality_raw = np.split(self._quality_raw, [self._quality_n])
-            filt, self._quality_filtered = np.split(self._quality_filtered, [self._quality_n])
-            result = self._assess(raw, filt, self._quality_lost)
-            self._quality_lost = 0
+        done = 0
+        while done < len(uv):
+            take = min(n - self._quality_fill, len(uv) - done)
+            window[0, self._quality_fill:self._quality_fill + take] = uv[done:done + take]
+            window[1, self._quality_fill:self._quality_fill + take] = filtered[done:done + take]
+            self._quality_fill += take
+            done += take
+            if self._quality_fill == n:
+                result = self._assess(window[0].copy(), window[1].copy(), self._quality_lost)
+                self._quality_fill = 0
+                self._quality_lost = 0
         if result is not None:
             self.latest_quality = result
         return result

@@ -156,3 +156,23 @@ def test_a_gap_restarts_the_filters_but_not_the_sample_clock():
     fresh = Processor(info_source.info).process(Chunk(after_gap.samples, 700, 0.0))
     np.testing.assert_array_equal(out.filtered_uv, fresh.filtered_uv)
     info_source.close()
+
+
+def test_quality_windows_do_not_depend_on_chunk_sizes():
+    source = open_source("sim://?channels=2&fs=1000&scenario=drill&seed=1&pace=fast")
+    source.open()
+    counts = Simulator("drill", 2, 1000.0, seed=1).next_counts(7000)
+
+    def assessed(sizes):
+        processor, start, results = Processor(source.info), 0, []
+        for size in sizes:
+            out = processor.process(Chunk(counts[start:start + size], start, 0.0))
+            start += size
+            if out.quality is not None:
+                results.append(out.quality)
+        return results
+
+    whole, pieces = assessed([7000]), assessed([13, 987, 1000, 2500, 2500])
+    assert len(pieces) == 3  # one per completed 2 s window
+    assert whole[-1] == pieces[-1]
+    source.close()
