@@ -412,7 +412,9 @@ class LiveSession:
 
     def add_marker(self, text: str = "marker") -> int:
         """Mark the newest sample (shown on the traces; stored when recording; on LSL)."""
-        index = self.end_index
+        # end_index is one past the newest sample: a marker there could fall after the
+        # last recorded sample (e.g. once the stream has ended).
+        index = max(0, self.end_index - 1)
         self.recorder.add_marker(index, "marker", text)
         outlet = self.lsl_outlet
         if outlet is not None:
