@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emgfeedback.acquisition.ring import RingBuffer
+from emgfeedback.acquisition.source import Chunk
+
 
 @dataclass(frozen=True)
 class DisplayBlock:
@@ -40,6 +43,11 @@ class DisplayBlock:
 class DisplayRing:
     """Single-writer, multi-reader ring of recent processed samples.
 
+    A thin layer over :class:`~emgfeedback.acquisition.ring.RingBuffer` (float64, the filtered
+    signal and the envelope side by side): it fills gaps with NaN, so traces break instead of
+    joining across missing data, and reads by absolute index, so any number of displays can
+    read without registering.
+
     Parameters
     ----------
     n_channels : int
@@ -49,44 +57,32 @@ class DisplayRing:
     """
 
     def __init__(self, n_channels: int, capacity: int) -> None:
+        self.n_channels = int(n_channels)
         self.capacity = int(capacity)
-        self._filtered = np.full((self.capacity, n_channels), np.nan)
-        self._envelope = np.full((self.capacity, n_channels), np.nan)
+        self._ring = RingBuffer(2 * self.n_channels, self.capacity, dtype=np.float64)
         self._lock = threading.Lock()
-        self._first_index = 0  # absolute index of the stream's first written sample
-        self._written = 0  # samples written since the first (monotonic counter)
+        self._end_index: int | None = None
         self._newest_arrival_s = 0.0
 
     @property
     def end_index(self) -> int:
-        """Absolute index one past the newest sample."""
-        return self._first_index + self._written
+        """Absolute index one past the newest sample (0 before the first write)."""
+        return self._end_index or 0
 
     def write(self, first_index: int, filtered_uv: np.ndarray, envelope_uv: np.ndarray,
               arrival_s: float) -> None:
         """Append a processed block; a jump in ``first_index`` (a gap) is filled with NaN."""
         with self._lock:
-            if self._written == 0:
-                self._first_index = first_index
-            missing = first_index - self.end_index
+            missing = 0 if self._end_index is None else first_index - self._end_index
             if missing > 0:
-                fill = np.full((min(missing, self.capacity), filtered_uv.shape[1]), np.nan)
-                self._put(fill, fill, advance=missing)
-            self._put(filtered_uv, envelope_uv, advance=len(filtered_uv))
+                # Only the newest `capacity` NaN rows can survive, so write no more.
+                fill = min(missing, self.capacity)
+                nan = np.full((fill, 2 * self.n_channels), np.nan)
+                self._ring.write(Chunk(nan, first_index - fill, arrival_s))
+            self._ring.write(Chunk(np.hstack([filtered_uv, envelope_uv]), first_index,
+                                   arrival_s))
+            self._end_index = first_index + len(filtered_uv)
             self._newest_arrival_s = arrival_s
-
-    def _put(self, filtered: np.ndarray, envelope: np.ndarray, advance: int) -> None:
-        n = len(filtered)
-        if n > self.capacity:
-            filtered, envelope = filtered[-self.capacity:], envelope[-self.capacity:]
-            n = self.capacity
-        start = (self._written + advance - n) % self.capacity
-        first = min(n, self.capacity - start)
-        self._filtered[start:start + first] = filtered[:first]
-        self._envelope[start:start + first] = envelope[:first]
-        self._filtered[:n - first] = filtered[first:]
-        self._envelope[:n - first] = envelope[first:]
-        self._written += advance
 
     def read_since(self, index: int | None, max_samples: int | None = None) -> DisplayBlock:
         """Samples from absolute ``index`` to the newest (``None``: the last ``max_samples``).
@@ -104,15 +100,18 @@ class DisplayRing:
         """
         with self._lock:
             end = self.end_index
-            oldest = end - min(self._written, self.capacity)
-            limit = self.capacity if max_samples is None else min(max_samples, self.capacity)
-            start = max(end - limit, oldest) if index is None else max(index, oldest)
-            skipped = 0 if index is None else max(0, start - index)
-            if max_samples is not None and end - start > limit:
-                skipped += end - limit - start
-                start = end - limit
+            held = min(self._ring.written, self.capacity)
+            limit = held if max_samples is None else min(max_samples, held)
+            start = end - limit if index is None else max(index, end - held)
+            skipped = 0
+            if index is not None:
+                skipped = max(0, start - index)
+                if end - start > limit:
+                    skipped += end - limit - start
+                    start = end - limit
             n = max(0, end - start)
-            pos = (start - self._first_index) % self.capacity
-            take = np.arange(pos, pos + n) % self.capacity
-            return DisplayBlock(start, self._filtered[take], self._envelope[take], skipped,
-                                self._newest_arrival_s)
+            first, both = self._ring.latest(n)
+            if n == 0:
+                first = end
+            return DisplayBlock(first, both[:, :self.n_channels], both[:, self.n_channels:],
+                                skipped, self._newest_arrival_s)
