@@ -101,10 +101,8 @@ def highpass_sos(fs_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
     numpy.ndarray
         SOS array of shape ``(ceil(order / 2), 6)``.
     """
-    fs = check_fs(fs_hz)
-    order = check_order("highpass_order", order)
-    fc = check_corner("highpass_hz", cutoff_hz, fs)
-    return signal.butter(order, fc, btype="highpass", fs=fs, output="sos")
+    return _single_corner_sos("highpass", fs_hz, cutoff_hz, order, "highpass_hz",
+                              "highpass_order")
 
 
 def lowpass_sos(fs_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
@@ -124,10 +122,16 @@ def lowpass_sos(fs_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
     numpy.ndarray
         SOS array of shape ``(ceil(order / 2), 6)``.
     """
+    return _single_corner_sos("lowpass", fs_hz, cutoff_hz, order, "cutoff_hz", "envelope_order")
+
+
+def _single_corner_sos(btype: str, fs_hz: float, cutoff_hz: float, order: int,
+                       corner_name: str, order_name: str) -> np.ndarray:
+    # Errors name the PipelineConfig field the value came from.
     fs = check_fs(fs_hz)
-    order = check_order("envelope_order", order)
-    fc = check_corner("cutoff_hz", cutoff_hz, fs)
-    return signal.butter(order, fc, btype="lowpass", fs=fs, output="sos")
+    order = check_order(order_name, order)
+    fc = check_corner(corner_name, cutoff_hz, fs)
+    return signal.butter(order, fc, btype=btype, fs=fs, output="sos")
 
 
 def notch_frequencies(

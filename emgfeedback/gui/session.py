@@ -173,7 +173,6 @@ class RecorderSwitch:
 
     def on_processed(self, processed) -> None:
         """Engine-thread listener: record one processed chunk."""
-        from emgfeedback.runtime.engine import cue_data
 
         with self._lock:
             writer = self._writer
@@ -186,7 +185,7 @@ class RecorderSwitch:
                                    "detected_index": int(ev.detected_index),
                                    "delay_ms": float(ev.delay_ms)})
             for cue in processed.cues:
-                writer.add_marker(int(cue.index), f"cue:{cue.kind}", cue.text, cue_data(cue))
+                writer.add_marker(int(cue.index), f"cue:{cue.kind}", cue.text, cue.as_dict())
 
     def add_marker(self, index: int, kind: str, text: str, data: dict | None = None) -> bool:
         with self._lock:

@@ -240,10 +240,16 @@ def release(rep: np.ndarray, release_start: int, release_end: int, fs_hz: float)
 
 
 def symmetry_index(left: float | None, right: float | None) -> float | None:
-    """Symmetry index 200 |L - R| / (L + R), in % (0 = symmetric, 200 = one side silent)."""
+    """Symmetry index 200 |L - R| / (L + R), in % (0 = symmetric, 200 = one side silent).
+
+    The magnitude of :func:`emgfeedback.analysis.symmetry.amplitude_index`: a protocol goal
+    bounds the asymmetry whichever side is stronger.
+    """
+    from emgfeedback.analysis.symmetry import amplitude_index
+
     if left is None or right is None or left + right <= 0:
         return None
-    return _f(200.0 * abs(left - right) / (left + right))
+    return _f(abs(amplitude_index(right, left)))
 
 
 def in_zone(cond: np.ndarray, fs_hz: float) -> dict:

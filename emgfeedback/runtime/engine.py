@@ -301,7 +301,7 @@ class Engine:
                                "delay_ms": float(event.delay_ms)})
         for cue in processed.cues:
             writer.add_marker(int(cue.index), f"cue:{cue.kind}", getattr(cue, "text", ""),
-                              cue_data(cue))
+                              cue.as_dict())
         depth = getattr(writer, "queue_depth", None)
         self.health.recorder_queue_depth = int(depth() if callable(depth) else depth or 0)
 
@@ -357,17 +357,6 @@ class Engine:
         block = self.display.read_since(since_index, max_samples)
         self.health.display_overruns += block.skipped
         return block
-
-
-def cue_data(cue) -> dict:
-    """A cue's fields as a JSON-ready dict (for markers and logs)."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(cue):
-        data = asdict(cue)
-    else:
-        data = dict(getattr(cue, "__dict__", {}))
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in data.items()}
 
 
 def protocol_progress(runner, fs_hz: float) -> dict | None:

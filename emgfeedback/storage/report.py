@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from emgfeedback.acquisition.boards import ChannelCalibration
+from emgfeedback.analysis.symmetry import amplitude_index
 from emgfeedback.storage.export import atomic_output, marker_label
 from emgfeedback.storage.svg import PALETTE, Frame, minmax_decimate
 
@@ -237,13 +238,6 @@ def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
     return pairs
 
 
-def symmetry_index(left: float, right: float) -> float:
-    """``100·(R − L) / ((R + L) / 2)`` in percent (0 = symmetric, + = right larger)."""
-    from emgfeedback.analysis.symmetry import amplitude_index
-
-    return amplitude_index(right, left)
-
-
 # ---------------------------------------------------------------------- sections
 
 
@@ -425,9 +419,9 @@ def _symmetry_section(meta, env, indices, reps, results):
             start = min(rep.values())
             mask = (indices >= start) & (indices < start + SYMMETRY_WINDOW_S * meta.fs_hz)
             if mask.any():
-                per_rep.append(symmetry_index(float(env[mask, left].mean()),
-                                              float(env[mask, right].mean())))
-        si = symmetry_index(l_mean, r_mean)
+                per_rep.append(amplitude_index(float(env[mask, right].mean()),
+                                               float(env[mask, left].mean())))
+        si = amplitude_index(r_mean, l_mean)
         cls = "ok" if abs(si) < 15 else "warn"
         rep_text = ", ".join(f"{v:+.0f}" for v in per_rep) if per_rep else "–"
         rows.append([escape(site), f"{l_mean:.1f}", f"{r_mean:.1f}",
