@@ -41,3 +41,11 @@ DATA_DIR = Path(__file__).parent / "data"
 def data_dir() -> Path:
     """Folder of the real recordings excerpted for tests (see tests/data/SOURCES.md)."""
     return DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _private_config_dir(tmp_path_factory, monkeypatch):
+    """Subject set-ups saved by ``record --subject S --names ...`` (and the GUI) go to a
+    temporary directory per test, never the user's, and never leak from one test to the
+    next (a saved set-up changes the names a later session stores)."""
+    monkeypatch.setenv("EMGFEEDBACK_CONFIG", str(tmp_path_factory.mktemp("config")))

@@ -13,66 +13,41 @@ why every channel reports its quantisation step and its theoretical floor.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from emgfeedback.errors import ConfigError
 
+# Shared with storage (emgfeedback.types), importable from here as before.
+from emgfeedback.types import RMS_PER_ARV as RMS_PER_ARV
+from emgfeedback.types import ChannelCalibration as ChannelCalibration
+
 #: Output kinds: RAW (bipolar EMG around an offset), RECT (rectified, gain as RAW),
 #: ENV (envelope, higher gain), UV (already µV, e.g. LSL or BrainFlow).
 OUTPUT_KINDS = ("raw", "rect", "env", "uv")
+#: How each output kind is named to the user (status bar, reports).
+OUTPUT_TITLES = {
+    "raw": "RAW (bipolar EMG)",
+    "rect": "RECT (rectified EMG)",
+    "env": "ENV (sensor envelope, ARV; shown as RMS-equivalent µV)",
+    "uv": "µV stream (bipolar EMG)",
+}
 
 
-@dataclass(frozen=True)
-class ChannelCalibration:
-    """Conversion of one channel's counts to µV at the electrode.
+def output_kinds(calibration) -> tuple[str, ...]:
+    """Output kind of each channel of a calibration (``raw`` where none is known).
 
-    Attributes
+    Parameters
     ----------
-    uv_per_count : float
-        µV at the electrode per ADC count (the quantisation step).
-    offset_counts : float
-        Counts that correspond to 0 V at the electrode (mid-rail or REF for RAW, 0 for
-        RECT/ENV).
-    output : str
-        One of :data:`OUTPUT_KINDS`.
-    sensor_noise_uv : float
-        Input-referred RMS noise of the front end in µV, where the data sheet gives it
-        (0 if unknown).
-    adc_min : int
-        Lowest count the ADC can produce (for clipping detection).
-    adc_max : int
-        Highest count the ADC can produce.
+    calibration : sequence of ChannelCalibration
+
+    Returns
+    -------
+    tuple of str
+        One of :data:`OUTPUT_KINDS` per channel.
     """
-
-    uv_per_count: float
-    offset_counts: float = 0.0
-    output: str = "raw"
-    sensor_noise_uv: float = 0.0
-    adc_min: int = 0
-    adc_max: int = 1023
-
-    @property
-    def quantisation_uv(self) -> float:
-        """The quantisation step in µV at the electrode."""
-        return self.uv_per_count
-
-    @property
-    def floor_uv(self) -> float:
-        """Theoretical RMS floor in µV: quantisation noise (q/√12) and sensor noise combined."""
-        q_rms = self.uv_per_count / math.sqrt(12.0)
-        return math.hypot(q_rms, self.sensor_noise_uv)
-
-    def to_uv(self, counts: np.ndarray) -> np.ndarray:
-        """Convert counts to µV at the electrode (float64)."""
-        return (np.asarray(counts, dtype=np.float64) - self.offset_counts) * self.uv_per_count
-
-    def to_counts(self, uv: np.ndarray) -> np.ndarray:
-        """Convert µV at the electrode to counts, rounded and clipped to the ADC range."""
-        counts = np.rint(np.asarray(uv, dtype=np.float64) / self.uv_per_count + self.offset_counts)
-        return np.clip(counts, self.adc_min, self.adc_max).astype(np.int32)
+    return tuple(str(getattr(c, "output", "raw") or "raw") for c in calibration)
 
 
 def counts_to_uv(samples: np.ndarray, calibration) -> np.ndarray:
@@ -224,9 +199,6 @@ class Board:
             )
         return tuple(cals)
 
-    def with_rate(self, fs_hz: float) -> Board:
-        """A copy of this board with another default rate."""
-        return replace(self, fs_hz=float(fs_hz))
 
 
 # Sources for the gains below (checked November 2026):

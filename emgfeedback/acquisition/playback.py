@@ -26,6 +26,7 @@ from emgfeedback.acquisition.source import (
     take_options,
 )
 from emgfeedback.errors import ConfigError, SourceError, StorageError
+from emgfeedback.storage import SessionStore
 
 _OPTIONS = {
     "session": (positive(int), None),
@@ -103,8 +104,6 @@ class PlaybackSource(Source):
 
     def open(self) -> None:
         """Open the store and read the session's metadata."""
-        from emgfeedback.storage import SessionStore
-
         if self._store is not None:
             return
         try:

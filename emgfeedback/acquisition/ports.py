@@ -4,6 +4,10 @@ The guess comes from the USB vendor and product IDs (``VID:PID``) in the board
 descriptors (:data:`emgfeedback.acquisition.boards.BOARDS`, ``usb_ids``); a vendor ID alone
 names the USB-serial chip or maker. A guess is only a guess: a CH340 clone may carry any
 sketch, so the framing still has to be given or detected (``framing=auto``).
+
+Port names are the operating system's: ``COM3`` on Windows, ``/dev/cu.usbmodem1101`` or
+``/dev/cu.wchusbserial1410`` on macOS, ``/dev/ttyACM0`` or ``/dev/ttyUSB0`` on Linux; each
+port also carries the ``serial://`` URL that opens it (:attr:`PortInfo.url`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emgfeedback.acquisition.boards import BOARDS
+from emgfeedback.host import serial_url
 
 #: What a USB vendor ID alone says (from hardware/BOARDS.md).
 VENDORS = {
@@ -56,6 +61,11 @@ class PortInfo:
     boards: tuple[str, ...]
 
     @property
+    def url(self) -> str:
+        """The source URL that opens this port, e.g. ``serial://COM3?framing=auto``."""
+        return serial_url(self.device)
+
+    @property
     def usb_id(self) -> str | None:
         """``"VID:PID"`` in upper-case hex, or None."""
         if self.vid is None or self.pid is None:
@@ -64,7 +74,8 @@ class PortInfo:
 
     def as_dict(self) -> dict:
         """JSON-friendly form."""
-        return {"device": self.device, "description": self.description, "usb_id": self.usb_id,
+        return {"device": self.device, "url": self.url, "description": self.description,
+                "usb_id": self.usb_id,
                 "serial_number": self.serial_number, "manufacturer": self.manufacturer,
                 "vendor": self.vendor, "boards": list(self.boards)}
 
@@ -89,17 +100,26 @@ def guess_boards(vid: int | None, pid: int | None) -> tuple[str, ...]:
                  if usb_id in {u.upper() for u in board.usb_ids})
 
 
-def list_ports() -> list[PortInfo]:
-    """Serial ports present now, sorted by path.
+def list_ports(comports=None) -> list[PortInfo]:
+    """Serial ports present now, sorted by name (``COM10`` after ``COM9``).
+
+    Parameters
+    ----------
+    comports : iterable, optional
+        What :func:`serial.tools.list_ports.comports` returns (objects with ``device``,
+        ``description``, ``vid``, ``pid``, ``serial_number``, ``manufacturer``); asked
+        from pyserial when not given.
 
     Returns
     -------
     list of PortInfo
     """
-    from serial.tools import list_ports as pyserial_ports
+    if comports is None:
+        from serial.tools import list_ports as pyserial_ports
 
+        comports = pyserial_ports.comports()
     ports = []
-    for p in pyserial_ports.comports():
+    for p in comports:
         ports.append(PortInfo(
             device=p.device,
             description=p.description or "",
@@ -110,4 +130,12 @@ def list_ports() -> list[PortInfo]:
             vendor=VENDORS.get(p.vid) if p.vid is not None else None,
             boards=guess_boards(p.vid, p.pid),
         ))
-    return sorted(ports, key=lambda port: port.device)
+    return sorted(ports, key=lambda port: _natural_key(port.device))
+
+
+def _natural_key(name: str) -> tuple:
+    """Sort key that puts ``COM9`` before ``COM10`` and ``ttyACM2`` before ``ttyACM10``."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part
+                 for part in re.split(r"(\d+)", name))

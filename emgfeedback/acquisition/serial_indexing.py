@@ -15,8 +15,9 @@ import numpy as np
 
 from emgfeedback.acquisition.source import Chunk, Gap
 
-#: Decoder counters summed into the serial source's ``stats()``.
-DECODER_COUNTERS = ("frames", "crc_errors", "format_errors", "bytes_skipped")
+#: Decoder counters summed into the serial source's ``stats()`` (``bytes_rejected``: byb
+#: frames rejected as no valid stream, see ``framing.byb``; also in ``bytes_skipped``).
+DECODER_COUNTERS = ("frames", "crc_errors", "format_errors", "bytes_skipped", "bytes_rejected")
 
 #: Why the next block cannot be placed by its device index alone.
 REBASE_FIRST = "first"  # the session's first sample: index 0
@@ -59,14 +60,16 @@ class BlockPlacer:
     def place(self, device_index: int | None, n_samples: int, lost_before: int,
               counters: dict, now: float, *, fs_hz: float, last_sample_s: float | None,
               unplug_s: float | None, index_survives_unplug: bool,
-              tx_dropped: int) -> tuple[int, list[Gap]]:
+              tx_dropped: int, loss_cause: str | None = None) -> tuple[int, list[Gap]]:
         """Session index of a block and the gaps before it.
 
         Inside one connection, indexed formats (emgf u32 index, P2 u8 counter, both
         unwrapped by the decoder) place blocks by their device index, and a jump is a gap
         whose cause is read from what the decoder counted meanwhile (CRC failures, format
         errors/skipped bytes, device-reported TX drops, else a bare counter jump). Formats
-        without an index use the decoder's ``lost_before`` (always 0 for text and byb).
+        without an index use the decoder's ``lost_before``: for text and byb, the samples a
+        silence measured with host arrival times is worth (``loss_cause`` ``"pause"`` or
+        ``"rejected"``, see :mod:`~emgfeedback.acquisition.framing.timing`).
 
         After an unplug, a device whose index simply continued (it kept running) gives the
         exact gap. Otherwise (the device restarted, or the format has no index or only a
@@ -94,6 +97,9 @@ class BlockPlacer:
             Whether the format's index is wide enough to bridge an unplug (emgf u32).
         tx_dropped : int
             Frames the device reported dropping (emgf status), cumulative.
+        loss_cause : str, optional
+            The decoder's own cause for ``lost_before`` (``DecodedBlock.loss_cause``);
+            used as the gap's cause instead of one read from the counters.
 
         Returns
         -------
@@ -124,8 +130,9 @@ class BlockPlacer:
         else:
             first = self.next_index + max(0, int(lost_before))
         if not gaps and first > self.next_index:
-            gaps.append(Gap(self.next_index, first - self.next_index,
-                            self._loss_cause(counters, tx_dropped)))
+            cause = loss_cause if device_index is None and loss_cause else \
+                self._loss_cause(counters, tx_dropped)
+            gaps.append(Gap(self.next_index, first - self.next_index, cause))
         if device_index is not None:
             self._offset = first - device_index
             self._last_dev_end = device_index + n_samples

@@ -126,13 +126,17 @@ def usb_identity(path: str) -> UsbIdentity | None:
 def find_device(identity: UsbIdentity | None, path: str) -> str | None:
     """Where the device is now: the port with the same USB identity, else ``path`` if it
     exists again, else None."""
-    if identity is not None:
-        from serial.tools import list_ports
+    from serial.tools import list_ports
 
-        for p in list_ports.comports():
+    from emgfeedback.host import is_windows, serial_port_present
+
+    listed = list_ports.comports() if identity is not None or is_windows() else []
+    if identity is not None:
+        for p in listed:
             if (p.vid, p.pid, p.serial_number) == identity:
                 return p.device
-    return path if os.path.exists(path) else None
+    # (a COM port is not a file: on Windows "there again" means listed again)
+    return path if serial_port_present(path, [p.device for p in listed]) else None
 
 
 def ports_hint() -> str:
@@ -148,7 +152,14 @@ def ports_hint() -> str:
 
 def open_error_message(path: str, error: str) -> str:
     """A user-facing explanation of why ``path`` did not open, with what to try."""
+    from emgfeedback.host import is_windows, serial_port_advice
+
     hint = ""
-    if "ermission" in error:
-        hint = " (on Linux add your user to the 'dialout' group and log in again)"
+    if "ermission" in error or "denied" in error:
+        hint = (" (is another program, e.g. the Arduino IDE's serial monitor, using it?)"
+                if is_windows() else
+                " (on Linux add your user to the 'dialout' group and log in again)")
+    advice = serial_port_advice(path)
+    if advice:
+        hint += f" ({advice})"
     return f"cannot open serial port {path!r}: {error}{hint}; ports present: {ports_hint()}"

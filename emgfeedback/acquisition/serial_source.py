@@ -15,32 +15,33 @@ commands. What it does about the awkward parts of real serial links:
 - **Unplug**: a ``SerialException`` moves the source to ``reconnecting``; the thread polls
   for the same USB device (VID, PID, serial number via ``serial.tools.list_ports``) or the
   same path, reopens it, re-sends the start command and resumes the *same* session. When
-  samples resume, a ``Gap(cause="unplug")`` records what was missed (see :meth:`_place`).
+  samples resume, a ``Gap(cause="unplug")`` records what was missed (see
+  :meth:`.serial_stream.SerialStreamMixin._place`).
 - **Silence**: no samples for ``no_data`` seconds while streaming sets the state
   ``no_data`` and raises a ``no_data`` event; the state returns to ``streaming`` when
   samples come back.
 
 Session indices start at 0 with the first sample received and never go backwards.
 
-The pieces live in small modules: :mod:`.serial_port` (opening, reading, finding the device
-again), :mod:`.serial_commands` (what each framing is told, the reset hold),
-:mod:`.serial_indexing` (session indices, gaps and their causes, the measured rate) and
-:mod:`.serial_detect` (framing detection, text channel count, rate snapping). Their public
-constants stay importable from here.
+This module holds the public class (its API, the open-time handshake, the source info)
+and the URL options. The pieces live in small modules: :mod:`.serial_link` (the reader
+thread's loop, host commands, silence, unplug and reconnect), :mod:`.serial_stream`
+(framing detection, decoding, session indices and loss accounting on the reader thread),
+:mod:`.serial_port` (opening, reading, finding the device again), :mod:`.serial_commands`
+(what each framing is told, the reset hold), :mod:`.serial_indexing` (session indices, gaps
+and their causes, the measured rate) and :mod:`.serial_detect` (framing detection, text
+channel count, rate snapping). Their public constants stay importable from here.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 from emgfeedback.acquisition.boards import BOARDS, get_board
 from emgfeedback.acquisition.serial_commands import (
     EMGF_ACCEPTED,
-    EMGF_INFO,
     EMGF_REPLY_CODES,
     EMGF_START,
     EMGF_STOP,
@@ -48,43 +49,33 @@ from emgfeedback.acquisition.serial_commands import (
     byb_channels_command,
     emgf_config_commands,
     encode_command,
-    resume_commands,
 )
 from emgfeedback.acquisition.serial_detect import (
-    DETECT_EARLY_S,
     DETECT_S,
     NOMINAL_RATES_HZ,
-    count_text_channels,
-    framing_decided,
     snap_rate,
-    text_probe_done,
-    whole_lines,
 )
 from emgfeedback.acquisition.serial_indexing import (
     DECODER_COUNTERS,
     REBASE_RESTART,
-    REBASE_UNPLUG,
     BlockPlacer,
     RateMeter,
-    append_block,
     zero_counters,
 )
+from emgfeedback.acquisition.serial_link import RECONNECT_POLL_S, SerialLinkMixin
 from emgfeedback.acquisition.serial_port import (
     DEFAULT_BAUD,
     READ_TIMEOUT_S,
-    PortLost,
-    close_port,
-    find_device,
     open_error_message,
     open_port,
-    read_available,
     usb_identity,
-    write,
 )
+from emgfeedback.acquisition.serial_stream import SerialStreamMixin
 from emgfeedback.acquisition.source import (
     Chunk,
     LossCounts,
     Source,
+    SourceEvent,
     SourceInfo,
     SourceUrl,
     boolean,
@@ -101,43 +92,16 @@ __all__ = [
     "SourceEvent", "source_from_url",
 ]
 
-log = logging.getLogger(__name__)
-
 FRAMING_CHOICES = ("emgf", "text", "p2", "byb", "auto")
 
 #: Sample rate used when neither the URL, the device nor the board gives one.
 DEFAULT_FS_HZ = {"p2": 256.0}
-
-RECONNECT_POLL_S = 0.1
 
 #: How long ``open()`` waits for the info reply after asking an emgf device ``?`` (s).
 INFO_REPLY_S = 1.0
 
 #: How long a configuration command waits for its status reply (s).
 COMMAND_REPLY_S = 1.0
-
-
-@dataclass(frozen=True)
-class SourceEvent:
-    """Something the source wants a person (or the runtime) to know about.
-
-    Attributes
-    ----------
-    time_s : float
-        Host monotonic time.
-    kind : str
-        ``no_data`` (alarm), ``data_resumed``, ``unplug``, ``reconnected``, ``device_info``,
-        ``device_status``, ``device_event``, ``device_text``, ``channel_mismatch``.
-    message : str
-        Human-readable description.
-    data : dict
-        Details (the device message payload, the gap, ...).
-    """
-
-    time_s: float
-    kind: str
-    message: str
-    data: dict = field(default_factory=dict)
 
 
 def _default_board(framing: str) -> str:
@@ -147,7 +111,7 @@ def _default_board(framing: str) -> str:
     return "generic"
 
 
-class SerialSource(Source):
+class SerialSource(SerialLinkMixin, SerialStreamMixin, Source):
     """Samples from a board on a serial port (or a pty).
 
     Parameters
@@ -377,22 +341,14 @@ class SerialSource(Source):
                 "fs_hz_measured": self._rate.fs_hz,
                 "framing": self.framing,
                 "state": self._state,
+                "no_data_s": round(self.time_without_data_s(), 3),
                 "device_tx_dropped": (self.device_status or {}).get("tx_dropped"),
                 "device_overruns": (self.device_status or {}).get("overruns"),
             }
 
-    # ------------------------------------------------------------------ port handling
-
-    def _line_rate(self) -> int:
-        return self._baud or (self._board.baud if self._board else None) \
-            or DEFAULT_BAUD.get(self.requested_framing, 1_000_000)
-
-    def _release_port(self) -> None:
-        ser, self._ser = self._ser, None
-        close_port(ser)
-
-    def _begin_hold(self) -> None:
-        self._commands.hold(self.reset_wait_s, self.framing)
+    def _event(self, now: float, kind: str, message: str, data: dict | None = None) -> None:
+        with self._lock:
+            self._events.append(SourceEvent(now, kind, message, data or {}))
 
     # ------------------------------------------------------------------ open-time waits
 
@@ -531,260 +487,6 @@ class SerialSource(Source):
                           calibration=calibration, board=board.name, framing=framing,
                           extra=extra)
 
-    # ------------------------------------------------------------------ reader thread
-
-    def _run(self) -> None:
-        while not self._quit.is_set():
-            if self._ser is None:
-                if not self._try_reconnect():
-                    self._quit.wait(RECONNECT_POLL_S)
-                continue
-            try:
-                self._flush_commands()
-                data = read_available(self._ser)
-            except PortLost as exc:
-                self._on_unplug(exc)
-                continue
-            now = time.monotonic()
-            if data or ((self.framing is None or self._text_probe) and self._detect_buf):
-                self._on_bytes(data, now)
-            self._check_silence(now)
-
-    def _flush_commands(self) -> None:
-        now = time.monotonic()
-        if self._commands.timed_out(now) and self.framing == "emgf" and self.device_info is None:
-            write(self._ser, EMGF_INFO)  # the hello got lost (no reset on open?): ask
-            self._info_asked_s = now
-        if not self._commands.released.is_set():
-            return
-        while (data := self._commands.pop()) is not None:
-            write(self._ser, data)
-
-    def _new_decoder(self) -> None:
-        """Replace the decoder (after an unplug or reconfiguration), keeping its counts."""
-        from emgfeedback.acquisition.framing import get_decoder
-
-        if self._decoder is not None:
-            for key in DECODER_COUNTERS:
-                self._counters_done[key] += int(self._decoder.counters.get(key, 0))
-        n_channels = self._channels_option if self.framing in ("text", "byb") else None
-        if n_channels is None and self.framing == "byb" and self.detection is not None:
-            n_channels = self.detection.n_channels
-        fs_hz = self._fs_option if self.framing in ("text", "byb", "p2") else None
-        self._decoder = get_decoder(self.framing, n_channels=n_channels, fs_hz=fs_hz)
-        self._placer.new_decoder()
-
-    def _on_bytes(self, data: bytes, now: float) -> None:
-        if self.framing is None:
-            data = self._detect(data, now)
-            if self.framing is None:
-                return
-        if self._text_probe and self.framing == "text":
-            data = self._probe_text(data, now)
-            if self._text_probe:
-                return
-        if self._decoder is None or self._renew_decoder:
-            with self._lock:
-                self._new_decoder()
-                self._renew_decoder = False
-        if not data:
-            return
-        items = self._decoder.feed(data)
-        if items:
-            self._handle_items(items, now)
-
-    def _detect(self, data: bytes, now: float) -> bytes:
-        from emgfeedback.acquisition.framing import detect_framing
-
-        if self._detect_started_s is None:
-            self._detect_started_s = now
-        self._detect_buf += data
-        elapsed = now - self._detect_started_s
-        result = detect_framing(bytes(self._detect_buf), self._channels_option)
-        self.detection = result
-        if self.requested_framing == "byb":  # only the channel count is unknown
-            if result.framing == "byb" and result.n_channels and elapsed >= DETECT_EARLY_S:
-                self._channels_option = self._channels_option or result.n_channels
-            elif elapsed < DETECT_S:
-                return b""
-            self.framing = "byb"
-        else:
-            if not framing_decided(result, elapsed):
-                return b""
-            self.framing = result.framing
-            if self.framing == "byb" and result.n_channels and not self._channels_option:
-                self._channels_option = result.n_channels
-            if self.framing == "text" and not self._channels_option:
-                self._text_probe = True
-        if self.framing in ("text", "p2"):
-            self._commands.release()
-        buf, self._detect_buf = bytes(self._detect_buf), bytearray()
-        return buf
-
-    def _probe_text(self, data: bytes, now: float) -> bytes:
-        """Hold text until a few whole lines show the channel count, then release it.
-
-        A port opened on a board that is already printing starts mid-line; a decoder that
-        took its channel count from that fragment would reject every following line. The
-        count is the most common number of numeric fields among whole lines (the first,
-        possibly partial, line excluded).
-        """
-        if self._detect_started_s is None:
-            self._detect_started_s = now
-        self._detect_buf += data
-        lines = whole_lines(bytes(self._detect_buf))
-        if not text_probe_done(lines, now - self._detect_started_s):
-            return b""
-        self._channels_option = count_text_channels(lines) or self._channels_option
-        self._text_probe = False
-        buf, self._detect_buf = bytes(self._detect_buf), bytearray()
-        return buf
-
-    def _handle_items(self, items, now: float) -> None:
-        from emgfeedback.acquisition.framing.base import DecodedBlock
-
-        chunks: list[Chunk] = []
-        for item in items:
-            if not isinstance(item, DecodedBlock):
-                self._on_message(item, now)
-                continue
-            samples = item.samples
-            if self._info is not None and samples.shape[1] != self._info.n_channels:
-                with self._lock:
-                    first_time = self._channel_mismatch == 0
-                    self._channel_mismatch += samples.shape[0]
-                if first_time:
-                    self._event(now, "channel_mismatch",
-                                f"device sends {samples.shape[1]} channels, the session has "
-                                f"{self._info.n_channels}; those samples are dropped (give "
-                                "channels=N or reopen the source)")
-                continue
-            self._first_block.set()
-            if not self._started and self._info is not None:
-                # stopped: discarded; the next block delivered continues without a gap
-                with self._lock:
-                    if self._placer.rebase is None:
-                        self._placer.rebase = REBASE_RESTART
-                continue
-            first, gaps = self._place(item, now)
-            append_block(chunks, samples, first, gaps, now)
-        if not chunks:
-            return
-        if self._needs_rate_estimate():
-            if self._rate_estimator is None:
-                from emgfeedback.acquisition.framing import RateEstimator
-
-                self._rate_estimator = RateEstimator()
-            self._rate_estimator.add(now, sum(c.n_samples for c in chunks))
-        with self._lock:
-            for chunk in chunks:
-                self._loss_counts.count(chunk)
-            self._last_sample_s = now
-            self._rate.add(now, chunks[-1].end_index)
-            self._chunks.extend(chunks)
-            self._chunk_ready.notify_all()
-            resumed = self._silent_alarmed
-            self._silent_alarmed = False
-        if resumed:
-            self._event(now, "data_resumed", "samples are arriving again")
-        if self._state in ("no_data", "reconnecting", "open") and self._started:
-            self._set_state("streaming")
-
-    def _place(self, block, now: float) -> tuple[int, list]:
-        """Session index of a decoded block and the gaps before it (see
-        :meth:`BlockPlacer.place`)."""
-        with self._lock:
-            counters = {k: int(self._decoder.counters.get(k, 0)) for k in DECODER_COUNTERS}
-            return self._placer.place(
-                block.first_index, block.samples.shape[0], block.lost_before, counters, now,
-                fs_hz=self._info.fs_hz if self._info is not None else 0.0,
-                last_sample_s=self._last_sample_s, unplug_s=self._unplug_s,
-                index_survives_unplug=self.framing == "emgf",
-                tx_dropped=(self.device_status or {}).get("tx_dropped", 0) or 0)
-
-    def _on_message(self, message, now: float) -> None:
-        kind = message.kind
-        payload = message.payload
-        if kind == "info" and isinstance(payload, dict):
-            self.device_info = dict(payload)
-            self._commands.release()
-            self._event(now, "device_info", "device described itself", dict(payload))
-        elif kind == "status" and isinstance(payload, dict):
-            with self._status_seen:
-                self.device_status = dict(payload)
-                self._status_seq += 1
-                self._status_log.append((self._status_seq, dict(payload)))
-                self._status_seen.notify_all()
-            self._event(now, "device_status", str(payload.get("message", "")), dict(payload))
-        elif kind == "event":
-            self._event(now, "device_event", str(payload), payload if isinstance(payload, dict)
-                        else {"text": str(payload)})
-        else:
-            text = str(payload)
-            if self.framing == "byb" and "StartUp" in text:
-                self._commands.release()
-            self._event(now, "device_text", text, {"text": text})
-
-    def _event(self, now: float, kind: str, message: str, data: dict | None = None) -> None:
-        with self._lock:
-            self._events.append(SourceEvent(now, kind, message, data or {}))
-
-    def _check_silence(self, now: float) -> None:
-        if not self._started or self._silent_alarmed or self._state == "reconnecting":
-            return
-        since = max(self._start_s, self._last_sample_s or 0.0)
-        if now - since < self.no_data_s:
-            return
-        with self._lock:
-            self._silent_alarmed = True
-            self._no_data_events += 1
-        self._set_state("no_data")
-        self._event(now, "no_data", f"no samples for {now - since:.1f} s on {self.port}")
-
-    def _on_unplug(self, exc: Exception) -> None:
-        if self._quit.is_set():
-            return
-        now = time.monotonic()
-        log.warning("serial port %s lost: %s", self.port, exc)
-        self._release_port()
-        with self._lock:
-            self._unplugs += 1
-            self._unplug_s = now
-        self._event(now, "unplug", f"{self.port} disconnected: {exc}")
-        if not self.reconnect_enabled:
-            self._set_state("finished")
-            self._quit.set()
-            with self._chunk_ready:
-                self._chunk_ready.notify_all()
-            return
-        self._set_state("reconnecting")
-
-    def _try_reconnect(self) -> bool:
-        path = find_device(self._usb_identity, self.port)
-        if path is None:
-            return False
-        try:
-            ser = open_port(path, self._line_rate())
-        except OSError:
-            return False
-        now = time.monotonic()
-        with self._lock:
-            self._ser = ser
-            self._reconnects += 1
-            if self.framing is not None:
-                self._new_decoder()
-            if self._loss_counts.samples:
-                self._placer.rebase = REBASE_UNPLUG
-            started = self._started
-        self._begin_hold()
-        for data in resume_commands(self.framing, started, self._channels_option):
-            self._commands.put(data, once=True)
-        self._event(now, "reconnected", f"reopened {path}")
-        self._set_state("streaming" if started else "open")
-        with self._lock:
-            self._silent_alarmed = False
-            self._start_s = now
-        return True
 
 
 def source_from_url(parsed: SourceUrl) -> SerialSource:

@@ -404,6 +404,45 @@ def build_tension(n_channels: int, fs_hz: float, rng: np.random.Generator, ramp_
     )
 
 
+# --------------------------------------------------------------------------- check
+
+#: The ``check`` scenario is timed to ``emgfeedback check``'s defaults (rest for
+#: CHECK_REST_S, then a test contraction): every channel rests, then contracts once.
+CHECK_REST_S = 6.0
+#: The contraction starts this long after the rest ends (a person's reaction to the cue).
+CHECK_REACTION_S = 0.5
+CHECK_CONTRACTION_S = 3.0
+CHECK_CYCLE_S = 14.0
+CHECK_NOMINAL_UV = [80.0, 60.0, 70.0, 50.0]
+
+
+def build_check(n_channels: int, fs_hz: float, rng: np.random.Generator, ramp_ms: float,
+                variation: float) -> Schedule:
+    """Rest for :data:`CHECK_REST_S`, then every channel contracts together once.
+
+    The contraction starts :data:`CHECK_REACTION_S` after the rest ends and lasts
+    :data:`CHECK_CONTRACTION_S`: the timing of ``emgfeedback check``'s default rest and
+    test contraction, so a check on ``sim://?scenario=check`` sees a contraction exactly
+    when it asks for one. The cycle (:data:`CHECK_CYCLE_S`) then rests again.
+    """
+    sch = _Scheduler(fs_hz, rng, ramp_ms, variation)
+    nominal = _cycle(CHECK_NOMINAL_UV, n_channels)
+    onset = sch.samples(CHECK_REST_S + CHECK_REACTION_S)
+    offset = onset + sch.samples(CHECK_CONTRACTION_S)
+    bursts = [sch.burst(c, onset, offset, float(nominal[c]), rep=0) for c in range(n_channels)]
+    reps = [{"rep": 0, "onset_index": {b.channel: b.onset for b in bursts},
+             "offset_index": {b.channel: b.offset for b in bursts},
+             "amplitude_uv": {b.channel: b.amplitude_uv for b in bursts},
+             "order": [b.channel for b in bursts]}]
+    return Schedule(
+        name="check", channel_names=_names([], n_channels), duration=sch.samples(CHECK_CYCLE_S),
+        tone_uv=_cycle(REST_TONE_UV, n_channels), nominal_uv=nominal,
+        snr_reference=tuple(range(n_channels)), bursts=bursts, repetitions=reps,
+        extra={"rest_s": CHECK_REST_S, "reaction_s": CHECK_REACTION_S,
+               "contraction_s": CHECK_CONTRACTION_S},
+    )
+
+
 SCENARIOS: dict[str, ScenarioSpec] = {
     "rest": ScenarioSpec("rest", "resting tone only, 60 s", 1, build_rest),
     "drill": ScenarioSpec(
@@ -415,19 +454,24 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     "tension": ScenarioSpec(
         "tension", "elevated resting tone relaxing over 120 s, one shrug and its rebound",
         1, build_tension),
+    "check": ScenarioSpec(
+        "check", "rest 6 s, then every channel contracts for 3 s (emgfeedback check's timing)",
+        1, build_check),
 }
 
 
-def build_schedule(scenario: str, n_channels: int, fs_hz: float, rng: np.random.Generator,
-                   ramp_ms: float = 40.0, variation: float = 1.0) -> Schedule:
-    """Build one cycle of a named scenario.
+def build_schedule(scenario: str | ScenarioSpec, n_channels: int, fs_hz: float,
+                   rng: np.random.Generator, ramp_ms: float = 40.0,
+                   variation: float = 1.0) -> Schedule:
+    """Build one cycle of a named scenario (or of a :class:`ScenarioSpec` given directly,
+    e.g. a simulated client from :mod:`emgfeedback.acquisition.sim_client`).
 
     Raises
     ------
     ConfigError
         For an unknown scenario or too few channels.
     """
-    spec = SCENARIOS.get(scenario)
+    spec = scenario if isinstance(scenario, ScenarioSpec) else SCENARIOS.get(scenario)
     if spec is None:
         raise ConfigError(
             f"unknown scenario {scenario!r}; known scenarios: {', '.join(SCENARIOS)}")

@@ -2,6 +2,9 @@
 
 ``sim://?channels=4&fs=2000&scenario=drill&seed=1&board=uno-myoware2&mains=50&pace=realtime``
 
+``sim://?client=compliant&protocol=uptraining&seed=1``: instead of a scripted scenario, a
+virtual client follows the protocol's cues (:mod:`emgfeedback.acquisition.sim_client`).
+
 Samples are the board's ADC counts from :class:`~emgfeedback.acquisition.simulator.Simulator`,
 cut into chunks of a fixed size. Paced (``pace=realtime``) the chunk ending at sample ``k``
 becomes available ``k / fs`` seconds after ``start()``; the index is derived from the elapsed
@@ -14,8 +17,15 @@ from __future__ import annotations
 import math
 import time
 
-from emgfeedback.acquisition.boards import BOARDS, get_board
-from emgfeedback.acquisition.simulator import SCENARIOS, GroundTruth, Simulator, parse_artefacts
+from emgfeedback.acquisition.boards import BOARDS, OUTPUT_KINDS, get_board
+from emgfeedback.acquisition.sim_client import CLIENT_KINDS, client_scenario
+from emgfeedback.acquisition.simulator import (
+    SCENARIOS,
+    GroundTruth,
+    Simulator,
+    parse_artefacts,
+    parse_faults,
+)
 from emgfeedback.acquisition.source import (
     GAP_CAUSES,
     Chunk,
@@ -70,10 +80,17 @@ def _artefacts(value: str) -> tuple[str, ...]:
         raise ValueError(str(exc)) from None
 
 
+def _faults(value: str) -> tuple[str, ...]:
+    try:
+        return parse_faults(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 #: Options of ``sim://``: name -> (converter, default).
 SIM_OPTIONS = {
     "channels": (positive(int), 2),
-    "fs": (positive(float), 2000.0),
+    "fs": (positive(float), None),  # None: the board's nominal rate (H1, #12.1)
     "scenario": (choice(*SCENARIOS), "drill"),
     "seed": (_integer, 0),
     "board": (_board, "uno-myoware2"),
@@ -86,6 +103,10 @@ SIM_OPTIONS = {
     "ramp": (positive(float), 40.0),
     "variation": (_non_negative, 1.0),
     "hum": (_non_negative, 8.0),
+    "output": (choice(*OUTPUT_KINDS), None),  # None: the board's output kind (H1, #12.1)
+    "client": (choice(*CLIENT_KINDS), None),
+    "protocol": (str, None),
+    "fault": (_faults, ()),  # H9, #20: signal faults on the last channel
 }
 
 
@@ -98,33 +119,61 @@ class SimSource(Source):
         The URL it was opened from (for ``info``).
     channels, fs, scenario, seed, board, mains, snr, artefacts, ramp, variation, hum
         Passed to :class:`~emgfeedback.acquisition.simulator.Simulator` (``fs`` in hertz,
-        ``snr`` in dB, ``ramp`` in ms, ``hum`` in µV).
+        default the board's nominal rate; ``snr`` in dB, ``ramp`` in ms, ``hum`` in µV).
     pace : str
         ``realtime`` or ``fast``.
+    output : str, optional
+        Sensor output wired to every channel (``raw``, ``rect``, ``env``, ``uv``); default
+        the board's. The board's sensor must have it (MyoWare 2.0: RAW, RECT, ENV).
     seconds : float, optional
         Stream length; the state becomes ``finished`` after the last sample.
     chunk : int, optional
         Samples per chunk (default: fs/100, at least 1).
+    client : str, optional
+        A simulated client kind (``compliant``, ``compensating``, ``held``, ``late``) who
+        follows ``protocol`` instead of ``scenario``.
+    fault : tuple of str
+        Signal faults on the last channel (``SIGNAL_FAULTS`` of the simulator).
+    protocol : Protocol, optional
+        The loaded protocol the client follows (required with ``client``).
     """
 
-    def __init__(self, url: str = "sim://", *, channels: int = 2, fs: float = 2000.0,
+    def __init__(self, url: str = "sim://", *, channels: int = 2, fs: float | None = None,
                  scenario: str = "drill", seed: int = 0, board: str = "uno-myoware2",
                  mains: float = 50.0, pace: str = "realtime", seconds: float | None = None,
                  chunk: int | None = None, snr: float | None = None, artefacts=(),
-                 ramp: float = 40.0, variation: float = 1.0, hum: float = 8.0) -> None:
+                 ramp: float = 40.0, variation: float = 1.0, hum: float = 8.0,
+                 client: str | None = None, protocol=None, output: str | None = None,
+                 fault=()) -> None:
         super().__init__()
         if pace not in ("realtime", "fast"):
             raise ConfigError(f"pace={pace!r}: expected realtime or fast")
+        self._client = client
+        self._protocol = protocol
+        if client is not None:
+            if protocol is None:
+                raise ConfigError("client= needs the protocol the client follows: add "
+                                  "protocol=NAME (run and demo add it for you)")
+            if channels < len(protocol.channels):
+                raise ConfigError(f"channels={channels}: protocol {protocol.name} needs "
+                                  f"{len(protocol.channels)} channels")
+            board_obj = get_board(board)
+            outputs = (output,) * channels if output else None
+            floors = [c.floor_uv for c in board_obj.calibration(channels, outputs)]
+            scenario = client_scenario(protocol, client, floor_uv=floors,
+                                       noise_uv=board_obj.sensor.noise_uv or 1.5)
         self._url = url
         self._pace = pace
         self._sim_args = dict(scenario=scenario, n_channels=channels, fs_hz=fs, seed=seed,
                               board=board, mains_hz=mains, snr_db=snr, artefacts=artefacts,
-                              ramp_ms=ramp, variation=variation, hum_uv=hum)
-        self._fs = float(fs)
-        self._chunk = int(chunk) if chunk else max(1, int(round(self._fs / 100.0)))
-        self._total = None if seconds is None else max(1, int(round(seconds * self._fs)))
+                              ramp_ms=ramp, variation=variation, hum_uv=hum,
+                              outputs=(output,) * channels if output else None,
+                              faults=fault)
         # Validate everything now so a bad URL fails at open_source(), not at open().
         self._sim: Simulator = Simulator(**self._sim_args)
+        self._fs = float(self._sim.fs_hz)  # fs=None: the board's nominal rate
+        self._chunk = int(chunk) if chunk else max(1, int(round(self._fs / 100.0)))
+        self._total = None if seconds is None else max(1, int(round(seconds * self._fs)))
         self._info: SourceInfo | None = None
         self._emitted = 0
         self._t0 = 0.0
@@ -210,7 +259,8 @@ class SimSource(Source):
             extra={"truth": sim.truth, "scenario": sim.truth.scenario, "seed": sim.seed,
                    "pace": self._pace, "chunk": self._chunk,
                    "snr_db": sim.truth.snr_db, "mains_hz": sim.truth.mains_hz,
-                   "total_samples": self._total},
+                   "total_samples": self._total, "client": self._client,
+                   "protocol": self._protocol.name if self._protocol is not None else None},
         )
 
     def _due_samples(self, now: float) -> int:
@@ -253,6 +303,23 @@ class SimSource(Source):
         return out
 
 
+def _client_protocol(parsed: SourceUrl, opts: dict):
+    """Load the protocol a ``client=`` URL names and check the options that go with it."""
+    from emgfeedback.protocol import load_protocol
+
+    for option in ("scenario", "snr"):
+        if option in parsed.options:
+            raise ConfigError(f"source {parsed.url!r}: {option}= does not apply to a simulated "
+                              "client (the protocol decides what it does); remove it")
+    if not opts["protocol"]:
+        raise ConfigError(f"source {parsed.url!r}: client= needs the protocol the client "
+                          "follows: add protocol=NAME (run and demo add it for you)")
+    protocol = load_protocol(opts["protocol"])
+    if "channels" not in parsed.options:
+        opts["channels"] = len(protocol.channels)
+    return protocol
+
+
 def source_from_url(parsed: SourceUrl) -> SimSource:
     """Create a :class:`SimSource` from a parsed ``sim://`` URL.
 
@@ -266,6 +333,12 @@ def source_from_url(parsed: SourceUrl) -> SimSource:
                           "sim://?channels=4&fs=2000&scenario=drill&seed=1")
     opts = take_options(parsed, SIM_OPTIONS)
     get_board(opts["board"])
+    if opts["client"] is None:
+        if opts["protocol"] is not None:
+            raise ConfigError(f"source {parsed.url!r}: protocol= is for a simulated client; "
+                              f"add client=one of {', '.join(CLIENT_KINDS)}")
+    else:
+        opts["protocol"] = _client_protocol(parsed, opts)
     try:
         return SimSource(parsed.url, **opts)
     except ConfigError as exc:

@@ -6,6 +6,15 @@ The signal of channel ``c`` at sample ``i`` (µV at the electrode) is::
     + amplifier noise (white, noise_uv RMS)
     + mains hum (50/60 Hz and harmonics) + baseline wander
     + optional motion artefacts, ECG, electrode-off (flat at the positive rail)
+    + optional signal faults on the last channel (:data:`SIGNAL_FAULTS`, H9, #20)
+
+Output kinds: a RAW channel is the sum above. RECT and ENV channels model the sensor's
+own chain (MyoWare 2.0: amplifier, band-pass, rectifier, envelope detector): the sum is
+high-passed at :data:`SENSOR_HIGHPASS_HZ` (the sensor's AC coupling: baseline wander does
+not reach the rectifier, mains hum does), rectified (RECT) and low-passed at
+:data:`ENV_CUTOFF_HZ` (ENV, an average rectified value: ≈ √(2/π) times the RMS for Gaussian
+EMG). Samples are still µV at the electrode; the board's calibration applies the output's
+gain (ENV: 200·(1 + R_pot/1 kΩ)) and zero offset, exactly as the real pin reads.
 
 ``emg`` is unit-variance Gaussian noise shaped to a surface-EMG spectrum (Shwedyk et al.
 1977: ``P(f) ∝ f²·f_h⁴ / ((f² + f_l²)(f² + f_h²)²)`` with f_l = 60 Hz, f_h = 140 Hz, peak
@@ -24,29 +33,52 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 from scipy import signal
 
-from emgfeedback.acquisition.boards import Board, get_board
-from emgfeedback.acquisition.sim_scenarios import SCENARIOS, Burst, Schedule, build_schedule
+from emgfeedback.acquisition.boards import Board, get_board, rate_for_channels
+from emgfeedback.acquisition.sim_scenarios import SCENARIOS, Burst, build_schedule
+from emgfeedback.acquisition.sim_truth import GroundTruth
 from emgfeedback.errors import ConfigError
 
-__all__ = ["BLOCK", "ARTEFACT_KINDS", "GroundTruth", "SCENARIOS", "Simulator",
-           "emg_shaping_sos", "parse_artefacts"]
+__all__ = ["BLOCK", "ARTEFACT_KINDS", "ENV_CUTOFF_HZ", "GroundTruth", "SCENARIOS",
+           "SENSOR_HIGHPASS_HZ", "SIGNAL_FAULTS", "Simulator", "emg_shaping_sos",
+           "parse_artefacts", "parse_faults"]
 
 #: Samples per internal noise block (the unit of the seeded generator).
 BLOCK = 1024
 #: Optional artefacts the simulator can add.
 ARTEFACT_KINDS = ("motion", "ecg", "off")
 
+#: Signal faults a set-up can have, for the whole stream, on the last channel (what
+#: ``emgfeedback check`` must name): ``off`` a lifted electrode (the input floats and picks
+#: up mains at tens of mV, swinging the ADC between its rails), ``rail`` the output stuck at
+#: the ADC's full scale, ``flat`` a constant reading (sensor unpowered or not wired),
+#: ``drift`` a baseline walking by mV (electrodes settling), ``hum`` heavy mains pick-up
+#: (a poor reference, a laptop on its charger), ``ecg`` the heartbeat (on every channel,
+#: as the ``ecg`` artefact). A board too coarse for a quiet muscle is not a fault but a
+#: choice: ``board=uno-myoware2`` (RAW, 24 µV per count) with the ``rest`` or ``check``
+#: scenario's 3 µV tone.
+SIGNAL_FAULTS = ("off", "rail", "flat", "drift", "hum", "ecg")
+#: A floating input's mains pick-up, µV at the electrode (fundamental amplitude).
+FLOATING_HUM_UV = 40_000.0
+#: Peak of the ``drift`` fault's baseline walk, µV, and its frequency, Hz.
+DRIFT_FAULT_UV = 3000.0
+DRIFT_FAULT_HZ = 0.04
+#: Fundamental amplitude of the ``hum`` fault, µV.
+HEAVY_HUM_UV = 400.0
+
 # Stream keys for the seeded generators: one per purpose, so adding one never shifts another.
 _KEY_NOISE, _KEY_WARMUP, _KEY_SCHEDULE, _KEY_STATIC = 1, 2, 3, 4
 
 #: Relative amplitude of mains harmonics (odd harmonics dominate in real pick-up).
 _HUM_HARMONICS = {1: 1.0, 2: 0.15, 3: 0.4, 5: 0.15}
-_ENV_CUTOFF_HZ = 5.0
+#: Low-pass of the simulated ENV output (the sensor's envelope detector), Hz.
+ENV_CUTOFF_HZ = 5.0
+#: High-pass before the simulated rectifier (the sensor's input band starts here), Hz.
+SENSOR_HIGHPASS_HZ = 20.0
 _ECG_RATE_HZ = 1.2
 _MOTION_S = 0.6
 
@@ -80,6 +112,25 @@ def emg_shaping_sos(fs_hz: float, low_hz: float = 60.0, high_hz: float = 140.0) 
     return sos
 
 
+def parse_faults(faults: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a fault selection: ``"none"``, ``"off"``, ``"drift,hum"``, a list...
+
+    Raises
+    ------
+    ConfigError
+        For an unknown fault.
+    """
+    if faults is None:
+        return ()
+    items = faults.split(",") if isinstance(faults, str) else list(faults)
+    kinds = [s.strip().lower() for s in items]
+    for item in kinds:
+        if item not in SIGNAL_FAULTS + ("", "none"):
+            raise ConfigError(f"unknown fault {item!r}; expected none or a comma list of "
+                              f"{', '.join(SIGNAL_FAULTS)}")
+    return tuple(k for k in SIGNAL_FAULTS if k in kinds)
+
+
 def parse_artefacts(artefacts: str | Iterable[str] | None) -> tuple[str, ...]:
     """Normalise an artefact selection: ``"none"``, ``"all"``, ``"motion,ecg"``, a list...
 
@@ -105,168 +156,6 @@ def parse_artefacts(artefacts: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(k for k in ARTEFACT_KINDS if k in kinds)
 
 
-@dataclass(frozen=True)
-class GroundTruth:
-    """Everything the simulator knows about what it generates.
-
-    Indices are absolute sample indices of the first cycle; the scenario repeats every
-    ``duration_samples`` samples (use :meth:`activations_between` and
-    :meth:`repetitions_between` for later cycles).
-
-    Attributes
-    ----------
-    scenario : str
-        Scenario name.
-    fs_hz : float
-        Sample rate in hertz.
-    channel_names : tuple of str
-        One per channel.
-    duration_samples : int
-        Length of one cycle of the scenario in samples.
-    activations : tuple of tuple of (int, int)
-        Per channel, ``(onset_index, offset_index)`` of every activation: onset is the
-        first sample with non-zero activation, offset is one past the last.
-    amplitudes_uv : tuple of tuple of float
-        Per channel, the plateau RMS of each activation's own component, µV.
-    ramps : tuple of tuple of (int, int)
-        Per channel, each activation's raised-cosine rise and fall in samples.
-    tone_uv : tuple of float
-        Resting tone per channel, µV RMS of the EMG component at rest (for ``tension``
-        the relaxed level it decays to; see :meth:`tone_uv_at`).
-    background_uv : tuple of float
-        RMS of everything at rest in the EMG band: √(tone² + noise_uv²).
-    noise_uv : float
-        Amplifier/electrode noise, µV RMS (white).
-    snr_db : float or None
-        SNR requested (20·log10(activation RMS / background RMS)), or None.
-    repetitions : tuple of dict
-        Scored repetitions: ``rep``, ``onset_index`` and ``offset_index`` (dict channel ->
-        index), ``amplitude_uv`` (dict), ``order`` (channels by onset), ``lag_ms`` and
-        scenario-specific keys (``target_first``, ``pair``, ``amplitude_ratio``...).
-    artefacts : tuple of dict
-        Artefacts added: ``kind`` (motion, ecg, off), ``channels``, ``start_index``,
-        ``end_index`` (ecg: ``r_peak_indices`` and ``amplitude_uv`` per channel).
-    mains_hz : float
-        Mains frequency (0: no hum).
-    hum_uv : float
-        Amplitude of the hum's fundamental in µV (before the per-channel factor).
-    extra : dict
-        Scenario parameters (lag table, pairs, tension time constants...).
-    """
-
-    scenario: str
-    fs_hz: float
-    channel_names: tuple[str, ...]
-    duration_samples: int
-    activations: tuple
-    amplitudes_uv: tuple
-    ramps: tuple
-    tone_uv: tuple[float, ...]
-    background_uv: tuple[float, ...]
-    noise_uv: float
-    snr_db: float | None
-    repetitions: tuple
-    artefacts: tuple
-    mains_hz: float
-    hum_uv: float
-    extra: dict = field(default_factory=dict)
-    _schedule: Schedule | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def n_channels(self) -> int:
-        """Number of channels."""
-        return len(self.channel_names)
-
-    @property
-    def duration_s(self) -> float:
-        """Length of one cycle of the scenario in seconds."""
-        return self.duration_samples / self.fs_hz
-
-    def to_dict(self) -> dict:
-        """The truth as plain JSON-compatible values (channel keys become strings)."""
-        return _plain({
-            "scenario": self.scenario, "fs_hz": self.fs_hz,
-            "channel_names": list(self.channel_names),
-            "duration_samples": self.duration_samples, "duration_s": self.duration_s,
-            "activations": self.activations, "amplitudes_uv": self.amplitudes_uv,
-            "ramps": self.ramps, "tone_uv": self.tone_uv,
-            "background_uv": self.background_uv, "noise_uv": self.noise_uv,
-            "snr_db": self.snr_db, "repetitions": self.repetitions,
-            "artefacts": self.artefacts, "mains_hz": self.mains_hz, "hum_uv": self.hum_uv,
-            "extra": self.extra,
-        })
-
-    def tone_uv_at(self, index) -> np.ndarray:
-        """Resting tone (µV RMS) at absolute sample indices, shape ``(n, n_channels)``."""
-        idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
-        local = idx % self.duration_samples
-        if self._schedule is not None and self._schedule.tone_fn is not None:
-            return self._schedule.tone_fn(local)
-        return np.broadcast_to(np.asarray(self.tone_uv), (idx.size, self.n_channels)).copy()
-
-    def activations_between(self, start: int, stop: int) -> list[tuple[int, int, int]]:
-        """Activations with onset in ``[start, stop)``, as ``(channel, onset, offset)``."""
-        out = []
-        first, last = start // self.duration_samples, (stop - 1) // self.duration_samples
-        for cycle in range(max(first, 0), last + 1):
-            base = cycle * self.duration_samples
-            for ch, spans in enumerate(self.activations):
-                for onset, offset in spans:
-                    if start <= onset + base < stop:
-                        out.append((ch, onset + base, offset + base))
-        out.sort(key=lambda t: (t[1], t[0]))
-        return out
-
-    def activation_mask(self, start: int, stop: int) -> np.ndarray:
-        """Boolean ``(stop − start, n_channels)``: True where a channel's activation is > 0."""
-        mask = np.zeros((stop - start, self.n_channels), dtype=bool)
-        first = max((start // self.duration_samples) - 1, 0)
-        for cycle in range(first, (stop - 1) // self.duration_samples + 1):
-            base = cycle * self.duration_samples
-            for ch, spans in enumerate(self.activations):
-                for onset, offset in spans:
-                    a, b = max(onset + base, start), min(offset + base, stop)
-                    if a < b:
-                        mask[a - start:b - start, ch] = True
-        return mask
-
-    def repetitions_between(self, start: int, stop: int) -> list[dict]:
-        """Repetitions (with absolute indices) whose first onset lies in ``[start, stop)``."""
-        out = []
-        first, last = start // self.duration_samples, (stop - 1) // self.duration_samples
-        for cycle in range(max(first, 0), last + 1):
-            base = cycle * self.duration_samples
-            for rep in self.repetitions:
-                shifted = _shift_rep(rep, base)
-                shifted["cycle"] = cycle
-                if start <= min(shifted["onset_index"].values()) < stop:
-                    out.append(shifted)
-        return out
-
-
-def _plain(value):
-    """Recursively turn tuples, numpy scalars/arrays and int keys into JSON-safe values."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _shift_rep(rep: dict, base: int) -> dict:
-    out = dict(rep)
-    for key in ("onset_index", "offset_index"):
-        out[key] = {c: i + base for c, i in rep[key].items()}
-    for key in ("start_index", "end_index"):
-        if key in rep:
-            out[key] = rep[key] + base
-    return out
-
-
 class Simulator:
     """Seeded, block-partition-invariant sEMG generator for one board.
 
@@ -276,8 +165,10 @@ class Simulator:
         One of :data:`SCENARIOS` (``rest``, ``drill``, ``asymmetry``, ``tension``).
     n_channels : int
         Number of channels.
-    fs_hz : float
-        Sample rate in hertz.
+    fs_hz : float, optional
+        Sample rate in hertz; default the board's nominal rate for ``n_channels``
+        (:func:`~emgfeedback.acquisition.boards.rate_for_channels`, e.g. 500 Hz for
+        ``uno-myoware2-env``).
     seed : int
         Seed of every random draw (noise, schedule jitter, hum phases).
     board : str or Board
@@ -306,19 +197,28 @@ class Simulator:
         R-wave amplitude on channel 0 when ECG is on (later channels get less).
     outputs : tuple of str, optional
         Output kind per channel (``raw``, ``rect``, ``env``); defaults to the board's.
+    faults : str or iterable of str
+        Signal faults (:data:`SIGNAL_FAULTS`) on the last channel for the whole stream
+        (``ecg``: the ECG artefact, on every channel).
     """
 
-    def __init__(self, scenario: str = "drill", n_channels: int = 2, fs_hz: float = 2000.0,
+    def __init__(self, scenario: str = "drill", n_channels: int = 2, fs_hz: float | None = None,
                  seed: int = 0, board: str | Board = "uno-myoware2", mains_hz: float = 50.0,
                  *, snr_db: float | None = None, artefacts: str | Iterable[str] | None = None,
                  ramp_ms: float = 40.0, variation: float = 1.0, hum_uv: float = 8.0,
                  noise_uv: float | None = None, wander_uv: float = 15.0, ecg_uv: float = 60.0,
-                 outputs: tuple[str, ...] | None = None) -> None:
+                 outputs: tuple[str, ...] | None = None,
+                 faults: str | Iterable[str] | None = None) -> None:
+        self._faults = parse_faults(faults)
+        if "ecg" in self._faults:
+            artefacts = tuple(parse_artefacts(artefacts)) + ("ecg",)
         self._board = board if isinstance(board, Board) else get_board(board)
         n_channels = int(n_channels)
         if not 1 <= n_channels <= self._board.max_channels:
             raise ConfigError(f"channels={n_channels}: board {self._board.name} takes 1 to "
                               f"{self._board.max_channels} channels")
+        if fs_hz is None:
+            fs_hz = rate_for_channels(self._board, n_channels)
         if not fs_hz > 0:
             raise ConfigError(f"fs={fs_hz}: the sample rate must be positive")
         if mains_hz < 0:
@@ -357,8 +257,10 @@ class Simulator:
         self._truth = self._make_truth(background, snr_db)
 
         self._sos = emg_shaping_sos(self._fs)
-        self._env_sos = signal.butter(2, min(_ENV_CUTOFF_HZ, 0.4 * self._fs), fs=self._fs,
+        self._env_sos = signal.butter(2, min(ENV_CUTOFF_HZ, 0.4 * self._fs), fs=self._fs,
                                       output="sos")
+        self._hp_sos = signal.butter(2, min(SENSOR_HIGHPASS_HZ, 0.2 * self._fs), "highpass",
+                                     fs=self._fs, output="sos")
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -410,6 +312,7 @@ class Simulator:
         self._pending = np.zeros((0, self._n))
         self._zi = self._warm_state()
         self._env_zi = np.zeros((self._env_sos.shape[0], 2, self._n))
+        self._hp_zi = np.zeros((self._hp_sos.shape[0], 2, self._n))
 
     def generate_uv(self, n: int) -> np.ndarray:
         """The next ``n`` samples in µV at the electrode (before the ADC).
@@ -525,6 +428,10 @@ class Simulator:
             artefacts.append({"kind": "ecg", "channels": tuple(range(n)), "start_index": 0,
                               "end_index": dur, "r_peak_indices": tuple(peaks),
                               "amplitude_uv": tuple(self._ecg_amp.tolist())})
+        for fault in self._faults:
+            if fault != "ecg":
+                artefacts.append({"kind": "fault", "fault": fault, "channels": (n - 1,),
+                                  "start_index": 0, "end_index": dur})
         self._artefacts = tuple(artefacts)
         self._ecg_template, self._ecg_before = _ecg_template(fs)
 
@@ -549,8 +456,21 @@ class Simulator:
             background_uv=tuple(float(b) for b in background), noise_uv=self._noise_uv,
             snr_db=None if snr_db is None else float(snr_db), repetitions=tuple(reps),
             artefacts=self._artefacts, mains_hz=self._mains, hum_uv=self._hum_uv,
-            extra=dict(self._schedule.extra), _schedule=self._schedule,
+            extra=dict(self._schedule.extra), outputs=self._outputs,
+            hum_rms_uv=self._hum_rms(), hum_terms=self._hum_per_channel(),
+            _schedule=self._schedule,
         )
+
+    def _hum_per_channel(self) -> tuple:
+        """Per channel, ``(frequency_hz, amplitude_uv, phase_rad)`` of each hum harmonic."""
+        return tuple(tuple((float(f), float(self._hum_uv * rel * self._hum_gain[c]),
+                            float(ph[c])) for f, rel, ph in self._hum_terms)
+                     for c in range(self._n))
+
+    def _hum_rms(self) -> tuple[float, ...]:
+        """RMS of the hum actually generated on each channel, µV."""
+        power = sum((self._hum_uv * rel) ** 2 / 2.0 for _, rel, _ in self._hum_terms)
+        return tuple(float(g * math.sqrt(power)) for g in self._hum_gain)
 
     def _warm_state(self) -> np.ndarray:
         """Shaping-filter state after 0.5 s of (seeded) noise, so sample 0 is stationary."""
@@ -581,9 +501,32 @@ class Simulator:
         for freq, rel, phases in self._wander_terms:
             x += (self._wander_uv * rel) * np.sin(2 * math.pi * freq * t + phases)
         self._add_events(x, start)
+        self._apply_input_faults(x, t)
         x = self._apply_outputs(x)
         self._apply_off(x, start)
+        self._apply_output_faults(x)
         return x
+
+    def _apply_input_faults(self, x: np.ndarray, t: np.ndarray) -> None:
+        """Faults at the electrodes (before the sensor's chain) on the last channel."""
+        ch = self._n - 1
+        mains = self._mains or 50.0
+        if "drift" in self._faults:
+            x[:, ch] += DRIFT_FAULT_UV * np.sin(2 * math.pi * DRIFT_FAULT_HZ * t[:, 0])
+        if "hum" in self._faults:
+            x[:, ch] += HEAVY_HUM_UV * np.sin(2 * math.pi * mains * t[:, 0] + 0.3)
+        if "off" in self._faults:
+            # The EMG is gone; what is left is the floating lead's pick-up.
+            x[:, ch] = FLOATING_HUM_UV * np.sin(2 * math.pi * mains * t[:, 0] + 0.7)
+
+    def _apply_output_faults(self, x: np.ndarray) -> None:
+        """Faults of the output (after the sensor's chain) on the last channel."""
+        ch = self._n - 1
+        if "rail" in self._faults:
+            rail = self.rail_uv()[ch]
+            x[:, ch] = rail if rail < 1e6 else 1e4
+        if "flat" in self._faults:
+            x[:, ch] = 0.0
 
     def _cycles(self, start: int, length: int, before: int, after: int):
         """Cycle start indices whose events (spanning −before..+after) may touch the block."""
@@ -631,7 +574,9 @@ class Simulator:
         kinds = self._outputs
         if all(k in ("raw", "uv") for k in kinds):
             return x
-        rect = np.abs(x)
+        # The sensor's band-pass: its AC coupling keeps the wander from the rectifier.
+        band, self._hp_zi = signal.sosfilt(self._hp_sos, x, axis=0, zi=self._hp_zi)
+        rect = np.abs(band)
         env, self._env_zi = signal.sosfilt(self._env_sos, rect, axis=0, zi=self._env_zi)
         for c, kind in enumerate(kinds):
             if kind == "rect":

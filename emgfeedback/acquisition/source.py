@@ -12,123 +12,29 @@ so that storage stays integer and exact.
 from __future__ import annotations
 
 import importlib
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-import numpy as np
 
 from emgfeedback.errors import ConfigError
 
-#: Causes a gap can have. Each is counted separately in a source's stats.
-GAP_CAUSES = (
-    "crc",  # a frame failed its check and was dropped
-    "counter",  # a packet counter or sample index jumped
-    "device_dropped",  # the device itself dropped frames (its TX buffer was full)
-    "unplug",  # the device disappeared and came back
-    "overrun",  # a host-side buffer overflowed
-    "timestamp",  # a jump in the timestamps of a timestamped stream (LSL)
-    "format",  # bytes that could not be decoded
-)
+# The shared types (emgfeedback.types), importable from here as before.
+from emgfeedback.types import ALARM_KINDS as ALARM_KINDS
+from emgfeedback.types import GAP_CAUSES as GAP_CAUSES
+from emgfeedback.types import Chunk as Chunk
+from emgfeedback.types import Gap as Gap
+from emgfeedback.types import SourceEvent as SourceEvent
+from emgfeedback.types import SourceInfo as SourceInfo
 
 #: States a source reports (``Source.state``).
 SOURCE_STATES = ("closed", "open", "streaming", "no_data", "reconnecting", "stopped", "finished")
 
-
-@dataclass(frozen=True)
-class Gap:
-    """Samples known to be missing from a stream.
-
-    Attributes
-    ----------
-    start_index : int
-        Absolute index of the first missing sample.
-    n_samples : int
-        How many samples are missing (> 0).
-    cause : str
-        One of :data:`GAP_CAUSES`.
-    """
-
-    start_index: int
-    n_samples: int
-    cause: str
-
-    @property
-    def end_index(self) -> int:
-        """Absolute index one past the last missing sample."""
-        return self.start_index + self.n_samples
-
-
-@dataclass(frozen=True, eq=False)
-class Chunk:
-    """A block of consecutive samples from one source.
-
-    Attributes
-    ----------
-    samples : numpy.ndarray
-        Integer samples, shape ``(n_samples, n_channels)``, dtype ``int32``, in the
-        source's counts (see the source's calibration).
-    first_index : int
-        Absolute index of ``samples[0]`` since the start of the stream.
-    arrival_s : float
-        Host ``time.monotonic()`` when the bytes holding the last sample arrived.
-    gaps : tuple of Gap
-        Samples missing just before this chunk (``gaps[-1].end_index == first_index``).
-    """
-
-    samples: np.ndarray
-    first_index: int
-    arrival_s: float
-    gaps: tuple[Gap, ...] = ()
-
-    @property
-    def n_samples(self) -> int:
-        """Number of samples (rows) in the chunk."""
-        return int(self.samples.shape[0])
-
-    @property
-    def end_index(self) -> int:
-        """Absolute index one past the last sample of the chunk."""
-        return self.first_index + self.n_samples
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """What a source delivers.
-
-    Attributes
-    ----------
-    url : str
-        The URL the source was opened from.
-    fs_hz : float
-        Nominal sample rate in hertz.
-    channel_names : tuple of str
-        One name per channel.
-    calibration : tuple of ChannelCalibration
-        Per-channel conversion from counts to µV at the electrode.
-    board : str
-        Board descriptor name (see :mod:`emgfeedback.acquisition.boards`).
-    framing : str
-        Wire format (``emgf``, ``text``, ``p2``, ``byb``) or the source kind (``sim``, ...).
-    extra : dict
-        Anything else the source knows (firmware info, ground truth, ...).
-    """
-
-    url: str
-    fs_hz: float
-    channel_names: tuple[str, ...]
-    calibration: tuple  # tuple[ChannelCalibration, ...]
-    board: str = "generic"
-    framing: str = ""
-    extra: Mapping = field(default_factory=dict)
-
-    @property
-    def n_channels(self) -> int:
-        """Number of channels."""
-        return len(self.channel_names)
+#: States in which a started source delivers nothing (timed by ``Source.time_without_data_s``).
+SILENT_STATES = ("no_data", "reconnecting")
 
 
 class Source(ABC):
@@ -143,6 +49,35 @@ class Source(ABC):
     def __init__(self) -> None:
         self._state = "closed"
         self._state_lock = threading.Lock()
+        self._silent_since_s: float | None = None  # start of the current silent state
+        self._silent_total_s = 0.0  # finished silent spells
+
+    def time_without_data_s(self, now_s: float | None = None) -> float:
+        """Seconds spent in a silent state (:data:`SILENT_STATES`) since opening.
+
+        A spell is timed from the last sample before it (when the source says so) to the
+        first sample after it, or to ``now_s`` while it lasts.
+
+        Parameters
+        ----------
+        now_s : float, optional
+            Host monotonic time; defaults to ``time.monotonic()``.
+        """
+        now_s = time.monotonic() if now_s is None else now_s
+        with self._state_lock:
+            ongoing = 0.0 if self._silent_since_s is None else now_s - self._silent_since_s
+            return self._silent_total_s + max(0.0, ongoing)
+
+    def silent_for_s(self, now_s: float | None = None) -> float:
+        """Seconds the current silent spell has lasted (0 when the source is not silent)."""
+        now_s = time.monotonic() if now_s is None else now_s
+        with self._state_lock:
+            return 0.0 if self._silent_since_s is None else max(0.0, now_s -
+                                                                 self._silent_since_s)
+
+    def pop_events(self) -> list[SourceEvent]:
+        """Events (alarms, device messages, reconnects) since the last call; none by default."""
+        return []
 
     @property
     @abstractmethod
@@ -154,10 +89,17 @@ class Source(ABC):
         """One of :data:`SOURCE_STATES`."""
         return self._state
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, since_s: float | None = None) -> None:
+        """Change state; ``since_s`` is when a silent spell began (default: now)."""
         if state not in SOURCE_STATES:
             raise ValueError(f"unknown source state {state!r}")
+        now = time.monotonic()
         with self._state_lock:
+            if state in SILENT_STATES and self._silent_since_s is None:
+                self._silent_since_s = now if since_s is None else min(since_s, now)
+            elif state not in SILENT_STATES and self._silent_since_s is not None:
+                self._silent_total_s += max(0.0, now - self._silent_since_s)
+                self._silent_since_s = None
             self._state = state
 
     @property
@@ -320,6 +262,10 @@ def parse_source_url(url: str) -> SourceUrl:
             raise ConfigError(f"source {url!r}: option {key!r} is given twice")
         options[key] = value
     path = unquote(parts.netloc + parts.path)
+    if parts.scheme.lower() == "serial":  # COM3, \\.\COM10, /dev/cu.usbmodem1101
+        from emgfeedback.host import serial_port_name
+
+        path = serial_port_name(path)
     return SourceUrl(url=url, scheme=parts.scheme.lower(), path=path, options=options)
 
 
@@ -359,10 +305,28 @@ def take_options(
             continue
         raw = parsed.options[name]
         try:
-            out[name] = convert(raw)
-        except (ValueError, TypeError) as exc:
+            value = convert(raw)
+            out[name] = _in_range(parsed.scheme, name, value)
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ConfigError(f"source {parsed.url!r}: option {name}={raw!r}: {exc}") from None
     return out
+
+
+def _in_range(scheme: str, name: str, value):
+    """Check a converted option against its range in :mod:`emgfeedback.bounds`."""
+    from emgfeedback import bounds
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    rng = bounds.url_option_range(scheme, name)
+    if rng is not None:
+        try:
+            rng.check(value, "")
+        except ConfigError:
+            raise ValueError(f"out of range; expected {rng.describe()}") from None
+    return value
 
 
 def choice(*allowed: str) -> Callable[[str], str]:
@@ -381,8 +345,8 @@ def positive(kind: type = float) -> Callable[[str], object]:
 
     def convert(value: str):
         number = kind(value)
-        if not number > 0:
-            raise ValueError(f"expected a positive {kind.__name__}")
+        if not number > 0 or not math.isfinite(number):
+            raise ValueError(f"expected a positive finite {kind.__name__}")
         return number
 
     return convert

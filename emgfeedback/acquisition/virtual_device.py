@@ -28,17 +28,19 @@ can compare what the host counted with what really happened.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import threading
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from emgfeedback.acquisition.virtual_faults import DeviceLog, FaultRecord, Faults, parse_pause
 from emgfeedback.errors import ConfigError
+
+__all__ = ["DeviceLog", "FaultRecord", "Faults", "VirtualDevice", "parse_pause"]
 
 FRAMINGS = ("emgf", "text", "p2", "byb")
 BYB_MESSAGE_START = b"\xff\xff\x01\x01\x80\xff"
@@ -49,108 +51,11 @@ TICK_S = 0.004
 MAX_VALUES_PER_FRAME = 122  # emgf: samples x channels per data frame
 
 
-@dataclass(frozen=True)
-class Faults:
-    """Faults injected into the byte stream.
-
-    Attributes
-    ----------
-    bit_flip_rate : float
-        Probability per byte of a data frame that one of its bits is flipped.
-    byte_drop_rate : float
-        Probability per byte of a data frame that it is not sent.
-    truncate_rate : float
-        Probability per data frame that only a random leading part is sent.
-    garbage_rate_hz : float
-        Mean number of bursts of random bytes per second (sent between frames).
-    garbage_size : int
-        Bytes per garbage burst.
-    pauses : tuple of (float, float)
-        ``(at_s, duration_s)``: the device sends nothing for ``duration_s`` starting
-        ``at_s`` after the host first opened the port; samples taken meanwhile are dropped (the
-        emgf index advances and the status reports them as TX drops).
-    unplug_after_s : float, optional
-        Close the pty this long after the host first opened the port (the host sees a
-        disconnect). All fault times count from that first open.
-    replug_after_s : float, optional
-        Open a new pty this long after the unplug.
-    new_path : bool
-        Make sure the replugged pty has a different path.
-    seed : int
-        Seed of the fault draws.
-    """
-
-    bit_flip_rate: float = 0.0
-    byte_drop_rate: float = 0.0
-    truncate_rate: float = 0.0
-    garbage_rate_hz: float = 0.0
-    garbage_size: int = 32
-    pauses: tuple[tuple[float, float], ...] = ()
-    unplug_after_s: float | None = None
-    replug_after_s: float | None = None
-    new_path: bool = False
-    seed: int = 12345
-
-    def damages_frames(self) -> bool:
-        """True if any per-frame fault is enabled."""
-        return bool(self.bit_flip_rate or self.byte_drop_rate or self.truncate_rate)
-
-
-@dataclass(frozen=True)
-class FaultRecord:
-    """Samples the device destroyed or threw away.
-
-    Attributes
-    ----------
-    kind : str
-        ``bit_flip``, ``byte_drop``, ``truncate`` (a damaged frame), ``pause``, ``unplug``,
-        ``tx_full`` (the host did not read) or ``not_listening`` (port closed).
-    stream : int
-        Stream number (increments when the device index restarts).
-    first_index : int
-        Device index of the first sample affected.
-    n_samples : int
-        Samples affected.
-    time_s : float
-        Host monotonic time.
-    """
-
-    kind: str
-    stream: int
-    first_index: int
-    n_samples: int
-    time_s: float
-
-
 @dataclass
 class _Frame:
     data: bytes
     first_index: int = -1  # -1: not a data frame
     n_samples: int = 0
-
-
-@dataclass
-class DeviceLog:
-    """What the device did (read by tests and the command's summary)."""
-
-    samples_sent: int = 0
-    frames_sent: int = 0
-    garbage_bytes: int = 0
-    host_opens: int = 0
-    commands: list[str] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-
-
-def parse_pause(text: str) -> tuple[float, float]:
-    """Parse ``S@T`` (pause S seconds at T seconds) into ``(at_s, duration_s)``."""
-    try:
-        duration, at = text.split("@")
-        duration_s, at_s = float(duration), float(at)
-    except ValueError:
-        raise ConfigError(f"--pause {text!r}: expected SECONDS@AT_SECONDS, e.g. 1.5@2") from None
-    if duration_s <= 0 or at_s < 0:
-        raise ConfigError(f"--pause {text!r}: duration must be > 0 and start >= 0")
-    return at_s, duration_s
 
 
 class VirtualDevice:
@@ -191,7 +96,7 @@ class VirtualDevice:
                  mains_hz: float = 50.0, text_style: str = "plain", samples_per_frame: int = 8,
                  faults: Faults | None = None, link: str | None = None,
                  reset_on_open: bool = True, boot_s: float = 0.1, autostart: bool = False,
-                 on_path=None) -> None:
+                 on_path=None, sim_options: dict | None = None) -> None:
         if framing not in FRAMINGS:
             raise ConfigError(f"framing {framing!r}: expected one of {', '.join(FRAMINGS)}")
         if text_style not in ("plain", "csv", "plotter"):
@@ -202,6 +107,8 @@ class VirtualDevice:
         self.seed = int(seed)
         self.board = board
         self.mains_hz = float(mains_hz)
+        # H9 (#20): more Simulator options, e.g. {"faults": ("off",), "hum_uv": 1.0}
+        self.sim_options = dict(sim_options or {})
         self.text_style = text_style
         self.faults = faults or Faults()
         self.link = link
@@ -242,6 +149,8 @@ class VirtualDevice:
         self._next_status_s = 0.0
         self._paused_until: float | None = None
         self._done_pauses: set[int] = set()
+        self._noisy = False
+        self._noise_s: float | None = None  # noise sent up to this time
 
     # ------------------------------------------------------------------ public API
 
@@ -251,19 +160,9 @@ class VirtualDevice:
         return self.link or self._slave_path or ""
 
     @property
-    def slave_path(self) -> str | None:
-        """The current pty path (None while unplugged)."""
-        return self._slave_path
-
-    @property
     def plugged(self) -> bool:
         """False while the device is unplugged."""
         return self._plugged
-
-    @property
-    def host_open(self) -> bool:
-        """True while a host has the port open."""
-        return self._host_open
 
     def start(self) -> VirtualDevice:
         """Open the pty and start streaming in a background thread; returns self."""
@@ -289,15 +188,6 @@ class VirtualDevice:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def wait_host_open(self, timeout_s: float = 5.0) -> bool:
-        """Wait until a host opens the port."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._host_open:
-                return True
-            time.sleep(0.005)
-        return False
-
     def lost_samples(self, kinds: tuple[str, ...] | None = None, stream: int | None = None,
                      before_index: int | None = None) -> int:
         """Samples the device destroyed or dropped, filtered by kind, stream and index."""
@@ -322,11 +212,15 @@ class VirtualDevice:
         elif self.framing == "p2":
             fs_hz = fs_hz or 256.0
         else:
-            fs_hz = fs_hz or 2000.0
+            # The board's nominal rate (2000 Hz for uno-myoware2, 500 Hz for an ENV board).
+            from emgfeedback.acquisition.boards import get_board, rate_for_channels
+
+            fs_hz = fs_hz or rate_for_channels(get_board(self.board), channels)
         self.channels = channels
         self.fs_hz = float(fs_hz)
         self.sim = Simulator(scenario=self.scenario, n_channels=channels, fs_hz=self.fs_hz,
-                             seed=self.seed, board=self.board, mains_hz=self.mains_hz)
+                             seed=self.seed, board=self.board, mains_hz=self.mains_hz,
+                             **self.sim_options)
         self.channel_names = tuple(f"A{i}" for i in range(channels))
         self._pending = np.zeros((0, channels), np.int32)
 
@@ -567,6 +461,11 @@ class VirtualDevice:
             if self.reset_on_open:
                 self._power_on(now)
             self._plug()
+        self._noisy = any(at_s <= elapsed < at_s + duration_s for at_s, duration_s in f.noise)
+        if self._noisy:
+            self._send_noise(now)
+        else:
+            self._noise_s = None
         self._paused_until = None
         for i, (at_s, duration_s) in enumerate(f.pauses):
             if at_s <= elapsed < at_s + duration_s:
@@ -591,6 +490,8 @@ class VirtualDevice:
             reason = "unplug"
         elif self._paused_until is not None:
             reason = "pause"
+        elif self._noisy:
+            reason = "noise"
         elif not self._host_open:
             reason = "not_listening"
         if reason is not None:
@@ -714,6 +615,19 @@ class VirtualDevice:
                 self._record("tx_full", data_frames[0].first_index, n, now)
                 self.tx_dropped += len(data_frames)
 
+    def _send_noise(self, now: float) -> None:
+        """Random bytes at ``noise_bytes_per_s`` since the last call (a noise window)."""
+        if self._noise_s is None:
+            self._noise_s = now
+            return
+        n = int((now - self._noise_s) * self.faults.noise_bytes_per_s)
+        if n <= 0:
+            return
+        self._noise_s += n / self.faults.noise_bytes_per_s
+        noise = self._rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        if self._send_raw(noise):
+            self.log.noise_bytes += n
+
     def _send_raw(self, data: bytes) -> bool:
         """Write all of ``data`` to the pty, or nothing if the host does not keep up."""
         if self._master is None or not self._host_open or not data:
@@ -736,7 +650,3 @@ class VirtualDevice:
         if n > 0:
             self.fault_log.append(FaultRecord(kind, self.stream, first, n, now))
 
-
-def info_json(device: VirtualDevice) -> str:
-    """The device's emgf info as compact JSON (for the command's summary)."""
-    return json.dumps(device.info_payload(), separators=(",", ":"))

@@ -28,7 +28,7 @@ from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector
 from emgfeedback.analysis.rest import rest_mask
 from emgfeedback.errors import ConfigError
 
-DETECTORS = ("streaming", "hodges_bui", "bonato", "tkeo")
+DETECTORS = ("streaming", "glr", "hodges_bui", "bonato", "tkeo")
 
 #: Bursts starting in the first SETTLE_S seconds are dropped (filter start-up transient),
 #: as the streaming detector's ``settle_s`` does.
@@ -37,6 +37,7 @@ SETTLE_S = 0.25
 #: Default parameters of each offline detector (units in the names).
 DEFAULTS: dict[str, dict] = {
     "streaming": {},
+    "glr": {},
     "hodges_bui": {"lowpass_hz": 50.0, "window_s": 0.05, "k": 3.0, "min_on_s": 0.1,
                    "min_off_s": 0.1},
     # zeta well above the white-noise value (≈ 6-9): band-passed EMG samples are correlated,
@@ -84,6 +85,10 @@ def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=Non
         raise ConfigError(f"rest mask shape {mask.shape} does not match signal {x.shape}")
     if method == "streaming":
         return _streaming(x, fs_hz, mask, OnsetConfig(**params))
+    if method == "glr":
+        from emgfeedback.analysis.onset_glr import detect_glr
+
+        return detect_glr(x, fs_hz, rest=mask, **params)
     unknown = set(params) - set(DEFAULTS[method])
     if unknown:
         raise ConfigError(

@@ -25,8 +25,8 @@ The detector works on the band-passed signal in µV, channel by channel:
    Offsets are the change point from the burst's power back to rest. ``delay_ms`` is the
    time from the estimate to the moment the event is emitted.
 
-The numba kernel keeps every piece of state in arrays, so feeding a stream in any
-partition into blocks gives exactly the same events as one call.
+The numba kernel (:mod:`.onset_kernels`) keeps every piece of state in arrays, so feeding
+a stream in any partition into blocks gives exactly the same events as one call.
 """
 
 from __future__ import annotations
@@ -35,8 +35,18 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
-from numba import njit
 
+from emgfeedback.analysis.onset_kernels import (
+    _F_MU,
+    _F_NF,
+    _F_P0,
+    _F_SD,
+    _I_ACTIVE,
+    _I_NI,
+    _I_READY,
+    _P_HLEN,
+    _onset_kernel,
+)
 from emgfeedback.errors import ConfigError
 
 CONDITIONINGS = ("rms", "tkeo")
@@ -155,6 +165,9 @@ class OnsetEvent:
         Absolute sample index at which the event was confirmed.
     delay_ms : float
         ``(detected_index − index) / fs`` in milliseconds.
+    unknown : bool
+        True for an onset whose time is not known: the stream began during the
+        contraction, and ``index`` is the stream's first sample.
     """
 
     channel: int
@@ -162,338 +175,7 @@ class OnsetEvent:
     index: int
     detected_index: int
     delay_ms: float
-
-
-# Per-channel float state slots.
-_F_SUM, _F_MU, _F_SD, _F_WMEAN, _F_WM2, _F_P0, _F_P0ACC, _F_LEVEL, _F_X1, _F_X2 = range(10)
-_F_NF = 10
-# Per-channel integer state slots.
-(_I_POS, _I_SEEN, _I_LEARN, _I_ACTIVE, _I_RUN, _I_LASTEVT, _I_DOWN, _I_LEVELN, _I_READY,
- _I_HPOS, _I_ONSET, _I_PEND, _I_PENDLO, _I_ARMED) = range(14)
-_I_NI = 14
-
-# Integer parameters.
-(_P_W, _P_MINON, _P_MINOFF, _P_LEARN, _P_MAXBACK, _P_TKEO, _P_HLEN, _P_SETTLE, _P_SMOOTH,
- _P_MARGIN, _P_REFINE) = range(11)
-# Float parameters.
-_Q_ON, _Q_OFF, _Q_OFFFRAC, _Q_MINSD, _Q_TEMP = range(5)
-
-
-@njit(cache=True, nogil=True)
-def _hist_at(hist, c, hpos, hlen, back):
-    """History value ``back`` samples before the newest (0 = newest)."""
-    j = hpos - 1 - back
-    while j < 0:
-        j += hlen
-    return hist[c, j]
-
-
-@njit(cache=True, nogil=True)
-def _change_point(hist, c, hpos, hlen, idx, first, last, p_before, p_after):
-    """Most likely sample where the conditioned signal's mean changes from ``p_before`` to
-    ``p_after``, searched over absolute indices ``first..last`` (both ≤ ``idx``, within
-    the history).
-
-    The log-likelihood ratio of a zero-mean Gaussian sample of power ``p_after`` against
-    ``p_before`` is ``0.5·log(p_before/p_after) + 0.5·v·(1/p_before − 1/p_after)`` for a
-    conditioned value ``v``; the change point maximises the summed ratio from it to ``last``.
-    """
-    a = 0.5 * math.log(p_before / p_after)
-    b = 0.5 * (1.0 / p_before - 1.0 / p_after)
-    s = 0.0
-    best_s = -1e300
-    best = last + 1
-    for j in range(last, first - 1, -1):
-        s += a + b * _hist_at(hist, c, hpos, hlen, idx - j)
-        if s > best_s:
-            best_s = s
-            best = j
-    return best
-
-
-@njit(cache=True, nogil=True)
-def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp):
-    """Refine a step change point ``c0`` into the start of a raised-cosine amplitude rise.
-
-    Least squares between the logarithm of the conditioned signal and of the model
-    ``p0 + (p1 − p0)·s(t)²`` (``s`` rising from 0 to 1 over ``r`` samples from ``t``),
-    both smoothed by a centred ``sm``-sample moving mean. ``p0`` is the power just before
-    the burst when at least ``8·sm`` samples of it are in the history (else the rest
-    power from the baseline), ``p1`` the power well after ``c0``. Log-domain least
-    squares on smoothed power is far less noisy than a sample-by-sample likelihood on
-    correlated EMG samples. Tried: every rise length in ``ramps`` and every start in
-    ``[c0 − r − margin, c0 + margin]``. The smoothed model of one rise length is the same
-    curve shifted, so it is tabulated once and each candidate costs O(r + sm).
-
-    The rise length is a nuisance: a long rise starting early and a short one starting
-    later fit almost equally well, because the first part of a smooth rise carries little
-    power. So the squared error ``E`` of every candidate becomes a likelihood
-    ``exp(−E/temp)`` (``temp`` in the same units as ``E``: it absorbs the variance of the
-    log power and the correlation of neighbouring smoothed values), the rise lengths are
-    summed out (equal prior weight per length in ``ramps``) and the onset is the median
-    of that posterior over the start: the estimate with the least expected absolute error.
-    ``temp <= 0`` returns the joint least-squares fit.
-    """
-    n = hi - lo + 1
-    if n < 8 * sm + 8:
-        return c0
-    csum = np.empty(n + 1)
-    csum[0] = 0.0
-    for k in range(n):
-        csum[k + 1] = csum[k] + _hist_at(hist, c, hpos, hlen, idx - (lo + k))
-    rmax = ramps[-1]
-    pre = c0 - rmax - margin - lo
-    if pre >= 8 * sm:
-        p0 = max(csum[pre] / pre, 1e-30)
-    a1 = min(c0 + rmax // 2 - lo, n - 4 * sm)
-    p1 = (csum[n] - csum[a1]) / (n - a1)
-    if p1 <= p0 * 1.0001:
-        return c0
-    half = sm // 2
-    j0 = half
-    j1 = n - sm + half  # centred windows [j - half, j - half + sm) inside the data
-    lp0 = math.log(p0)
-    lp1 = math.log(p1)
-    # Prefix sums of the squared log-residuals against the flat parts of the model.
-    q0 = np.zeros(n + 1)
-    q1 = np.zeros(n + 1)
-    logv = np.zeros(n)
-    for j in range(j0, j1):
-        lv = math.log(max((csum[j - half + sm] - csum[j - half]) / sm, 1e-30))
-        logv[j] = lv
-        q0[j + 1] = q0[j] + (lv - lp0) * (lv - lp0)
-        q1[j + 1] = q1[j] + (lv - lp1) * (lv - lp1)
-    for j in range(j1, n):
-        q0[j + 1] = q0[j]
-        q1[j + 1] = q1[j]
-    # Every (rise length, start) candidate's error is kept: the onset is the median of the
-    # posterior over the start, with the rise length marginalised out.
-    t_base = c0 - ramps[-1] - margin
-    n_t = ramps[-1] + 2 * margin + 1
-    errs = np.full((ramps.size, n_t), 1e300)
-    best_err = 1e300
-    best = c0
-    for ri in range(ramps.size):
-        r = ramps[ri]
-        # Smoothed model as a function of d = j − t, for d in [dlo, dhi); 0 before, 1 after.
-        dlo = half - sm + 1
-        dhi = r + half + 1
-        width = dhi - dlo
-        prof = np.zeros(width + sm + 1)  # prefix sums of s² over k = dlo - half + m
-        for m in range(width + sm):
-            k = dlo - half + m
-            if k < 0:
-                s2 = 0.0
-            elif k >= r:
-                s2 = 1.0
-            else:
-                s = 0.5 * (1.0 - math.cos(math.pi * (k + 0.5) / r))
-                s2 = s * s
-            prof[m + 1] = prof[m] + s2
-        lmodel = np.empty(width)
-        for m in range(width):
-            sm_mean = (prof[m + sm] - prof[m]) / sm
-            lmodel[m] = math.log(p0 + (p1 - p0) * sm_mean)
-        t_lo = max(c0 - r - margin, lo + sm)
-        t_hi = min(c0 + margin, hi - r - 2 * sm)
-        for t in range(t_lo, t_hi + 1):
-            tt = t - lo
-            a = min(max(tt + dlo, j0), j1)
-            b = min(max(tt + dhi, j0), j1)
-            err = (q0[a] - q0[j0]) + (q1[j1] - q1[b])
-            for j in range(a, b):
-                d = logv[j] - lmodel[j - tt - dlo]
-                err += d * d
-            errs[ri, t - t_base] = err
-            if err < best_err:
-                best_err = err
-                best = t
-    if temp <= 0.0:
-        return best
-    marg = np.zeros(n_t)
-    for ri in range(ramps.size):
-        for k in range(n_t):
-            if errs[ri, k] < 1e299:
-                marg[k] += math.exp(-(errs[ri, k] - best_err) / temp)
-    total = marg.sum()
-    if not total > 0.0:
-        return best
-    acc = 0.0
-    for k in range(n_t):
-        acc += marg[k]
-        if acc >= 0.5 * total:
-            return t_base + k
-    return best
-
-
-@njit(cache=True, nogil=True)
-def _mean_hist(hist, c, hpos, hlen, idx, first, last):
-    acc = 0.0
-    for j in range(first, last + 1):
-        acc += _hist_at(hist, c, hpos, hlen, idx - j)
-    return acc / max(last - first + 1, 1)
-
-
-@njit(cache=True, nogil=True)
-def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring, hist,
-                  ev_ch, ev_kind, ev_idx, ev_det):
-    """Run the detector over ``x`` (n, ch); write events; return how many were written."""
-    n, n_ch = x.shape
-    w = iparams[_P_W]
-    min_on = iparams[_P_MINON]
-    min_off = iparams[_P_MINOFF]
-    n_learn_target = iparams[_P_LEARN]
-    max_back = iparams[_P_MAXBACK]
-    use_tkeo = iparams[_P_TKEO] != 0
-    hlen = iparams[_P_HLEN]
-    settle = iparams[_P_SETTLE]
-    smooth = iparams[_P_SMOOTH]
-    margin = iparams[_P_MARGIN]
-    refine = iparams[_P_REFINE]
-    on_sd = fparams[_Q_ON]
-    off_sd = fparams[_Q_OFF]
-    off_frac = fparams[_Q_OFFFRAC]
-    min_sd_ratio = fparams[_Q_MINSD]
-    temp = fparams[_Q_TEMP]
-    n_ev = 0
-    for c in range(n_ch):
-        fs_ = fstate[c]
-        is_ = istate[c]
-        for i in range(n):
-            idx = first_index + i
-            v = x[i, c]
-            if use_tkeo:
-                cond = abs(fs_[_F_X1] * fs_[_F_X1] - v * fs_[_F_X2])
-                fs_[_F_X2] = fs_[_F_X1]
-                fs_[_F_X1] = v
-            else:
-                cond = v * v
-            # Moving mean of the conditioned signal; the running sum is updated in the same
-            # order whatever the block sizes, so results are identical across partitions.
-            pos = is_[_I_POS]
-            fs_[_F_SUM] += cond - ring[c, pos]
-            ring[c, pos] = cond
-            is_[_I_POS] = pos + 1 if pos + 1 < w else 0
-            if fs_[_F_SUM] < 0.0:
-                fs_[_F_SUM] = 0.0
-            p = fs_[_F_SUM] / w
-            e = math.sqrt(p)
-            is_[_I_SEEN] += 1
-            hpos = is_[_I_HPOS]
-            hist[c, hpos] = cond
-            hpos = hpos + 1 if hpos + 1 < hlen else 0
-            is_[_I_HPOS] = hpos
-            if is_[_I_SEEN] <= max(w, settle):
-                # Window still filling or upstream filters still settling.
-                is_[_I_LASTEVT] = idx
-                continue
-            if is_[_I_READY] == 0:
-                # Welford: numerically stable mean/variance of the rest envelope.
-                is_[_I_LEARN] += 1
-                k = is_[_I_LEARN]
-                delta = e - fs_[_F_WMEAN]
-                fs_[_F_WMEAN] += delta / k
-                fs_[_F_WM2] += delta * (e - fs_[_F_WMEAN])
-                fs_[_F_P0ACC] += p
-                if k >= n_learn_target:
-                    fs_[_F_MU] = fs_[_F_WMEAN]
-                    fs_[_F_SD] = math.sqrt(fs_[_F_WM2] / max(k - 1, 1))
-                    fs_[_F_P0] = fs_[_F_P0ACC] / k
-                    is_[_I_READY] = 1
-                    is_[_I_LASTEVT] = idx
-                continue
-            mu = fs_[_F_MU]
-            sd_eff = max(fs_[_F_SD], min_sd_ratio * mu, 1e-12)
-            p0 = max(fs_[_F_P0], 1e-24)
-            if is_[_I_PEND] == 1:
-                # A confirmed onset waits for its rise to be fitted: after ``refine``
-                # samples, or now if the burst is already ending (then only up to where
-                # the envelope started to fall).
-                ending = is_[_I_RUN] > 0 and is_[_I_RUN] + 1 >= min_off
-                if idx >= is_[_I_ONSET] + refine or ending:
-                    hi = min(idx, is_[_I_DOWN]) if ending else idx
-                    lo = max(is_[_I_PENDLO], idx - hlen + 1)
-                    onset = _fit_rise(hist, c, hpos, hlen, idx, lo, hi, is_[_I_ONSET], p0,
-                                      ramps, margin, smooth, temp * smooth) \
-                        if hi > lo else is_[_I_ONSET]
-                    onset = max(onset, idx - max_back - refine)
-                    ev_ch[n_ev] = c
-                    ev_kind[n_ev] = 1
-                    ev_idx[n_ev] = onset
-                    ev_det[n_ev] = idx
-                    n_ev += 1
-                    is_[_I_PEND] = 0
-                    is_[_I_ONSET] = onset
-                    is_[_I_LASTEVT] = onset
-            if is_[_I_ACTIVE] == 0:
-                if e > mu + on_sd * sd_eff:
-                    # After an offset declared at the (burst-adaptive, possibly higher)
-                    # offset threshold, the envelope must first fall below the onset
-                    # threshold: the tail of the same burst is not a new onset.
-                    if is_[_I_ARMED] == 1:
-                        is_[_I_RUN] += 1
-                else:
-                    is_[_I_RUN] = 0
-                    is_[_I_ARMED] = 1
-                if is_[_I_RUN] >= min_on:
-                    # Backdate: most likely change point from rest power to the power of the
-                    # confirming run, within the history and after the previous event.
-                    first = max(idx - max_back, is_[_I_LASTEVT] + 1, idx - hlen + 1)
-                    p1 = _mean_hist(hist, c, hpos, hlen, idx, idx - min_on + 1, idx)
-                    onset = idx - min_on + 1
-                    if p1 > p0 and first <= idx:
-                        onset = _change_point(hist, c, hpos, hlen, idx, first, idx, p0, p1)
-                    if ramps.size and p1 > p0:
-                        # The rise is fitted once ``refine`` samples past it are in.
-                        is_[_I_PEND] = 1
-                        is_[_I_PENDLO] = max(first, onset - ramps[-1] - w)
-                    else:
-                        ev_ch[n_ev] = c
-                        ev_kind[n_ev] = 1
-                        ev_idx[n_ev] = onset
-                        ev_det[n_ev] = idx
-                        n_ev += 1
-                    is_[_I_ACTIVE] = 1
-                    is_[_I_RUN] = 0
-                    is_[_I_ONSET] = onset
-                    is_[_I_LASTEVT] = onset
-                    fs_[_F_LEVEL] = 0.0
-                    is_[_I_LEVELN] = 0
-            else:
-                fs_[_F_LEVEL] += e
-                is_[_I_LEVELN] += 1
-                level = fs_[_F_LEVEL] / is_[_I_LEVELN]
-                thr_off = mu + max(off_sd * sd_eff, off_frac * (level - mu))
-                if e < thr_off:
-                    if is_[_I_RUN] == 0:
-                        is_[_I_DOWN] = idx
-                    is_[_I_RUN] += 1
-                else:
-                    is_[_I_RUN] = 0
-                if is_[_I_RUN] >= min_off:
-                    # Backdate: most likely change point from the burst's power (measured
-                    # before the envelope fell) down to rest power.
-                    first = max(idx - max_back, is_[_I_ONSET] + 1, idx - hlen + 1)
-                    lvl_last = min(is_[_I_DOWN] - w, idx)
-                    lvl_first = max(first, lvl_last - w + 1)
-                    offset = max(is_[_I_DOWN] - w, first)
-                    if lvl_last >= lvl_first and first <= idx:
-                        p1 = _mean_hist(hist, c, hpos, hlen, idx, lvl_first, lvl_last)
-                        if p1 > p0:
-                            # Change from p1 (before) to p0 (after): the summed ratio from
-                            # the change point to the end favours p0.
-                            offset = _change_point(hist, c, hpos, hlen, idx, first, idx,
-                                                   p1, p0)
-                    ev_ch[n_ev] = c
-                    ev_kind[n_ev] = 0
-                    ev_idx[n_ev] = offset
-                    ev_det[n_ev] = idx
-                    n_ev += 1
-                    is_[_I_ACTIVE] = 0
-                    is_[_I_RUN] = 0
-                    is_[_I_ARMED] = 0
-                    is_[_I_LASTEVT] = offset
-    return n_ev
+    unknown: bool = False
 
 
 class OnsetDetector:
@@ -554,11 +236,6 @@ class OnsetDetector:
         self._ring = np.zeros((ch, self._w), dtype=np.float64)
         self._hist = np.zeros((ch, int(self._iparams[_P_HLEN])), dtype=np.float64)
         self._next_index: int | None = None
-
-    @property
-    def window_samples(self) -> int:
-        """Length of the detection window in samples."""
-        return self._w
 
     @property
     def baseline_ready(self) -> np.ndarray:

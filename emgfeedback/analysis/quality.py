@@ -3,14 +3,21 @@
 Each measure is computed on the *raw* signal in µV (before the band-pass, so that hum and
 ECG are visible) and, for clipping and rails, on the ADC counts when the calibration is
 known. Thresholds are module constants, documented in ``docs/analysis.md``.
+
+Which checks run depends on the channel's output kind (:data:`CHECKS_BY_KIND`): every kind
+gets clipping, electrode off (rail or flat line), SNR and lost samples. The mains ratio
+needs the bipolar signal's spectrum, so it is only measured on RAW and µV channels (an
+envelope has no 50 Hz line left, and a rectified signal has its hum folded to DC and 2f);
+ECG is looked for on RAW, µV and RECT channels. On RECT and ENV channels zero is the
+natural resting level, so only the upper ADC rail counts as clipping or a rail.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-from scipy import signal
 
 from emgfeedback.analysis.rest import windowed_rms
 
@@ -31,6 +38,13 @@ ECG_MIN_PROMINENCE = 0.2
 #: Heart periods considered, seconds (120-48 beats per minute, 0.8-2 Hz).
 ECG_PERIOD_S = (0.5, 1.25)
 ECG_ADVICE = "ECG on this channel: high-pass at 30 Hz (PipelineConfig(highpass_hz=30.0))"
+#: Checks run per output kind (``snr`` and ``lost`` always run).
+CHECKS_BY_KIND = {
+    "raw": ("mains", "clipping", "electrode_off", "ecg"),
+    "uv": ("mains", "clipping", "electrode_off", "ecg"),
+    "rect": ("clipping", "electrode_off", "ecg"),
+    "env": ("clipping", "electrode_off"),
+}
 
 
 def mains_ratio(x_uv, fs_hz: float, mains_hz: float | None = None,
@@ -56,12 +70,22 @@ def mains_ratio(x_uv, fs_hz: float, mains_hz: float | None = None,
     tuple of float
         ``(ratio, mains_hz)``.
     """
-    x = np.asarray(x_uv, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
-    nper = int(min(x.size, round(fs_hz)))
-    if nper < 64:
-        return math.nan, mains_hz or math.nan
-    f, p = signal.welch(x - x.mean(), fs=fs_hz, nperseg=nper, detrend="constant")
+    return _run_steps(_mains_steps(x_uv, fs_hz, mains_hz, band_hz))
+
+
+def _run_steps(steps):
+    """Run a generator of steps to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def mains_ratio_from_psd(f, p, fs_hz: float, mains_hz: float | None = None,
+                         band_hz=(20.0, 450.0)) -> tuple[float, float]:
+    """:func:`mains_ratio` from a Welch spectrum ``(f, p)`` (for recordings read in blocks,
+    whose spectrum is averaged block by block)."""
     df = f[1] - f[0]
     lo, hi = band_hz[0], min(band_hz[1], 0.49 * fs_hz)
     in_band = (f >= lo) & (f <= hi)
@@ -69,16 +93,22 @@ def mains_ratio(x_uv, fs_hz: float, mains_hz: float | None = None,
     if band_power <= 0:
         return 0.0, mains_hz or 50.0
     best = (0.0, mains_hz or 50.0)
+    # Only the bins within `reach` of a line can be in its line or side masks: the masks
+    # are taken on that slice of the (ascending) frequencies, the same bins in the same
+    # order as over the whole spectrum, for a fraction of the work.
+    reach = max(8.0, 1.0 + 0.5 * df) + abs(df)
     for m in ([mains_hz] if mains_hz else [50.0, 60.0]):
         excess = 0.0
         k = 1
         while k * m <= hi:
             fk = k * m
             if fk >= lo:
-                line = np.abs(f - fk) <= 1.0 + 0.5 * df
-                side = (np.abs(f - fk) > 3.0) & (np.abs(f - fk) <= 8.0)
-                floor = float(np.median(p[side])) if np.any(side) else 0.0
-                excess += float(np.sum(np.maximum(p[line] - floor, 0.0)) * df)
+                a, b = np.searchsorted(f, (fk - reach, fk + reach))
+                fs_, ps_ = f[a:b], p[a:b]
+                line = np.abs(fs_ - fk) <= 1.0 + 0.5 * df
+                side = (np.abs(fs_ - fk) > 3.0) & (np.abs(fs_ - fk) <= 8.0)
+                floor = float(np.median(ps_[side])) if np.any(side) else 0.0
+                excess += float(np.sum(np.maximum(ps_[line] - floor, 0.0)) * df)
             k += 1
         ratio = excess / band_power
         if ratio >= best[0]:
@@ -125,6 +155,16 @@ def electrode_off(counts_or_uv, fs_hz: float, flat_step: float, rails=None) -> t
     at_rail = np.zeros(n_win, dtype=bool)
     if rails is not None:
         at_rail = np.mean((blocks <= rails[0]) | (blocks >= rails[1]), axis=1) > 0.5
+    return electrode_off_from_windows(flat, at_rail)
+
+
+def electrode_off_from_windows(flat, at_rail) -> tuple[bool, str]:
+    """:func:`electrode_off` from its per-second window flags (flat, mostly at a rail)."""
+    flat = np.asarray(flat, dtype=bool)
+    at_rail = np.asarray(at_rail, dtype=bool)
+    n_win = flat.size
+    if n_win == 0:
+        return False, ""
     # A rail is unambiguous after 2 s; a flat line needs longer, because a coarse ADC
     # (24 µV per count) can read a quiet rest as constant counts for a few seconds.
     if _longest_run(at_rail) >= RAIL_RUN_S or np.mean(at_rail) >= OFF_WINDOW_FRACTION:
@@ -154,19 +194,36 @@ def ecg_contamination(x_uv, fs_hz: float) -> tuple[bool, float, float]:
     tuple
         ``(flag, heart_rate_bpm, peak)`` (rate NaN when not flagged).
     """
-    x = np.asarray(x_uv, dtype=np.float64).ravel()
-    x = np.where(np.isfinite(x), x, 0.0)
-    if x.size < 4 * fs_hz:
-        return False, math.nan, 0.0
+    return _run_steps(_ecg_steps(x_uv, fs_hz))
+
+
+def _ecg_low(x, fs_hz: float) -> np.ndarray:
+    from scipy import signal
+
+    return signal.sosfiltfilt(_ecg_sos(float(fs_hz)).copy(), x)  # SciPy wants it writable
+
+
+@functools.lru_cache(maxsize=16)
+def _ecg_sos(fs_hz: float) -> np.ndarray:
+    # The 5-30 Hz band-pass (designing it costs as much as filtering a 2 s window).
+    from scipy import signal
+
     sos = signal.butter(2, [5.0, min(30.0, 0.45 * fs_hz)], btype="band", fs=fs_hz,
                         output="sos")
-    low = signal.sosfiltfilt(sos, x)
+    sos.flags.writeable = False
+    return sos
+
+
+def _ecg_energy(low, fs_hz: float) -> np.ndarray:
+    # Low-band energy (squared, smoothed over 40 ms), at the full rate.
     energy = low * low
     k = max(int(0.04 * fs_hz), 1)
-    energy = np.convolve(energy, np.ones(k) / k, mode="same")
-    # Decimate to 100 Hz for a cheap autocorrelation.
-    step = max(int(fs_hz // 100), 1)
-    e = energy[::step]
+    return np.convolve(energy, np.ones(k) / k, mode="same")
+
+
+def ecg_from_energy(e, fs_e: float) -> tuple[bool, float, float]:
+    """:func:`ecg_contamination` from its decimated low-band energy ``e`` (rate ``fs_e``)."""
+    e = np.asarray(e, dtype=np.float64)
     e = e - e.mean()
     if not np.any(e):
         return False, math.nan, 0.0
@@ -174,7 +231,6 @@ def ecg_contamination(x_uv, fs_hz: float) -> tuple[bool, float, float]:
     spec = np.fft.rfft(e, 2 * n)
     ac = np.fft.irfft(spec * np.conj(spec))[:n]
     ac = ac / ac[0]
-    fs_e = fs_hz / step
     l0, l1 = int(ECG_PERIOD_S[0] * fs_e), int(ECG_PERIOD_S[1] * fs_e)
     if l1 >= n:
         return False, math.nan, 0.0
@@ -190,6 +246,12 @@ def ecg_contamination(x_uv, fs_hz: float) -> tuple[bool, float, float]:
 def snr_db(filtered_uv, fs_hz: float, window_s: float = 0.5) -> float:
     """SNR of activity over rest: 20·log10(95th / 10th percentile of window RMS), dB."""
     rms = windowed_rms(np.asarray(filtered_uv, dtype=np.float64).ravel(), fs_hz, window_s)
+    return snr_from_window_rms(rms)
+
+
+def snr_from_window_rms(rms) -> float:
+    """:func:`snr_db` from the window RMS values."""
+    rms = np.asarray(rms, dtype=np.float64)
     rms = rms[np.isfinite(rms)].ravel()
     if rms.size < 2:
         return math.nan
@@ -199,7 +261,7 @@ def snr_db(filtered_uv, fs_hz: float, window_s: float = 0.5) -> float:
 
 def assess_quality(x_uv, fs_hz: float, filtered_uv=None, counts=None, calibration=None,
                    mains_hz: float | None = None, lost_samples=None,
-                   band_hz=(20.0, 450.0)) -> list[dict]:
+                   band_hz=(20.0, 450.0), output_kinds=None) -> list[dict]:
     """Quality measures and flags per channel.
 
     Parameters
@@ -222,14 +284,39 @@ def assess_quality(x_uv, fs_hz: float, filtered_uv=None, counts=None, calibratio
         the NaN samples.
     band_hz : tuple of float
         EMG band used for the mains ratio.
+    output_kinds : sequence of str, optional
+        Output kind per channel (``raw``, ``uv``, ``rect``, ``env``); taken from the
+        calibration when not given, else ``raw``. Decides the checks
+        (:data:`CHECKS_BY_KIND`).
 
     Returns
     -------
     list of dict
-        Per channel: ``mains_hz``, ``mains_ratio``, ``clipped_pct``, ``electrode_off``,
+        Per channel: ``output`` (the kind), ``checks`` (the checks run), ``mains_hz``,
+        ``mains_ratio`` (NaN when not measured), ``clipped_pct``, ``electrode_off``,
         ``ecg``, ``ecg_rate_bpm``, ``snr_db``, ``lost_pct``, ``flags`` (list of short
         names: ``mains``, ``clipping``, ``electrode_off``, ``ecg``, ``lost``) and
         ``advice`` (list of sentences).
+    """
+    return _run_steps(assess_quality_steps(x_uv, fs_hz, filtered_uv, counts, calibration,
+                                           mains_hz, lost_samples, band_hz, output_kinds))
+
+
+def assess_quality_steps(x_uv, fs_hz: float, filtered_uv=None, counts=None, calibration=None,
+                         mains_hz: float | None = None, lost_samples=None,
+                         band_hz=(20.0, 450.0), output_kinds=None):
+    """:func:`assess_quality` in small steps, for callers that must not block for long.
+
+    A generator: each ``next()`` does one measure of one channel (the mains spectrum, the
+    rails and flat lines, the ECG search, ...) and yields None; the list of per-channel
+    dictionaries is the ``StopIteration`` value. Same arguments and same results as
+    :func:`assess_quality`, which is this generator run to its end. The caller must not
+    change the arrays it passed until the generator has finished.
+
+    Yields
+    ------
+    None
+        After each step.
     """
     x = np.asarray(x_uv, dtype=np.float64)
     if x.ndim == 1:
@@ -242,11 +329,20 @@ def assess_quality(x_uv, fs_hz: float, filtered_uv=None, counts=None, calibratio
         lost = [int(lost_samples or 0)] * n_ch
     else:
         lost = [int(v) for v in lost_samples]
+    if output_kinds is None:
+        output_kinds = [getattr(calibration[c], "output", "raw") if calibration is not None
+                        else "raw" for c in range(n_ch)]
     out = []
     for c in range(n_ch):
         xc = x[:, c]
         cal = calibration[c] if calibration is not None else None
-        ratio, mains = mains_ratio(xc, fs_hz, mains_hz, band_hz)
+        kind = str(output_kinds[c] or "raw").lower()
+        checks = CHECKS_BY_KIND.get(kind, CHECKS_BY_KIND["raw"])
+        if "mains" in checks:
+            ratio, mains = yield from _mains_steps(xc, fs_hz, mains_hz, band_hz)
+        else:
+            ratio, mains = math.nan, (mains_hz or math.nan)
+        one_sided = kind in ("rect", "env")
         if counts is not None:
             cc = np.asarray(counts)[:, c] if np.ndim(counts) == 2 else np.asarray(counts)
         elif cal is not None and cal.uv_per_count > 0:
@@ -254,44 +350,93 @@ def assess_quality(x_uv, fs_hz: float, filtered_uv=None, counts=None, calibratio
         else:
             cc = None
         if cc is not None and cal is not None:
-            clipped = clipped_percent(cc, cal.adc_min, cal.adc_max)
-            off, off_reason = electrode_off(cc, fs_hz, 0.0, (cal.adc_min, cal.adc_max))
+            # Zero is where a rectified signal or an envelope rests: only the top rail clips.
+            low = cal.adc_min - 1 if one_sided else cal.adc_min
+            clipped = clipped_percent(cc, low, cal.adc_max)
+            off, off_reason = electrode_off(cc, fs_hz, 0.0, (low, cal.adc_max))
         else:
             clipped = 0.0
             off, off_reason = electrode_off(xc, fs_hz, 0.01)
-        ecg, rate, _ = ecg_contamination(xc, fs_hz)
+        yield None
+        if "ecg" in checks:
+            ecg, rate, _ = yield from _ecg_steps(xc, fs_hz)
+        else:
+            ecg, rate = False, math.nan
         n_nan = int(np.count_nonzero(~np.isfinite(xc)))
         total_lost = n_nan + lost[c]
         lost_pct = 100.0 * total_lost / max(n + lost[c], 1)
-        flags, advice = [], []
-        if ratio > MAINS_FLAG_RATIO:
-            flags.append("mains")
-            advice.append(f"mains hum at {mains:g} Hz is {100 * ratio:.0f}% of the EMG band "
-                          "power: check the reference electrode, run on battery, enable the "
-                          f"{mains:g} Hz notch")
-        if clipped > CLIP_FLAG_PCT:
-            flags.append("clipping")
-            advice.append(f"{clipped:.1f}% of samples at an ADC rail: lower the gain")
-        if off:
-            flags.append("electrode_off")
-            advice.append(f"electrode off? signal {off_reason}: check the electrodes and leads")
-        if ecg:
-            flags.append("ecg")
-            advice.append(ECG_ADVICE)
-        if lost_pct > 0.1:
-            flags.append("lost")
-            advice.append(f"{lost_pct:.2f}% of samples lost: check the cable and baud rate")
-        out.append({
-            "mains_hz": float(mains),
-            "mains_ratio": float(ratio),
-            "clipped_pct": float(clipped),
-            "electrode_off": bool(off),
-            "electrode_off_reason": off_reason,
-            "ecg": bool(ecg),
-            "ecg_rate_bpm": float(rate),
-            "snr_db": float(snr_db(filt[:, c], fs_hz)),
-            "lost_pct": float(lost_pct),
-            "flags": flags,
-            "advice": advice,
-        })
+        snr = snr_db(filt[:, c], fs_hz)
+        out.append(channel_quality(kind, checks, ratio, mains, clipped, off, off_reason, ecg,
+                                   rate, snr, lost_pct))
+        yield None
     return out
+
+
+def _mains_steps(xc, fs_hz: float, mains_hz, band_hz):
+    # mains_ratio() in two steps (spectrum, then the lines).
+    x = np.asarray(xc, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    nper = int(min(x.size, round(fs_hz)))
+    if nper < 64:
+        return math.nan, mains_hz or math.nan
+    from scipy import signal  # imported on first use: commands that never assess start fast
+
+    f, p = signal.welch(x - x.mean(), fs=fs_hz, nperseg=nper, detrend="constant")
+    yield None
+    ratio = mains_ratio_from_psd(f, p, fs_hz, mains_hz, band_hz)
+    yield None
+    return ratio
+
+
+def _ecg_steps(x_uv, fs_hz: float):
+    # ecg_contamination() in two steps (the filter, then the energy's autocorrelation).
+    x = np.asarray(x_uv, dtype=np.float64).ravel()
+    x = np.where(np.isfinite(x), x, 0.0)
+    if x.size < 4 * fs_hz:
+        return False, math.nan, 0.0
+    low = _ecg_low(x, fs_hz)
+    yield None
+    energy = _ecg_energy(low, fs_hz)
+    # Decimate to 100 Hz for a cheap autocorrelation.
+    step = max(int(fs_hz // 100), 1)
+    return ecg_from_energy(energy[::step], fs_hz / step)
+
+
+def channel_quality(kind: str, checks, ratio: float, mains: float, clipped: float, off: bool,
+                    off_reason: str, ecg: bool, rate: float, snr: float,
+                    lost_pct: float) -> dict:
+    """One channel's quality dictionary (flags and advice) from its measures
+    (see :func:`assess_quality`)."""
+    flags, advice = [], []
+    if ratio > MAINS_FLAG_RATIO:  # False for NaN (not measured)
+        flags.append("mains")
+        advice.append(f"mains hum at {mains:g} Hz is {100 * ratio:.0f}% of the EMG band "
+                      "power: check the reference electrode, run on battery, enable the "
+                      f"{mains:g} Hz notch")
+    if clipped > CLIP_FLAG_PCT:
+        flags.append("clipping")
+        advice.append(f"{clipped:.1f}% of samples at an ADC rail: lower the gain")
+    if off:
+        flags.append("electrode_off")
+        advice.append(f"electrode off? signal {off_reason}: check the electrodes and leads")
+    if ecg:
+        flags.append("ecg")
+        advice.append(ECG_ADVICE)
+    if lost_pct > 0.1:
+        flags.append("lost")
+        advice.append(f"{lost_pct:.2f}% of samples lost: check the cable and baud rate")
+    return {
+        "output": kind,
+        "checks": list(checks),
+        "mains_hz": float(mains),
+        "mains_ratio": float(ratio),
+        "clipped_pct": float(clipped),
+        "electrode_off": bool(off),
+        "electrode_off_reason": off_reason,
+        "ecg": bool(ecg),
+        "ecg_rate_bpm": float(rate),
+        "snr_db": float(snr),
+        "lost_pct": float(lost_pct),
+        "flags": flags,
+        "advice": advice,
+    }

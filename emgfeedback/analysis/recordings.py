@@ -10,14 +10,13 @@ expected.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from emgfeedback.errors import DataFileError, require
+from emgfeedback.errors import DataFileError
 
 #: Units the analysis converts to µV (case-insensitive); anything else is "other".
 UV_FACTORS = {"uv": 1.0, "µv": 1.0, "microvolt": 1.0, "mv": 1000.0, "v": 1e6}
@@ -39,9 +38,10 @@ class Recording:
     path : str
         The file.
     format : str
-        ``csv``, ``biosppy``, ``uci``, ``edf`` or ``bdf``.
+        ``csv``, ``biosppy``, ``uci``, ``edf``, ``bdf`` or ``session``.
     samples : numpy.ndarray
-        float64 ``(n_samples, n_channels)`` in the file's units (NaN for empty cells).
+        float64 ``(n_samples, n_channels)`` in the file's units (NaN for empty cells and
+        for samples the file says are missing).
     fs_hz : float or None
         Sample rate if the file says (or a time column implies) it.
     channel_names : list of str
@@ -51,6 +51,10 @@ class Recording:
         What was detected (header lines, time/index column, delimiter ...).
     meta : dict
         Header fields.
+    markers : list of dict
+        ``index`` (sample number from the first sample) and ``label``.
+    gaps : list of dict
+        ``start`` (sample number), ``n_samples`` and ``cause`` of each missing stretch.
     """
 
     path: str
@@ -61,6 +65,8 @@ class Recording:
     units: list
     notes: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    markers: list = field(default_factory=list)
+    gaps: list = field(default_factory=list)
 
     @property
     def n_channels(self) -> int:
@@ -69,21 +75,102 @@ class Recording:
 
     def select(self, channels) -> Recording:
         """A copy with only the given channels (names or 0-based numbers, in that order)."""
-        idx = []
-        for ch in channels:
-            key = str(ch)
-            if key in self.channel_names:
-                idx.append(self.channel_names.index(key))
-            elif key.isdigit() and int(key) < self.n_channels:
-                idx.append(int(key))
-            else:
-                raise DataFileError(
-                    f"{self.path}: no channel {ch!r}; channels are "
-                    f"{', '.join(self.channel_names)} (or numbers 0-{self.n_channels - 1})"
-                )
+        idx = _channel_indices(self.path, self.channel_names, channels)
         return Recording(self.path, self.format, self.samples[:, idx], self.fs_hz,
                          [self.channel_names[i] for i in idx], [self.units[i] for i in idx],
-                         list(self.notes), dict(self.meta))
+                         list(self.notes), dict(self.meta), list(self.markers),
+                         list(self.gaps))
+
+
+def _channel_indices(path, names, channels) -> list[int]:
+    idx = []
+    for ch in channels:
+        key = str(ch)
+        if key in names:
+            idx.append(names.index(key))
+        elif key.isdigit() and int(key) < len(names):
+            idx.append(int(key))
+        else:
+            raise DataFileError(
+                f"{path}: no channel {ch!r}; channels are "
+                f"{', '.join(names)} (or numbers 0-{len(names) - 1})"
+            )
+    return idx
+
+
+class RecordingSource:
+    """A recording whose samples are read in blocks (any length, bounded memory).
+
+    The header attributes are those of :class:`Recording`; :meth:`chunks` yields the
+    samples; :attr:`markers` and :attr:`gaps` are complete once the chunks have been read
+    (a ``capture`` file notes its gaps between the rows).
+    """
+
+    def __init__(self, path, fmt, fs_hz, channel_names, units, notes, meta, markers, gaps,
+                 blocks, columns=None):
+        self.path, self.format, self.fs_hz = str(path), fmt, fs_hz
+        self.channel_names, self.units = list(channel_names), list(units)
+        self.notes, self.meta = list(notes), dict(meta)
+        # Shared with the copies select() makes: reading the rows may complete them.
+        self._facts = {"markers": list(markers), "gaps": list(gaps)}
+        self._blocks = blocks  # callable(columns) -> iterator of (n, n_columns) arrays
+        self._columns = columns
+
+    @property
+    def markers(self) -> list:
+        """``{"index", "label"}`` per marker (complete once the chunks have been read)."""
+        return self._facts["markers"]
+
+    @markers.setter
+    def markers(self, value) -> None:
+        self._facts["markers"] = list(value)
+
+    @property
+    def gaps(self) -> list:
+        """``{"start", "n_samples", "cause"}`` per gap (complete once the chunks were read)."""
+        return self._facts["gaps"]
+
+    @gaps.setter
+    def gaps(self, value) -> None:
+        self._facts["gaps"] = list(value)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channel_names)
+
+    def select(self, channels) -> RecordingSource:
+        """The same recording restricted to the given channels (names or 0-based numbers)."""
+        idx = _channel_indices(self.path, self.channel_names, channels)
+        base = list(range(self.n_channels)) if self._columns is None else self._columns
+        out = RecordingSource(self.path, self.format, self.fs_hz,
+                              [self.channel_names[i] for i in idx],
+                              [self.units[i] for i in idx], self.notes, self.meta,
+                              (), (), self._blocks, [base[i] for i in idx])
+        out._facts = self._facts
+        return out
+
+    def chunks(self):
+        """Yield float64 ``(n, n_channels)`` blocks in order (NaN where missing)."""
+        for block in self._blocks(self._columns):
+            if block.shape[0]:
+                yield block
+
+    def read(self) -> Recording:
+        """All samples at once (memory grows with the recording's length)."""
+        parts = list(self.chunks())
+        samples = np.concatenate(parts) if parts else np.empty((0, self.n_channels))
+        return Recording(self.path, self.format, samples, self.fs_hz, self.channel_names,
+                         self.units, self.notes, self.meta, self.markers, self.gaps)
+
+
+def _array_source(rec: Recording) -> RecordingSource:
+    def blocks(columns):
+        x = rec.samples if columns is None else rec.samples[:, columns]
+        for a in range(0, x.shape[0], 1 << 16):
+            yield x[a: a + (1 << 16)]
+    return RecordingSource(rec.path, rec.format, rec.fs_hz, rec.channel_names, rec.units,
+                           rec.notes, rec.meta, rec.markers, rec.gaps, blocks)
 
 
 def read_session(db_path, session_id: int) -> Recording:
@@ -100,26 +187,70 @@ def read_session(db_path, session_id: int) -> Recording:
     -------
     Recording
     """
+    return open_session(db_path, session_id).read()
+
+
+def open_session(db_path, session_id: int) -> RecordingSource:
+    """A stored session, read chunk by chunk, in µV at the electrode (NaN over gaps).
+
+    Markers carry the same labels as in an export (``onset on: glute med R``, ...) and
+    channel names are the ones stored with the session.
+    """
     from emgfeedback.acquisition.boards import counts_to_uv
     from emgfeedback.storage import SessionStore
+    from emgfeedback.storage.export import marker_label
 
     if not Path(db_path).is_file():
         raise DataFileError(f"{db_path}: no such session database")
     with SessionStore(db_path, create=False) as store:
         meta = store.session(session_id)
-        indices, counts = store.read_samples(session_id)
         gaps = store.gaps(session_id)
-    if len(indices) == 0:
+        markers = store.markers(session_id)
+        first = last = None
+        n_stored = 0
+        for start, counts in store.iter_chunks(session_id):
+            first = start if first is None else first
+            last = start + counts.shape[0]
+            n_stored += counts.shape[0]
+    if first is None:
         raise DataFileError(f"{db_path}: session {session_id} holds no samples")
-    first = int(indices[0])
-    x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
-    x[indices - first] = counts_to_uv(counts, meta.calibration)
-    notes = [f"session {session_id} of {db_path}: {len(indices)} samples, "
+    cal = meta.calibration
+
+    def blocks(columns):
+        pos = first
+        with SessionStore(db_path, create=False) as st:
+            for start, counts in st.iter_chunks(session_id):
+                if start > pos:
+                    n_ch = meta.n_channels if columns is None else len(columns)
+                    while pos < start:
+                        n = min(start - pos, 1 << 16)
+                        yield np.full((n, n_ch), np.nan)
+                        pos += n
+                uv = counts_to_uv(counts, cal)
+                yield uv if columns is None else uv[:, columns]
+                pos = start + counts.shape[0]
+
+    notes = [f"session {session_id} of {db_path}: {n_stored} samples, "
              f"{len(gaps)} gap(s) shown as missing samples"]
-    return Recording(path=f"{db_path}#session={session_id}", format="session", samples=x,
-                     fs_hz=float(meta.fs_hz), channel_names=list(meta.channel_names),
-                     units=["uV"] * meta.n_channels, notes=notes,
-                     meta={"subject": meta.subject, "started_utc": meta.started_utc})
+    names = _stored_names(meta)
+    mk = [{"index": m.index - first, "label": marker_label(m, names)} for m in markers
+          if first <= m.index < last]
+    gp = [{"start": g.start_index - first, "n_samples": g.n_samples, "cause": g.cause}
+          for g in gaps if first <= g.start_index < last]
+    return RecordingSource(f"{db_path}#session={session_id}", "session", float(meta.fs_hz),
+                           names, ["uV"] * meta.n_channels, notes,
+                           {"subject": meta.subject, "started_utc": meta.started_utc,
+                            "placements": list(meta.placements or ()),
+                            "sides": list(meta.sides or ()),
+                            # Sensor output per channel name (raw, rect, env, uv): decides
+                            # the processing chain in analyze (H1, #12.1).
+                            "output_kinds": {n: c.output for n, c in zip(names, cal,
+                                                                          strict=False)}},
+                           mk, gp, blocks)
+
+
+def _stored_names(meta) -> list[str]:
+    return list(meta.channel_names)
 
 
 def read_recording(path) -> Recording:
@@ -139,12 +270,66 @@ def read_recording(path) -> Recording:
     DataFileError
         When the file cannot be read or is inconsistent.
     """
+    return open_recording(path).read()
+
+
+def open_recording(path) -> RecordingSource:
+    """Open a recording for reading in blocks, detecting its format from its first lines.
+
+    CSV/TSV and EDF/BDF are read block by block (any length); the small BioSPPy and UCI
+    text formats are read whole.
+
+    Raises
+    ------
+    DataFileError
+        When the file cannot be read or is inconsistent.
+    """
+    from emgfeedback.analysis import csv_reader
+
     p = Path(path)
     if not p.is_file():
         raise DataFileError(f"{p}: no such file")
     suffix = p.suffix.lower()
     if suffix in (".edf", ".bdf"):
-        return read_edf(p)
+        return _open_edf(p)
+    head = _head_lines(p)
+    if not head:
+        raise DataFileError(f"{p}: line 1: expected data, the file is empty")
+    if head[0].startswith("#") and any(_BIOSPPY_KEY.match(ln) for ln in head[:20]):
+        return _array_source(_read_biosppy(p, _all_lines(p)))
+    if head[0].startswith("File Name:") or any(_UCI_CHANNEL.match(ln) for ln in head[:8]):
+        return _array_source(_read_uci(p, _all_lines(p)))
+    layout = csv_reader.scan_delimited(str(p), head)
+    return _delimited_source(p, layout)
+
+
+def _head_lines(p: Path, extra: int = 200, limit: int = 100_000) -> list[str]:
+    """The first lines: every ``#``/header line and ``extra`` lines after the first data."""
+    from emgfeedback.analysis.csv_reader import MAX_LINE_BYTES, _decode, looks_numeric
+
+    out: list[str] = []
+    after = None
+    with open(p, "rb") as fh:
+        for k, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b"")):
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataFileError(f"{p}: line {k + 1}: longer than {MAX_LINE_BYTES} bytes; "
+                                    "expected a header or rows of numbers")
+            if k == 0 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            line = _decode(p, raw, k + 1).rstrip("\r\n")
+            out.append(line)
+            if after is None and not line.lstrip().startswith("#") and (
+                    looks_numeric(line, "\t") or looks_numeric(line, ",")
+                    or looks_numeric(line, ";") or looks_numeric(line, None)):
+                after = k
+            if after is not None and k - after >= extra:
+                break
+            if k >= limit:
+                break
+    return out
+
+
+def _all_lines(p: Path) -> list[str]:
     try:
         text = p.read_text(encoding="utf-8-sig", errors="strict")
     except UnicodeDecodeError as exc:
@@ -153,51 +338,50 @@ def read_recording(path) -> Recording:
             f"{p}: line {line}: expected UTF-8 text (byte offset {exc.start} is not); "
             "EDF/BDF files need the .edf/.bdf extension"
         ) from None
-    lines = text.splitlines()
-    if not lines:
-        raise DataFileError(f"{p}: line 1: expected data, the file is empty")
-    if lines[0].startswith("#") and any(_BIOSPPY_KEY.match(ln) for ln in lines[:20]):
-        return _read_biosppy(p, lines)
-    if lines[0].startswith("File Name:") or any(_UCI_CHANNEL.match(ln) for ln in lines[:8]):
-        return _read_uci(p, lines)
-    return _read_delimited(p, lines)
+    return text.splitlines()
+
+
+def _delimited_source(p: Path, layout) -> RecordingSource:
+    from emgfeedback.analysis.csv_reader import DelimitedReader
+
+    src = None
+
+    def blocks(columns):
+        reader = DelimitedReader(str(p), layout)
+        for block in reader:
+            yield block if columns is None else block[:, columns]
+        # What the rows said (index jumps, '# gap' lines between rows) completes the header.
+        src.gaps = reader.gaps
+        first = reader.first_index or 0
+        src.markers = [{"index": m["index"] - first, "label": m["label"]}
+                       for m in layout.markers if m["index"] >= first]
+
+    src = RecordingSource(str(p), "csv", layout.fs_hz, layout.channel_names, layout.units,
+                          layout.notes, layout.meta, [], [], blocks)
+    return src
+
+
+def _open_edf(p: Path) -> RecordingSource:
+    from emgfeedback.analysis import edf_reader
+
+    lay = edf_reader.scan_edf(p)
+    gaps, markers = edf_reader.gaps_and_markers(lay)
+    names = [lay.labels[i] or f"ch{k + 1}" for k, i in enumerate(lay.keep)]
+    units = [lay.dims[i] for i in lay.keep]
+    meta = {"output_kinds": dict(zip(names, lay.output_kinds, strict=True))} \
+        if lay.output_kinds else {}
+    return RecordingSource(str(p), p.suffix.lower().lstrip("."), lay.fs_hz, names, units,
+                           lay.notes, meta, markers, gaps,
+                           lambda columns: edf_reader.iter_edf(lay, columns))
 
 
 def _parse_rows(path, lines, first_line_no, delimiter, n_cols=None):
-    """Parse numeric rows; blank (or delimiter-only) lines are skipped."""
-    rows = []
-    for k, raw in enumerate(lines):
-        line_no = first_line_no + k
-        stripped = raw.strip()
-        if not stripped or not stripped.strip(delimiter or " \t").strip():
-            continue
-        cells = stripped.split(delimiter) if delimiter else stripped.split()
-        if n_cols is None:
-            n_cols = len(cells)
-        if len(cells) != n_cols:
-            raise DataFileError(
-                f"{path}: line {line_no}: expected {n_cols} values, found {len(cells)}"
-            )
-        try:
-            rows.append([float(c) if c.strip() else math.nan for c in cells])
-        except ValueError:
-            bad = next(c for c in cells if not _is_number(c))
-            raise DataFileError(
-                f"{path}: line {line_no}: expected a number, found {bad.strip()!r}"
-            ) from None
-    if not rows:
+    from emgfeedback.analysis.csv_reader import parse_rows
+
+    rows = parse_rows(path, lines, first_line_no, delimiter, n_cols)
+    if rows.shape[0] == 0:
         raise DataFileError(f"{path}: line {first_line_no}: expected numeric data, found none")
-    return np.array(rows, dtype=np.float64)
-
-
-def _is_number(cell: str) -> bool:
-    if not cell.strip():
-        return True
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    return rows
 
 
 def _read_biosppy(path, lines) -> Recording:
@@ -266,107 +450,17 @@ def _read_uci(path, lines) -> Recording:
 
 
 def _looks_numeric(line: str, delimiter) -> bool:
-    stripped = line.strip()
-    if not stripped:
-        return False
-    cells = stripped.split(delimiter) if delimiter else stripped.split()
-    return all(_is_number(c) for c in cells) and any(c.strip() for c in cells)
+    from emgfeedback.analysis.csv_reader import looks_numeric
 
-
-def _detect_delimiter(sample_lines) -> str | None:
-    for delim in ("\t", ",", ";"):
-        counts = {ln.count(delim) for ln in sample_lines if ln.strip()}
-        if len(counts) == 1 and counts.pop() > 0:
-            return delim
-    return None
-
-
-def _read_delimited(path, lines) -> Recording:
-    # Header: leading lines that are not all numbers.
-    k = 0
-    header_lines = []
-    while k < len(lines):
-        if lines[k].strip().startswith("#"):
-            header_lines.append(lines[k])
-            k += 1
-            continue
-        delim_guess = _detect_delimiter(lines[k: k + 20])
-        if _looks_numeric(lines[k], delim_guess):
-            break
-        header_lines.append(lines[k])
-        k += 1
-        if k > 50:
-            raise DataFileError(
-                f"{path}: line {k}: expected numeric rows after at most 50 header lines"
-            )
-    if k >= len(lines):
-        raise DataFileError(f"{path}: line {len(lines)}: expected numeric data, found none")
-    delim = _detect_delimiter(lines[k: k + 50])
-    data = _parse_rows(path, lines[k:], k + 1, delim)
-    n_cols = data.shape[1]
-    names = [f"ch{c + 1}" for c in range(n_cols)]
-    if header_lines:
-        last = header_lines[-1].lstrip("#").strip()
-        cells = [c.strip() for c in (last.split(delim) if delim else last.split())]
-        if len(cells) == n_cols:
-            names = [c or f"ch{i + 1}" for i, c in enumerate(cells)]
-    delim_name = {None: "whitespace", "\t": "tab", ",": "comma", ";": "semicolon"}[delim]
-    notes = [f"delimited text ({delim_name}), {len(header_lines)} header line(s)"]
-    units = [_unit_from_name(n) for n in names]
-    fs = None
-    first = data[:, 0]
-    if n_cols > 1 and first.size > 2 and np.all(np.isfinite(first)):
-        step = np.diff(first)
-        med = float(np.median(step))
-        regular = med > 0 and np.all(np.abs(step - med) <= 0.01 * med + 1e-9)
-        name0 = names[0].lower()
-        timeish = any(w in name0 for w in ("time", "sec", "(s)", "[s]", "ms", "t"))
-        if regular and (med == 1.0 and first[0] in (0.0, 1.0)) and "time" not in name0:
-            notes.append(f"column 1 ({names[0]!r}) is a sample index: dropped")
-            data, names, units = data[:, 1:], names[1:], units[1:]
-        elif regular and (timeish or med < 1.0):
-            scale = 1000.0 if ("ms" in name0 and "s" != name0) else 1.0
-            fs = scale / med
-            notes.append(f"column 1 ({names[0]!r}) is time in {'ms' if scale > 1 else 's'}: "
-                         f"sample rate {fs:g} Hz")
-            data, names, units = data[:, 1:], names[1:], units[1:]
-    return Recording(str(path), "csv", data, fs, names, units, notes,
-                     {"header": header_lines})
-
-
-def _unit_from_name(name: str) -> str:
-    m = re.search(r"[\(\[]\s*(µV|uV|mV|V|counts?)\s*[\)\]]", name, re.IGNORECASE)
-    return m.group(1) if m else ""
+    return looks_numeric(line, delimiter)
 
 
 def read_edf(path) -> Recording:
-    """Read an EDF/EDF+/BDF file with ``edfio`` (optional extra ``edf``).
+    """Read an EDF/EDF+/BDF file (see :mod:`emgfeedback.analysis.edf_reader`).
 
-    Signals with the most common sample rate are kept; others (and EDF+ annotations) are
-    listed in the notes.
+    Signals with the most common sample rate are kept; others are listed in the notes.
     """
-    edfio = require("edfio", "edf")
-    p = Path(path)
-    try:
-        rec = edfio.read_bdf(p) if p.suffix.lower() == ".bdf" else edfio.read_edf(p)
-    except Exception as exc:  # edfio raises ValueError/IndexError... on bad headers
-        raise DataFileError(f"{p}: line 1 (header): expected a valid EDF/BDF header: {exc}") \
-            from None
-    signals = list(rec.signals)
-    if not signals:
-        raise DataFileError(f"{p}: line 1 (header): the file has no signals")
-    rates = [float(s.sampling_frequency) for s in signals]
-    fs = max(set(rates), key=rates.count)
-    keep = [s for s in signals if float(s.sampling_frequency) == fs]
-    skipped = [s.label for s in signals if float(s.sampling_frequency) != fs]
-    n = min(len(s.data) for s in keep)
-    data = np.column_stack([np.asarray(s.data[:n], dtype=np.float64) for s in keep])
-    notes = [f"{p.suffix.lower().lstrip('.').upper()}, {len(keep)} signal(s) at {fs:g} Hz"]
-    if skipped:
-        notes.append(f"skipped signals at other rates: {', '.join(skipped)}")
-    return Recording(str(p), p.suffix.lower().lstrip("."), data, fs,
-                     [s.label or f"ch{i + 1}" for i, s in enumerate(keep)],
-                     [s.physical_dimension for s in keep], notes, {})
+    return _open_edf(Path(path)).read()
 
 
 def to_uv(recording: Recording, units: str | None = None, uv_per_count: float = 1.0):

@@ -7,17 +7,17 @@ JSON-ready dictionary out) so the GUI and the session store can use it too.
 from __future__ import annotations
 
 import math
-import re
 import sys
 
 import numpy as np
 
 from emgfeedback.analysis.offline import detect_bursts
 from emgfeedback.analysis.quality import assess_quality, mains_ratio
-from emgfeedback.analysis.rest import rest_mask
+from emgfeedback.analysis.quantities import channel_floors_uv, rest_quantities
 from emgfeedback.analysis.symmetry import pair_symmetry
 from emgfeedback.analysis.timing import analyse_timing
-from emgfeedback.analysis.tone import recovery_after_bursts, resting_tone
+from emgfeedback.analysis.tone import recovery_after_bursts
+from emgfeedback.jsonsafe import json_ready as _json_ready
 
 
 def estimate_quantisation_uv(x_uv) -> float:
@@ -35,34 +35,18 @@ def estimate_quantisation_uv(x_uv) -> float:
     return float(np.min(steps)) if steps.size else math.nan
 
 
-def find_pairs(names) -> list[tuple[int, int]]:
-    """Left/right pairs from names (``x_l``/``x_r``, ``left x``/``right x`` ...).
+def find_pairs(names, placements=None, sides=None) -> list[tuple[int, int]]:
+    """Left/right pairs of the same placement
+    (:func:`emgfeedback.analysis.symmetry.symmetry_pairs`); none when nothing pairs up."""
+    from emgfeedback.analysis.symmetry import symmetry_pairs
 
-    Falls back to consecutive channels (0, 1), (2, 3) ... when no names pair up.
-    """
-    def key(name):
-        n = name.lower()
-        for pat, side in ((r"(^|[_\s-])(l|left)$", "l"), (r"(^|[_\s-])(r|right)$", "r"),
-                          (r"^(l|left)[_\s-]", "l"), (r"^(r|right)[_\s-]", "r")):
-            m = re.search(pat, n)
-            if m:
-                return re.sub(pat, "", n).strip("_ -"), side
-        return None, None
-
-    sides = {}
-    for i, name in enumerate(names):
-        base, side = key(name)
-        if base is not None:
-            sides.setdefault(base, {})[side] = i
-    pairs = [(d["l"], d["r"]) for d in sides.values() if "l" in d and "r" in d]
-    if pairs:
-        return sorted(pairs)
-    return [(i, i + 1) for i in range(0, len(names) - 1, 2)]
+    return [(left, right) for left, right, _ in symmetry_pairs(names, placements, sides)]
 
 
 def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_emg=None,
             mains_hz: float | None = None, highpass_hz: float | None = None,
-            quantisation_uv=None, reference: int = 0, progress=None) -> dict:
+            quantisation_uv=None, reference: int = 0, progress=None,
+            output_kinds=None, calibration=None) -> dict:
     """Analyse a recording.
 
     Parameters
@@ -82,10 +66,18 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
         Extra high-pass (30 Hz against ECG).
     quantisation_uv : sequence of float, optional
         Per channel step in µV (board quantisation); estimated from the values if None.
+    calibration : sequence of ChannelCalibration, optional
+        Per channel (all channels, as ``x_uv``): the noise floor comes from it
+        (:func:`~emgfeedback.analysis.quantities.noise_floor_uv`) rather than from
+        ``quantisation_uv``.
     reference : int
         Reference channel (index among the EMG channels) for timing.
     progress : callable, optional
         ``progress(message)`` for long recordings.
+    output_kinds : sequence of str, optional
+        Sensor output per channel of ``x_uv`` (``raw``, ``uv``, ``rect``, ``env``; default
+        all ``raw``): decides each channel's processing chain
+        (:class:`~emgfeedback.dsp.KindPipeline`) and quality checks.
 
     Returns
     -------
@@ -102,44 +94,41 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     cols = np.flatnonzero(emg)
     names = [channel_names[c] for c in cols]
     xe = x[:, cols]
+    kinds = ["raw"] * x.shape[1] if output_kinds is None else [str(k) for k in output_kinds]
+    kinds = [kinds[c] for c in cols]
     finite = np.where(np.isfinite(xe), xe, 0.0)
     if mains_hz is None:
-        votes = [mains_ratio(finite[:, c], fs_hz) for c in range(xe.shape[1])]
+        # Only bipolar channels show hum as lines (an envelope or rectified signal cannot).
+        votes = [mains_ratio(finite[:, c], fs_hz) for c in range(xe.shape[1])
+                 if kinds[c] in ("raw", "uv")]
         mains_hz = max(votes, key=lambda v: v[0])[1] if votes else 50.0
     band = (20.0, min(450.0, 0.45 * fs_hz))
     cfg = PipelineConfig(fs_hz=fs_hz, band_hz=band, notch_hz=mains_hz,
                          highpass_hz=highpass_hz)
     say("filtering")
-    filtered, envelope = process_offline(finite, cfg)
-    say(f"detecting onsets ({detector})")
-    mask = rest_mask(filtered, fs_hz)
-    bursts = detect_bursts(filtered, fs_hz, detector, rest=mask)
-    say("resting tone and quality")
-    if quantisation_uv is None:
+    filtered, envelope = process_offline(finite, cfg, kinds=kinds)
+    say("resting tone")
+    if quantisation_uv is None and calibration is None:
         quantisation_uv = [estimate_quantisation_uv(xe[:, c]) for c in range(xe.shape[1])]
-    floors = []
-    for q in quantisation_uv:
-        floors.append(_band_floor(q, fs_hz, band) if q and math.isfinite(q) else 0.0)
-    tones = resting_tone(filtered, fs_hz, floors_uv=floors, rest=mask, notch_hz=mains_hz,
-                         notch_q=cfg.notch_q, band_hz=band)
-    quality = assess_quality(xe, fs_hz, filtered_uv=filtered, mains_hz=mains_hz)
+    floors = channel_floors_uv(fs_hz, band, kinds, quantisation_uv=quantisation_uv,
+                               calibration=None if calibration is None
+                               else [calibration[c] for c in cols])
+    # One rule for every path (padding, gaps and filter settling are never rest).
+    rest_numbers, mask = rest_quantities(xe, filtered, fs_hz, cfg, floors, output_kinds=kinds)
+    say(f"detecting onsets ({detector})")
+    bursts = detect_bursts(filtered, fs_hz, detector, rest=mask)
+    say("quality")
+    quality = assess_quality(xe, fs_hz, filtered_uv=filtered, mains_hz=mains_hz,
+                             output_kinds=kinds)
     channels = []
     for c, name in enumerate(names):
-        t = tones[c]
         rec = recovery_after_bursts(filtered[:, c], fs_hz, bursts[c])
         channels.append({
             "name": name,
+            "output": kinds[c],
             "onsets_s": [float(i) / fs_hz for i in bursts[c][:, 0]],
             "offsets_s": [float(i) / fs_hz for i in bursts[c][:, 1]],
-            "resting_tone_uv": t.tone_uv,
-            "noise_floor_uv": t.floor_uv,
-            "tone_valid": t.valid,
-            "tone_note": t.reason,
-            "raw_rest_rms_uv": t.raw_rms_uv,
-            "rest_s": t.rest_s,
-            "static_level_p10_uv": t.p10_uv,
-            "apdf_p50_uv": t.p50_uv,
-            "apdf_p90_uv": t.p90_uv,
+            **rest_numbers[c],
             "peak_envelope_uv": float(np.max(envelope[:, c])) if envelope.size else None,
             "recovery": [{"onset_s": r.onset / fs_hz, "return_s": r.return_s,
                           "residual_pct": r.residual_pct} for r in rec],
@@ -175,22 +164,13 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     return out
 
 
-def _band_floor(q_uv: float, fs_hz: float, band) -> float:
-    """Quantisation noise ``q/√12`` restricted to the analysis band."""
-    return q_uv / math.sqrt(12.0) * math.sqrt((band[1] - band[0]) / (fs_hz / 2.0))
-
-
 def json_ready(obj):
-    """Copy with NaN/inf as None, numpy scalars as Python numbers, and no private keys."""
-    if isinstance(obj, dict):
-        return {k: json_ready(v) for k, v in obj.items() if not str(k).startswith("_")}
-    if isinstance(obj, list | tuple):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    """Copy with NaN/inf as None, NumPy values as Python ones, and no private keys.
+
+    :func:`emgfeedback.jsonsafe.json_ready` with ``drop_private=True`` (the ``_arrays``
+    of :func:`analyse` are not part of the report).
+    """
+    return _json_ready(obj, drop_private=True)
 
 
 def text_report(result: dict, recording_notes=(), file=sys.stdout) -> None:
@@ -200,8 +180,13 @@ def text_report(result: dict, recording_notes=(), file=sys.stdout) -> None:
             else fmt.format(v)
 
     p = result["pipeline"]
-    print(f"sample rate {result['fs_hz']:g} Hz, {result['duration_s']:.1f} s; band "
-          f"{p['band_hz'][0]:g}-{p['band_hz'][1]:g} Hz, notch {p['notch_hz']:g} Hz; "
+    kinds = {ch.get("output", "raw") for ch in result["channels"]}
+    band = (f"band {p['band_hz'][0]:g}-{p['band_hz'][1]:g} Hz, notch {p['notch_hz']:g} Hz"
+            + ("" if kinds <= {"raw", "uv"} else " (RAW channels only)"))
+    if kinds and kinds <= {"rect", "env"}:
+        band = "no band-pass or notch (" + "/".join(sorted(k.upper() for k in kinds)) + \
+            " outputs)"
+    print(f"sample rate {result['fs_hz']:g} Hz, {result['duration_s']:.1f} s; {band}; "
           f"detector {result['detector']}", file=file)
     for note in recording_notes:
         print(f"  file: {note}", file=file)
@@ -218,7 +203,10 @@ def text_report(result: dict, recording_notes=(), file=sys.stdout) -> None:
         spans = list(zip(ch["onsets_s"], ch["offsets_s"], strict=True))
         print(f"  {len(spans)} bursts:", ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:12])
               + (" ..." if len(spans) > 12 else ""), file=file)
-        print(f"  quality: mains {100 * q['mains_ratio']:.1f}% ({q['mains_hz']:g} Hz), "
+        mains = ("n/a on " + ch.get("output", "raw").upper()
+                 if q["mains_ratio"] is None or not math.isfinite(q["mains_ratio"])
+                 else f"{100 * q['mains_ratio']:.1f}% ({q['mains_hz']:g} Hz)")
+        print(f"  output {ch.get('output', 'raw').upper()}; quality: mains {mains}, "
               f"clipped {q['clipped_pct']:.2f}%, SNR {f(q['snr_db'])} dB, lost "
               f"{q['lost_pct']:.2f}%, flags: {', '.join(q['flags']) or 'none'}", file=file)
         for advice in q["advice"]:

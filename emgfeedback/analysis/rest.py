@@ -9,6 +9,8 @@ downward bias of a minimum.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from emgfeedback.errors import ConfigError
@@ -37,7 +39,8 @@ def windowed_rms(x_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     if n_win == 0:
         return np.empty((0, x.shape[1]))
     blocks = x[: n_win * w].reshape(n_win, w, x.shape[1])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
         ms = np.nanmean(blocks * blocks, axis=1) if np.isnan(blocks).any() else \
             np.mean(blocks * blocks, axis=1)
     return np.sqrt(ms)
@@ -74,8 +77,11 @@ def rest_mask(x_uv, fs_hz: float, window_s: float = 0.5, percentile: float = 10.
             f"recording of {x.shape[0] / fs_hz:.2f} s is shorter than one rest window "
             f"({window_s} s)"
         )
-    quiet = np.nanpercentile(rms, percentile, axis=0)
-    rest_win = rms <= tolerance * quiet[None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a channel with no window at all
+        quiet = np.nanpercentile(rms, percentile, axis=0)
+    with np.errstate(invalid="ignore"):
+        rest_win = rms <= tolerance * quiet[None, :]
     mask[: rms.shape[0] * w] = np.repeat(rest_win, w, axis=0)
     return mask
 

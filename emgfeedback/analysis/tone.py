@@ -2,17 +2,18 @@
 
 Method
 ------
-* **Noise floor** per channel: the board's theoretical floor
-  (:attr:`~emgfeedback.acquisition.boards.ChannelCalibration.floor_uv`: quantisation
-  ``q/√12`` combined with the sensor's input noise), with the quantisation part scaled to
-  the analysis band when ``band_hz`` is given (white quantisation noise spreads over
-  0..fs/2). A *measured* floor (e.g. RMS of the band-passed signal with the electrodes
-  shorted) already contains quantisation, so the larger of the two is used.
+The definitions live in :mod:`emgfeedback.analysis.quantities` (and, for users, in
+``docs/analysis.md``, "What each number means"); this module measures them.
+
+* **Noise floor** per channel: :func:`~emgfeedback.analysis.quantities.noise_floor_uv`
+  (quantisation ``q/√12`` scaled to the analysis band, combined with the sensor's input
+  noise; a measured floor wins when larger).
 * **Resting tone**: the band-passed signal is cut into ``window_s`` windows; over the rest
-  windows the median of the window RMS values (robust to a stray twitch), scaled back up
-  by what the mains notch removed from the rest spectrum (:func:`notch_correction`), is
-  the raw tone, corrected for the floor: ``tone = √(rms² − floor²)``. A tone below twice
-  the floor is reported but flagged invalid: it is not a measurement.
+  windows (never padding, gaps or filter settling) the median of the window mean squares
+  (robust to a stray twitch), scaled by what the pipeline's filters took from the band
+  (:func:`~emgfeedback.analysis.quantities.filter_power_ratio`), is the raw in-band RMS,
+  corrected for the floor: ``tone = √(rms² − floor²)``. A tone below twice the floor is
+  reported but flagged invalid: it is not a measurement.
 * **APDF** percentiles of the moving-RMS envelope over the analysed span; the 10th
   percentile is the "static level" of ergonomics, used for held tension.
 * **Recovery** after each burst: the time from the burst's offset until the envelope
@@ -26,13 +27,17 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
 
+from emgfeedback.analysis.quantities import (
+    VALID_FLOOR_RATIO,
+    filter_power_ratio,
+    noise_floor_uv,
+)
 from emgfeedback.analysis.rest import rest_from_spans, rest_mask
 from emgfeedback.errors import ConfigError
 
-#: A tone must be at least this many times the floor to count as a measurement.
-VALID_FLOOR_RATIO = 2.0
+__all__ = ["VALID_FLOOR_RATIO", "Recovery", "ToneResult", "moving_rms", "noise_floor_uv",
+           "recovery_after_bursts", "resting_tone"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,12 @@ class ToneResult:
     Attributes
     ----------
     tone_uv : float
-        Floor-corrected resting tone, µV RMS (0 when the raw RMS is below the floor).
+        Floor-corrected resting tone, µV RMS in the analysis band (0 when the raw RMS is
+        below the floor).
     raw_rms_uv : float
-        Median window RMS over rest (times the notch correction) before the floor
-        correction, µV.
+        In-band RMS over rest before the floor correction, µV: the median window mean
+        square times what the filters took from the band
+        (:func:`~emgfeedback.analysis.quantities.filter_power_ratio`), square-rooted.
     floor_uv : float
         Noise floor used for the correction, µV RMS.
     valid : bool
@@ -104,91 +111,6 @@ class Recovery:
     residual_pct: float
 
 
-def noise_floor_uv(calibration=None, fs_hz: float | None = None, band_hz=None,
-                   measured_uv: float | None = None) -> float:
-    """Noise floor of one channel in µV RMS.
-
-    Parameters
-    ----------
-    calibration : ChannelCalibration, optional
-        The channel's calibration (quantisation step and sensor noise).
-    fs_hz : float, optional
-        Sample rate, needed to scale quantisation noise to ``band_hz``.
-    band_hz : tuple of float, optional
-        ``(low, high)`` analysis band in hertz; quantisation noise outside it is removed.
-    measured_uv : float, optional
-        A measured floor (band-passed RMS with shorted inputs), µV.
-
-    Returns
-    -------
-    float
-        The floor in µV RMS (0 when nothing is known).
-    """
-    theoretical = 0.0
-    if calibration is not None:
-        q_rms = calibration.uv_per_count / math.sqrt(12.0)
-        if band_hz is not None and fs_hz:
-            low, high = band_hz
-            high = min(high, fs_hz / 2.0)
-            q_rms *= math.sqrt(max(high - low, 0.0) / (fs_hz / 2.0))
-        theoretical = math.hypot(q_rms, calibration.sensor_noise_uv)
-    if measured_uv is not None:
-        if not (math.isfinite(measured_uv) and measured_uv >= 0):
-            raise ConfigError(f"measured floor {measured_uv!r} µV: expected a number >= 0")
-        return max(theoretical, float(measured_uv))
-    return theoretical
-
-
-def notch_correction(rest_uv, fs_hz: float, notch_hz: float | None, q: float = 30.0,
-                     band_hz=(20.0, 450.0)) -> float:
-    """Factor that undoes the RMS the mains notch took from the EMG at rest.
-
-    A notch at the mains frequency and its harmonics (Q = 30) removes several per cent of
-    the RMS of broadband EMG. The spectrum of the (notched) rest signal is estimated
-    (Welch, ~1 Hz bins); around each harmonic the dip is filled with the median level of
-    the neighbouring bins, and the factor is ``√(filled power / measured power)``.
-
-    Parameters
-    ----------
-    rest_uv : array_like
-        Band-passed, notched rest samples of one channel, µV.
-    fs_hz : float
-        Sample rate in hertz.
-    notch_hz : float or None
-        Mains frequency the notch was at (None: no notch, factor 1).
-    q : float
-        Quality factor of the notch.
-    band_hz : tuple of float
-        Analysis band in hertz.
-
-    Returns
-    -------
-    float
-        The factor (≥ 1), 1.0 without a notch or with too little rest.
-    """
-    x = np.asarray(rest_uv, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
-    nper = int(round(fs_hz))
-    if notch_hz is None or x.size < 2 * nper:
-        return 1.0
-    f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
-    lo, hi = band_hz[0], min(band_hz[1], 0.49 * fs_hz)
-    in_band = (f >= lo) & (f <= hi)
-    measured = float(np.sum(p[in_band]))
-    filled = p.copy()
-    k = 1
-    while k * notch_hz <= hi:
-        fk = k * notch_hz
-        bw = max(fk / q, 1.0)
-        dip = np.abs(f - fk) <= 2.0 * bw
-        side = (np.abs(f - fk) > 2.5 * bw) & (np.abs(f - fk) <= 5.0 * bw)
-        if np.any(side):
-            filled[dip] = np.maximum(p[dip], np.median(p[side]))
-        k += 1
-    restored = float(np.sum(filled[in_band]))
-    return math.sqrt(restored / measured) if measured > 0 else 1.0
-
-
 def moving_rms(x_uv, fs_hz: float, window_s: float = 0.1) -> np.ndarray:
     """Causal moving RMS over ``window_s`` (shorter at the start), µV."""
     x = np.asarray(x_uv, dtype=np.float64)
@@ -206,7 +128,8 @@ def moving_rms(x_uv, fs_hz: float, window_s: float = 0.1) -> np.ndarray:
 
 def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s: float = 0.5,
                  envelope_window_s: float = 0.1, notch_hz: float | None = None,
-                 notch_q: float = 30.0, band_hz=(20.0, 450.0)) -> list[ToneResult]:
+                 notch_q: float = 30.0, band_hz=(20.0, 450.0), pipeline=None,
+                 usable=None, output_kinds=None) -> list[ToneResult]:
     """Resting tone per channel, floor-corrected, with validity and APDF percentiles.
 
     Parameters
@@ -225,11 +148,21 @@ def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s:
         Length of the RMS windows in seconds (default 0.5).
     envelope_window_s : float
         Moving-RMS window for the APDF percentiles, seconds (default 0.1).
-    notch_hz, notch_q : float, optional
-        The pipeline's mains notch; when given the tone is scaled back up by what the
-        notch removed (:func:`notch_correction`).
-    band_hz : tuple of float
-        The pipeline's band, for the notch correction.
+    notch_hz, notch_q, band_hz : optional
+        The pipeline's mains notch and band, used when ``pipeline`` is not given.
+    pipeline : PipelineConfig, optional
+        The processing that produced ``filtered_uv``; what its filters took from the band
+        is given back (:func:`~emgfeedback.analysis.quantities.filter_power_ratio`).
+        Default: a pipeline with ``band_hz`` and the notch at ``notch_hz``.
+    usable : array_like of bool, optional
+        Samples that may be rest at all
+        (:func:`~emgfeedback.analysis.quantities.usable_samples`); the rest mask is
+        restricted to them, and so are the APDF percentiles.
+    output_kinds : sequence of str, optional
+        Sensor output per channel (``raw``, ``uv``, ``rect``, ``env``). RECT and ENV
+        channels never went through the band-pass or notches
+        (:class:`~emgfeedback.dsp.KindPipeline`), so nothing is given back for them (and an
+        envelope's spectrum sits near 0 Hz, outside the band, by nature).
 
     Returns
     -------
@@ -242,21 +175,30 @@ def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s:
     n, n_ch = x.shape
     floors = np.zeros(n_ch) if floors_uv is None else \
         np.broadcast_to(np.asarray(floors_uv, dtype=np.float64), (n_ch,))
-    mask = _rest_mask(rest, x, fs_hz, window_s)
+    if pipeline is None:
+        pipeline = _default_pipeline(fs_hz, band_hz, notch_hz, notch_q)
+    use = np.ones(x.shape, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    if use.ndim == 1:
+        use = np.repeat(use[:, None], n_ch, axis=1)
+    use = use & np.isfinite(x)
+    mask = _rest_mask(rest, np.where(use, x, np.nan), fs_hz, window_s) & use
     w = max(int(round(window_s * fs_hz)), 1)
     env = moving_rms(x, fs_hz, envelope_window_s)
+    env = np.where(use, env, np.nan)
     results = []
     for c in range(n_ch):
-        win_rms = _rest_window_rms(x[:, c], mask[:, c], w)
-        p10, p50, p90 = (np.nanpercentile(env[:, c], [10, 50, 90]) if n else (np.nan,) * 3)
+        w_ok = _rest_windows(x[:, c], mask[:, c], w)
+        finite_env = env[np.isfinite(env[:, c]), c]
+        p10, p50, p90 = (np.percentile(finite_env, [10, 50, 90]) if finite_env.size
+                         else (np.nan,) * 3)
         floor = float(floors[c])
-        if win_rms.size == 0:
+        if w_ok.shape[0] == 0:
             results.append(ToneResult(math.nan, math.nan, floor, False, "no rest window found",
                                       float(p10), float(p50), float(p90), 0.0, 0))
             continue
-        w_ok = _rest_windows(x[:, c], mask[:, c], w)
-        correction = notch_correction(w_ok, fs_hz, notch_hz, notch_q, band_hz)
-        raw = float(np.median(win_rms)) * correction
+        unfiltered = output_kinds is not None and output_kinds[c] in ("rect", "env")
+        ratio = 1.0 if unfiltered else filter_power_ratio(w_ok, fs_hz, pipeline)
+        raw = math.sqrt(float(np.median(np.mean(w_ok * w_ok, axis=1))) * ratio)
         tone = math.sqrt(max(raw * raw - floor * floor, 0.0))
         valid = tone >= VALID_FLOOR_RATIO * floor and tone > 0
         reason = "" if valid else (
@@ -264,9 +206,19 @@ def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s:
             f"({floor:.2f} µV): not a measurement"
         )
         results.append(ToneResult(tone, raw, floor, bool(valid), reason, float(p10),
-                                  float(p50), float(p90), win_rms.size * w / fs_hz,
-                                  int(win_rms.size)))
+                                  float(p50), float(p90), w_ok.shape[0] * w / fs_hz,
+                                  int(w_ok.shape[0])))
     return results
+
+
+def _default_pipeline(fs_hz, band_hz, notch_hz, notch_q):
+    from emgfeedback.dsp import PipelineConfig
+
+    low, high = band_hz
+    high = min(high, 0.45 * fs_hz)
+    notch = notch_hz if notch_hz and notch_hz < fs_hz / 2 else None
+    return PipelineConfig(fs_hz=fs_hz, band_hz=(min(low, high / 4.0), high), notch_hz=notch,
+                          notch_q=notch_q)
 
 
 def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float = 2.0,
@@ -366,7 +318,3 @@ def _rest_windows(x, mask, w):
     return xs[np.all(np.isfinite(xs), axis=1)]
 
 
-def _rest_window_rms(x, mask, w):
-    """RMS of each full ``w``-sample window lying entirely in rest."""
-    xs = _rest_windows(x, mask, w)
-    return np.sqrt(np.mean(xs * xs, axis=1)) if xs.size else np.empty(0)

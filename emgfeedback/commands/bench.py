@@ -1,4 +1,4 @@
-"""``emgfeedback bench``: the Numba pipeline against the same chain of SciPy calls."""
+"""``emgfeedback bench``: the Numba pipeline against SciPy, and the engine's cost per chunk."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ def add_arguments(parser) -> None:
         help="offline runs and block-stream passes per side, the best counts (default 3)",
     )
     parser.add_argument(
+        "--engine-minutes",
+        type=float,
+        default=10.0,
+        help="stream length for the engine's per-chunk cost (8 channels at 2 kHz in chunks "
+        "of --block samples, with the onset detector, a protocol, quality and a recorder), "
+        "minutes (default 10; 0 skips it)",
+    )
+    parser.add_argument(
         "--notch-max-hz",
         type=float,
         default=None,
@@ -34,14 +42,14 @@ def register(subparsers) -> None:
         description="Offline throughput (Msamples/s) and per-block cost (µs) of the fused "
         "Numba pipeline against the same chain of SciPy calls (offline: sosfilt per stage or "
         "over the stacked sections, whichever is faster; blocks: sosfilt per stage with "
-        "carried zi), on synthetic EMG, in wall and CPU time, with the max difference. "
-        "Progress goes to stderr.",
+        "carried zi), on synthetic EMG, in wall and CPU time, with the max difference; then "
+        "the engine's cost per chunk with every stage running. Progress goes to stderr.",
     )
     add_arguments(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    from emgfeedback.dsp.benchmark import run_from_args
+    from emgfeedback.benchmarking.pipeline import run_from_args
 
     return run_from_args(args)

@@ -1,24 +1,30 @@
 """``emgfeedback capture``: the board check. Stream for a while, show rate, losses and
 ranges live, optionally write every sample to CSV and print a JSON summary.
 
-CSV layout (``--out``): a header ``index,<channel names>``, then one row per sample with
-its absolute sample index and the raw counts of each channel. Missing samples are written
-as one comment line per gap, just before the first sample after it::
+CSV layout (``--out``): ``#`` lines giving the source, board, sample rate (``# fs_hz:``),
+units and each channel's name and calibration, then a header ``index,<name>_uV,...`` and
+one row per sample with its absolute sample index and each channel in µV at the electrode
+(``(counts - offset_counts) * uv_per_count``, so the raw counts can be recovered exactly).
+Missing samples are written as one comment line per gap, just before the first sample after
+it::
 
     # gap start=1240 n=8 cause=crc
 
-so ``pandas.read_csv(path, comment="#")`` or ``numpy.loadtxt(path, delimiter=",",
-skiprows=1)`` read the samples, and the gaps are still in the file for whoever looks.
+so ``pandas.read_csv(path, comment="#")`` reads the samples, ``emgfeedback analyze FILE``
+reads rate, names, units and gaps with no options, and the gaps are still in the file for
+whoever looks.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
 import numpy as np
 
+from emgfeedback import bounds, outputs
 from emgfeedback.errors import ConfigError
 
 
@@ -29,16 +35,66 @@ def register(subparsers) -> None:
         help="check a board: stream, show rate/losses/ranges, write CSV, JSON summary",
         description="Stream from a source for a while. Live, one line on stderr shows the "
                     "measured rate, losses, decoder errors and per-channel ranges (raw "
-                    "counts). --out writes every sample (index, raw counts; gaps as "
+                    "counts). --out writes every sample (index, µV per channel, with a header "
+                    "giving rate, board, names and calibration; gaps as "
                     "'# gap start=.. n=.. cause=..' lines). --json prints a summary.",
     )
     p.add_argument("--source", required=True, metavar="URL",
                    help="e.g. serial:///dev/ttyACM0?framing=emgf or sim://?channels=2")
-    p.add_argument("--seconds", type=float, default=10.0, help="how long, s (default 10)")
-    p.add_argument("--out", default=None, metavar="FILE.csv", help="write every sample here")
+    p.add_argument("--seconds", type=bounds.DURATION_S.arg, default=10.0,
+                   help=f"how long, s (default 10; {bounds.DURATION_S.describe()})")
+    p.add_argument("--out", default=None, metavar="FILE.csv",
+                   help="write every sample here (0600, atomically when the capture ends; an "
+                        "existing file only with --force)")
+    p.add_argument("--force", action="store_true", help="replace the --out file if it exists")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no live line on stderr")
     p.set_defaults(func=run)
+
+
+def capture_header(info, source_url: str) -> str:
+    """The ``#`` lines and column header of a ``capture --out`` CSV (see the module doc).
+
+    Parameters
+    ----------
+    info : SourceInfo
+        The opened source (rate, board, channel names, calibration).
+    source_url : str
+        The source as the user gave it.
+    """
+    def one_line(text) -> str:
+        return " ".join(str(text).split())
+
+    lines = [
+        f"# emgfeedback capture of {one_line(source_url)}",
+        f"# fs_hz: {float(info.fs_hz):g}",
+        f"# board: {one_line(info.board)}  framing: {one_line(info.framing or '')}",
+        "# values: µV at the electrode = (counts - offset_counts) * uv_per_count",
+    ]
+    for i, (name, cal) in enumerate(zip(info.channel_names, info.calibration, strict=True)):
+        lines.append(f"# channel {i}: {one_line(name)}; units: uV; uv_per_count: "
+                     f"{cal.uv_per_count!r}; offset_counts: {cal.offset_counts!r}; "
+                     f"output: {cal.output}")
+    cols = [re.sub(r"[^A-Za-z0-9]+", "_", n).strip("_") or f"ch{i}"
+            for i, n in enumerate(info.channel_names)]
+    lines.append("index," + ",".join(f"{c}_uV" for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+def capture_rows(first_index: int, counts, calibration) -> str:
+    """CSV rows ``index,µV,...`` for a block of counts (shortest exact float text)."""
+    from emgfeedback.acquisition.boards import counts_to_uv
+
+    uv = counts_to_uv(np.asarray(counts), calibration)
+    if uv.shape[0] == 0:
+        return ""
+    return "\n".join(f"{i}," + ",".join(repr(v) for v in row)
+                     for i, row in enumerate(uv.tolist(), start=int(first_index))) + "\n"
+
+
+def capture_gap_line(gap) -> str:
+    """The ``# gap start=.. n=.. cause=..`` line of one gap."""
+    return f"# gap start={gap.start_index} n={gap.n_samples} cause={gap.cause}\n"
 
 
 def _channel_ranges(names, lo, hi) -> str:
@@ -52,6 +108,8 @@ def run(args) -> int:
 
     if not args.seconds > 0:
         raise ConfigError(f"--seconds {args.seconds}: expected a positive duration")
+    if args.out:  # refuse a bad --out before any work starts
+        outputs.check_target(args.out, force=args.force)
     source = open_source(args.source)
     out = None
     try:
@@ -59,11 +117,8 @@ def run(args) -> int:
         info = source.info
         names = list(info.channel_names)
         if args.out:
-            try:
-                out = open(args.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-            except OSError as exc:
-                raise ConfigError(f"--out {args.out}: cannot write: {exc}") from None
-            out.write("index," + ",".join(names) + "\n")
+            out = outputs.start_output(args.out, force=args.force, text=True)
+            out.write(capture_header(info, args.source))
         n_ch = info.n_channels
         total_lo = np.full(n_ch, np.iinfo(np.int64).max)
         total_hi = np.full(n_ch, np.iinfo(np.int64).min)
@@ -85,12 +140,9 @@ def run(args) -> int:
                 for gap in chunk.gaps:
                     lost += gap.n_samples
                     if out is not None:
-                        out.write(f"# gap start={gap.start_index} n={gap.n_samples} "
-                                  f"cause={gap.cause}\n")
+                        out.write(capture_gap_line(gap))
                 if out is not None:
-                    idx = np.arange(chunk.first_index, chunk.end_index, dtype=np.int64)
-                    np.savetxt(out, np.column_stack([idx, data.astype(np.int64)]), fmt="%d",
-                               delimiter=",")
+                    out.write(capture_rows(chunk.first_index, data, info.calibration))
                 samples += chunk.n_samples
                 if chunk.n_samples:
                     win_lo = np.minimum(win_lo, data.min(axis=0))
@@ -123,9 +175,11 @@ def run(args) -> int:
         total_lo, total_hi = np.minimum(total_lo, win_lo), np.maximum(total_hi, win_hi)
         stats = source.stats()
         source.stop()
+        if out is not None:
+            out.commit()
     finally:
         if out is not None:
-            out.close()
+            out.discard()  # no-op once committed
         source.close()
     if live and sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -145,6 +199,9 @@ def run(args) -> int:
         "bytes_skipped": int(stats.get("bytes_skipped", 0)),
         "reconnects": int(stats.get("reconnects", 0)),
         "no_data_events": int(stats.get("no_data_events", 0)),
+        "unplugs": int(stats.get("unplugs", 0)),
+        "no_data_s": float(stats.get("no_data_s", 0.0)),  # time without data (silent, unplugged)
+        "state": stats.get("state", source.state),  # the source's state at the end
         "fs_hz_nominal": info.fs_hz,
         "fs_hz_measured": None if fs_measured is None else round(float(fs_measured), 2),
         "board": info.board,
@@ -163,7 +220,9 @@ def run(args) -> int:
         print(f"{summary['samples']} samples in {elapsed:.1f} s "
               f"({summary['fs_hz_measured']} Hz measured, {info.fs_hz:g} Hz nominal), "
               f"lost {summary['lost_samples']}, crc errors {summary['crc_errors']}, "
-              f"bytes skipped {summary['bytes_skipped']}, reconnects {summary['reconnects']}")
+              f"bytes skipped {summary['bytes_skipped']}, reconnects {summary['reconnects']}, "
+              f"unplugs {summary['unplugs']}, no data for {summary['no_data_s']:.1f} s, "
+              f"state {summary['state']}")
     if summary["samples"] == 0:
         print(f"emgfeedback capture: no samples arrived from {args.source} in "
               f"{elapsed:.1f} s", file=sys.stderr)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from pathlib import Path
 
-from emgfeedback.commands.sessions import add_db_argument
+from emgfeedback import outputs
+from emgfeedback.commands.sessions import (
+    add_db_argument,
+    damaged_session_error,
+    session_id_arg,
+)
 from emgfeedback.errors import StorageError
 from emgfeedback.storage import SessionStore, default_db_path
 from emgfeedback.storage.export import FORMATS, export_session
@@ -18,13 +24,19 @@ def register(subparsers) -> None:
         description="Export a stored session: CSV (sample index, time, µV per channel; gaps "
                     "listed in # comment lines) or EDF+/BDF+ (µV, exact raw counts, "
                     "annotations for markers, gaps and protocol phases). The file is written "
-                    "to a temporary name and renamed into place, readable by you only.")
-    p.add_argument("--session", type=int, required=True, metavar="ID")
+                    "to a temporary name and renamed into place, readable by you only "
+                    "(0600). An existing file is replaced only with --force; the session "
+                    "database, folders, devices and symbolic links are never written. "
+                    "Works on a read-only database, and exports the healthy sessions of a "
+                    "damaged one.")
+    p.add_argument("--session", type=session_id_arg, required=True, metavar="ID")
     add_db_argument(p)
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="csv, edf or bdf (default: from the --out suffix)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    outputs.add_force_argument(p)
     p.set_defaults(func=run)
+
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,10 +46,17 @@ def run(args: argparse.Namespace) -> int:
         raise StorageError(f"export: cannot tell the format from {args.out}; "
                            f"give --format {'|'.join(FORMATS)}")
     path = args.db or default_db_path()
+    protect = outputs.database_files(path)
+    outputs.check_target(args.out, force=args.force, protect=protect)
     with SessionStore(path, create=False) as store:
-        summary = export_session(store, args.session, args.out, fmt)
+        try:
+            store.session(args.session)  # a clear error for an unknown id, before any file
+            with outputs.output_path(args.out, force=args.force, protect=protect) as tmp:
+                summary = export_session(store, args.session, tmp, fmt)
+        except sqlite3.DatabaseError as exc:
+            raise damaged_session_error(path, args.session, exc) from None
     exact = "exact counts" if summary.exact else "rescaled (counts exceed the format's range)"
-    print(f"exported session {args.session} to {summary.path} ({fmt}, {summary.n_samples} "
+    print(f"exported session {args.session} to {args.out} ({fmt}, {summary.n_samples} "
           f"samples × {summary.n_channels} channels, {summary.n_gaps} gap(s), "
           f"{summary.n_annotations} annotation(s), {exact})")
     return 0

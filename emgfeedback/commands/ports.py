@@ -9,8 +9,10 @@ def register(subparsers) -> None:
     """Add the ``ports`` command."""
     p = subparsers.add_parser(
         "ports", help="list serial ports and guess the board from its USB IDs",
-        description="List serial ports. The board guess comes from the USB vendor/product "
-                    "ID; open a port with serial://PATH?framing=auto to check what it sends.")
+        description="List serial ports (COM3 on Windows, /dev/cu.usbmodem* on macOS, "
+                    "/dev/ttyACM0 or /dev/ttyUSB0 on Linux) with the URL that opens each. "
+                    "The board guess comes from the USB vendor/product ID; check what a port "
+                    "sends with: emgfeedback capture --source URL")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=run)
 
@@ -18,14 +20,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Print the ports; returns 0 (also when there are none)."""
     from emgfeedback.acquisition.ports import list_ports
+    from emgfeedback.host import no_ports_hint
 
     ports = list_ports()
     if args.json:
         print(json.dumps([p.as_dict() for p in ports], indent=2))
         return 0
     if not ports:
-        print("no serial ports found (is the board plugged in? on Linux, is your user in "
-              "the 'dialout' group?)")
+        print(no_ports_hint())
         return 0
     for p in ports:
         guess = ", ".join(p.boards) if p.boards else "unknown board"
@@ -33,4 +35,5 @@ def run(args) -> int:
         vendor = f" {p.vendor}" if p.vendor else ""
         serial = f" serial {p.serial_number}" if p.serial_number else ""
         print(f"{p.device}  [{ident}{vendor}{serial}]  {p.description}  -> {guess}")
+        print(f'    --source "{p.url}"')
     return 0

@@ -1,55 +1,87 @@
-"""``emgfeedback record``: record a session headless; prints its id as the last line."""
+"""``emgfeedback record``: record a session headless; prints its id as the last line.
+
+What happens when things go wrong (see docs/storage.md, "What happens when..."): alarms
+(silent board, unplug, storage failing) are printed on stderr as they happen and recorded as
+markers; a board that stays silent for ``--give-up`` seconds ends the recording early with
+what arrived (the missing rest is a gap); SIGINT, SIGTERM and SIGHUP stop it cleanly. The
+exit status says whether everything asked was recorded (:data:`EXIT_CODES`).
+"""
 
 from __future__ import annotations
 
 import sys
 
 from emgfeedback.commands._common import (
+    add_exit_codes_epilog,
     add_source_arguments,
+    finish_recording,
     make_outlets,
     new_session,
     open_store,
-    run_for,
+    stop_on_signals,
+    wait_recording,
 )
+from emgfeedback.errors import ConfigError
+from emgfeedback.runtime.engine import GIVE_UP_S
 
 
 def register(sub) -> None:
     """Add the ``record`` parser."""
-    p = sub.add_parser("record", help="record a session into the session store")
+    p = sub.add_parser(
+        "record", help="record a session into the session store",
+        description="Record --seconds of a source into the session store. Alarms are printed "
+                    "on stderr as they happen; the session id is the last line on stdout.")
     add_source_arguments(p)
-    p.add_argument("--seconds", type=float, required=True, help="how long to record, s")
+    from emgfeedback import bounds  # H8: checked before anything opens
+
+    p.add_argument("--seconds", type=bounds.DURATION_S.arg, required=True,
+                   help=f"how long to record, s ({bounds.DURATION_S.describe()})")
+    add_give_up_argument(p)
+    add_exit_codes_epilog(p)
     p.set_defaults(func=run)
 
 
+def add_give_up_argument(parser) -> None:
+    """``--give-up S``: how long a silent or unplugged source may stay silent."""
+    parser.add_argument(
+        "--give-up", type=float, default=GIVE_UP_S, metavar="S",
+        help="end the recording early, keeping what arrived, after this many seconds without "
+             f"samples while the device is silent or unplugged (default {GIVE_UP_S:g})")
+
+
+def check_give_up(value: float) -> float:
+    """Validate ``--give-up`` (seconds, > 0 and finite)."""
+    if not 0 < value < 1e6:
+        raise ConfigError(f"--give-up {value}: expected a number of seconds > 0")
+    return float(value)
+
+
 def run(args) -> int:
-    """Record ``--seconds`` of the source into the store."""
+    """Record ``--seconds`` of the source into the store; returns an exit status."""
     from emgfeedback.acquisition import open_source
     from emgfeedback.runtime import Engine, Processor, default_pipeline_config
 
-    source = open_source(args.source)
-    source.open()
-    store = open_store(args.db)
-    session_id = new_session(store, source.info, args)
-    writer = store.open_writer(session_id)
-    engine = Engine(
-        source,
-        processor_factory=lambda info: Processor(
-            info, default_pipeline_config(info.fs_hz, args.mains), mains_hz=args.mains),
-        writer=writer, outlets=make_outlets(args, source.info), stop_after_s=args.seconds)
-    status = "interrupted"
-    try:
-        engine.start()
-        run_for(engine, args.seconds, f"recording session {session_id}")
-        status = "complete"
-    finally:
+    give_up_s = check_give_up(args.give_up)
+    with stop_on_signals():
+        source = open_source(args.source)
+        source.open()
+        store = open_store(args.db)
+        session_id = new_session(store, source.info, args)
+        writer = store.open_writer(session_id)
+        engine = Engine(
+            source,
+            processor_factory=lambda info: Processor(
+                info, default_pipeline_config(info.fs_hz, args.mains), mains_hz=args.mains),
+            writer=writer, outlets=make_outlets(args, source.info), stop_after_s=args.seconds,
+            give_up_s=give_up_s)
+        stopped = None
         try:
-            engine.stop()
+            engine.start()
+            stopped = wait_recording(engine, args.seconds, f"recording session {session_id}",
+                                     "record")
         finally:
-            writer.close(status=status)
-    health = engine.health.as_dict()
-    print(f"recorded {health['samples_in']} samples, lost {health['lost_samples']} "
-          f"({health['lost_percent']:.3f}%)", file=sys.stderr)
-    if writer.error is not None:
-        print(f"warning: the recorder reported: {writer.error}", file=sys.stderr)
-    print(session_id)
-    return 0
+            outcome = finish_recording(engine, writer, session_id, stopped=stopped,
+                                       command="record")
+        print(session_id)
+        sys.stdout.flush()
+    return outcome.exit_code

@@ -7,6 +7,17 @@
 
 from __future__ import annotations
 
-from emgfeedback.dsp.pipeline import Design, Pipeline, PipelineConfig, design, process_offline
+from emgfeedback.dsp.pipeline import (
+    ARV_PER_RMS,
+    RMS_PER_ARV,
+    Design,
+    KindPipeline,
+    Pipeline,
+    PipelineConfig,
+    chain_for,
+    design,
+    process_offline,
+)
 
-__all__ = ["Design", "Pipeline", "PipelineConfig", "design", "process_offline"]
+__all__ = ["ARV_PER_RMS", "RMS_PER_ARV", "Design", "KindPipeline", "Pipeline", "PipelineConfig",
+           "chain_for", "design", "process_offline"]

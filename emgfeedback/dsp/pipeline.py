@@ -1,5 +1,26 @@
 """The streaming EMG pipeline: band-pass → high-pass → notches → rectification → envelope.
 
+What a channel goes through depends on its *output kind* (the sensor output wired to the
+ADC, :data:`emgfeedback.acquisition.boards.OUTPUT_KINDS`), see :func:`chain_for`:
+
+``raw`` and ``uv``
+    Bipolar EMG: the whole chain (band-pass, high-pass, notches, envelope).
+``rect``
+    Already rectified by the sensor: no band-pass (it would turn the rectified signal's
+    mean, which *is* the EMG amplitude, into zero); only the envelope stage. Its moving
+    RMS equals the moving RMS of the bipolar signal it was rectified from.
+``env``
+    Already an envelope (the MyoWare ENV pin: rectify + low-pass, an average rectified
+    value, ARV). No band-pass; the calibrated ARV in µV is scaled by :data:`RMS_PER_ARV`
+    to RMS-equivalent µV (ARV = √(2/π)·RMS for Gaussian EMG), then smoothed by the
+    configured envelope stage. The "filtered" output is that RMS-equivalent envelope, so
+    everything computed as a windowed RMS of "filtered" (tone, SNR, onsets) reads the same
+    µV on every kind.
+
+:class:`KindPipeline` runs channels of different kinds side by side (one
+:class:`Pipeline` per kind, columns reassembled); with one kind it is exactly the
+:class:`Pipeline` of that kind.
+
 :class:`Pipeline` keeps the filter state between chunks; feeding a stream in any block sizes
 gives bit-identical output to one call. Python work per chunk is constant: one call into a
 fused Numba kernel (:mod:`emgfeedback.dsp.kernels_fast` for 1, 2, 4, 6, 8 or 16 channels,
@@ -16,6 +37,8 @@ Other channels are not affected.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,6 +48,41 @@ from emgfeedback.dsp import kernels, kernels_fast
 from emgfeedback.dsp.envelope import envelope_design
 from emgfeedback.dsp.filters import bandpass_sos, check_notch_max, highpass_sos, notch_sos
 from emgfeedback.errors import ConfigError
+
+#: The chains that exist; :func:`chain_for` maps an output kind to one of them.
+CHAINS = ("raw", "rect", "env")
+#: Output kind -> chain. ``uv`` streams (LSL, BrainFlow) carry bipolar EMG in µV.
+_CHAIN_OF_KIND = {"raw": "raw", "uv": "raw", "rect": "rect", "env": "env"}
+#: Average rectified value of zero-mean Gaussian noise per unit RMS: √(2/π) ≈ 0.7979.
+ARV_PER_RMS = math.sqrt(2.0 / math.pi)
+#: Factor from an ARV envelope (MyoWare ENV) to RMS-equivalent µV: √(π/2) ≈ 1.2533.
+RMS_PER_ARV = 1.0 / ARV_PER_RMS
+
+
+def chain_for(kind: str) -> str:
+    """The processing chain of an output kind.
+
+    Parameters
+    ----------
+    kind : str
+        ``raw``, ``uv``, ``rect`` or ``env``.
+
+    Returns
+    -------
+    str
+        ``raw`` (band-pass ... envelope), ``rect`` (envelope stage only) or ``env``
+        (ARV → RMS-equivalent scaling, then the envelope stage).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown kind.
+    """
+    try:
+        return _CHAIN_OF_KIND[str(kind).lower()]
+    except KeyError:
+        raise ConfigError(f"output kind {kind!r}: expected one of "
+                          f"{', '.join(_CHAIN_OF_KIND)}") from None
 
 
 @dataclass(frozen=True)
@@ -122,18 +180,28 @@ def design_stages(cfg: PipelineConfig) -> list[tuple[str, np.ndarray]]:
     return stages
 
 
-def design(cfg: PipelineConfig) -> Design:
+def design(cfg: PipelineConfig, chain: str = "raw") -> Design:
     """Design all filters of a configuration.
 
     Parameters
     ----------
     cfg : PipelineConfig
+    chain : {"raw", "rect", "env"}
+        Which chain (:func:`chain_for`). ``rect`` and ``env`` replace the cascade by one
+        pass-through section (gain 1 for ``rect``, :data:`RMS_PER_ARV` for ``env``), so
+        the envelope stage and the NaN policy are the same code as for ``raw``.
 
     Returns
     -------
     Design
     """
+    if chain not in CHAINS:
+        raise ConfigError(f"chain {chain!r}: expected one of {', '.join(CHAINS)}")
     parts = [sos for _, sos in design_stages(cfg)]
+    if chain != "raw":
+        gain = RMS_PER_ARV if chain == "env" else 1.0
+        # b = (gain, 0, 0), a = (1, 0, 0): y = gain·x exactly, no state.
+        parts = [np.array([[gain, 0.0, 0.0, 1.0, 0.0, 0.0]])]
     env_sos, window, delay_ms = envelope_design(
         cfg.envelope, cfg.fs_hz, cfg.window_s, cfg.cutoff_hz, cfg.envelope_order
     )
@@ -166,6 +234,9 @@ class Pipeline:
         Filter parameters.
     n_channels : int
         Number of channels, >= 1.
+    chain : {"raw", "rect", "env"}
+        Processing chain of every channel (:func:`chain_for`); :class:`KindPipeline`
+        mixes chains.
 
     Notes
     -----
@@ -173,14 +244,15 @@ class Pipeline:
     the kernel specialised for that count; a cold compile takes several seconds.
     """
 
-    def __init__(self, cfg: PipelineConfig, n_channels: int):
+    def __init__(self, cfg: PipelineConfig, n_channels: int, chain: str = "raw"):
         if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)):
             raise ConfigError(f"n_channels must be an integer >= 1, got {n_channels!r}")
         if n_channels < 1:
             raise ConfigError(f"n_channels must be >= 1, got {n_channels}")
         self.config = cfg
         self.n_channels = int(n_channels)
-        d = design(cfg)
+        self.chain = chain
+        d = design(cfg, chain)
         self._sos, self._env_sos, self._window = d.sos, d.env_sos, d.window
         self._delay_ms = d.envelope_delay_ms
         self._rms = cfg.envelope == "rms"
@@ -249,14 +321,90 @@ class Pipeline:
         return x
 
 
-def process_offline(x_uv: np.ndarray, cfg: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Filter a whole recording; same result as streaming it through a fresh Pipeline.
+class KindPipeline:
+    """Streaming pipeline for channels of possibly different output kinds.
+
+    Channels are grouped by chain (:func:`chain_for`); each group runs through its own
+    :class:`Pipeline` and the columns are put back in their order. With a single chain
+    the call goes straight to that one :class:`Pipeline` (no copies; results are those of
+    ``Pipeline(cfg, n, chain)``, so the RAW path stays bit-identical to SciPy).
+
+    Parameters
+    ----------
+    cfg : PipelineConfig
+        Filter parameters (the band-pass and notches apply to ``raw``/``uv`` channels only).
+    kinds : sequence of str
+        Output kind per channel (``raw``, ``uv``, ``rect``, ``env``).
+    """
+
+    def __init__(self, cfg: PipelineConfig, kinds: Sequence[str]):
+        kinds = tuple(str(k).lower() for k in kinds)
+        if not kinds:
+            raise ConfigError("n_channels must be >= 1, got 0 output kinds")
+        chains = [chain_for(k) for k in kinds]
+        self.config = cfg
+        self.kinds = kinds
+        self.chains = tuple(chains)
+        self.n_channels = len(kinds)
+        groups: dict[str, list[int]] = {}
+        for c, chain in enumerate(chains):
+            groups.setdefault(chain, []).append(c)
+        self._groups = [(np.asarray(cols, dtype=np.intp), Pipeline(cfg, len(cols), chain))
+                        for chain, cols in groups.items()]
+        self._single = self._groups[0][1] if len(self._groups) == 1 else None
+
+    @property
+    def envelope_delay_ms(self) -> float:
+        """Largest delay the envelope stage adds over the groups, ms."""
+        return max(p.envelope_delay_ms for _, p in self._groups)
+
+    def reset(self) -> None:
+        """Clear every group's filter state."""
+        for _, pipe in self._groups:
+            pipe.reset()
+
+    def process(self, x_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Filter the next chunk.
+
+        Parameters
+        ----------
+        x_uv : array_like, shape (n_samples, n_channels)
+            Calibrated signal in µV at the electrode (ARV µV for ``env`` channels).
+
+        Returns
+        -------
+        filtered_uv, envelope_uv : numpy.ndarray
+            Float64 ``(n_samples, n_channels)``; see the module docstring for what
+            "filtered" is per kind.
+        """
+        if self._single is not None:
+            return self._single.process(x_uv)
+        x = np.asarray(x_uv, dtype=np.float64)
+        if x.ndim == 1 and self.n_channels == 1:
+            x = x.reshape(-1, 1)
+        if x.ndim != 2 or x.shape[1] != self.n_channels:
+            raise ValueError(
+                f"expected samples of shape (n_samples, {self.n_channels}), got {x.shape}")
+        y = np.empty(x.shape)
+        e = np.empty(x.shape)
+        for cols, pipe in self._groups:
+            yg, eg = pipe.process(np.ascontiguousarray(x[:, cols]))
+            y[:, cols] = yg
+            e[:, cols] = eg
+        return y, e
+
+
+def process_offline(x_uv: np.ndarray, cfg: PipelineConfig,
+                    kinds: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Filter a whole recording; same result as streaming it through a fresh pipeline.
 
     Parameters
     ----------
     x_uv : array_like, shape (n_samples, n_channels)
-        Raw signal in µV.
+        Calibrated signal in µV.
     cfg : PipelineConfig
+    kinds : sequence of str, optional
+        Output kind per channel (:func:`chain_for`); all ``raw`` when not given.
 
     Returns
     -------
@@ -264,7 +412,12 @@ def process_offline(x_uv: np.ndarray, cfg: PipelineConfig) -> tuple[np.ndarray, 
     """
     x = np.asarray(x_uv)
     n_channels = 1 if x.ndim == 1 else x.shape[1]
-    return Pipeline(cfg, n_channels).process(x)
+    if kinds is None:
+        return Pipeline(cfg, n_channels).process(x)
+    if len(kinds) != n_channels:
+        raise ConfigError(f"{len(kinds)} output kinds for {n_channels} channels")
+    return KindPipeline(cfg, kinds).process(x)
 
 
-__all__ = ["Design", "Pipeline", "PipelineConfig", "design", "design_stages", "process_offline"]
+__all__ = ["ARV_PER_RMS", "CHAINS", "Design", "KindPipeline", "Pipeline", "PipelineConfig",
+           "RMS_PER_ARV", "chain_for", "design", "design_stages", "process_offline"]

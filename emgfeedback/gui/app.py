@@ -33,6 +33,23 @@ class LiveResult:
     fps: float = math.nan
     latency_p95_ms: float = math.nan
     health: dict = field(default_factory=dict)
+    #: Sound mode, whether it played, why not, cue sounds played and measured latency.
+    sound: dict = field(default_factory=dict)
+    #: Browser sharing (H11): URL, states published/dropped, screens and their counters.
+    share: dict = field(default_factory=dict)
+
+
+def _stored_baseline(db_path, subject: str, names) -> list[float] | None:
+    """The subject's latest stored ``baseline_mean_uv`` per channel (None if incomplete)."""
+    from pathlib import Path
+
+    from emgfeedback.commands.run import stored_baseline
+    from emgfeedback.storage import SessionStore
+
+    if not Path(db_path).is_file():
+        return None
+    with SessionStore(db_path, create=False) as store:
+        return stored_baseline(store, subject, list(names))
 
 
 def build_window(url: str, *, protocol: str | None = None, db_path=None, subject: str = "",
@@ -45,8 +62,9 @@ def build_window(url: str, *, protocol: str | None = None, db_path=None, subject
     MainWindow
     """
     application()
+    from emgfeedback.acquisition.pace import fast_url
     from emgfeedback.gui.main_window import MainWindow
-    from emgfeedback.gui.session import LiveSession, fast_url
+    from emgfeedback.gui.session import LiveSession
     from emgfeedback.gui.settings import load_subject
 
     setup = load_subject(subject) if subject else None
@@ -64,6 +82,12 @@ def build_window(url: str, *, protocol: str | None = None, db_path=None, subject
             session.goals.baseline_uv = [_f(v) for v in setup.baseline_uv[:n]]
         if setup.mvc_uv:
             session.goals.mvc_uv = [_f(v) for v in setup.mvc_uv[:n]]
+    if subject and db_path and not any(math.isfinite(_f(v)) for v in session.goals.baseline_uv):
+        # H2: no baseline captured in the GUI: the subject's stored one, the same quantity
+        # (baseline_mean_uv) that `run --subject` and a protocol's baseline phase use.
+        stored = _stored_baseline(db_path, subject, session.channel_names)
+        if stored is not None:
+            session.goals.baseline_uv = stored
     win = MainWindow(session, window_s=window_s or (settings.window_s if settings else 10.0),
                      mode=mode or (settings.mode if settings else "uptraining"),
                      db_path=db_path, quit_when_protocol_done=fast and protocol is not None,
@@ -107,7 +131,8 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
              seconds: float | None = None, screenshot: str | None = None, fast: bool = False,
              record: bool = False, window_s: float | None = None, mode: str | None = None,
              client: bool = False, mains_hz: float = 50.0, use_settings: bool = True,
-             channels=None, lsl: bool = False) -> LiveResult:
+             channels=None, lsl: bool = False, sound: str = "off",
+             sound_mapping: str = "octaves", share=None) -> LiveResult:
     """Run the live window until it is closed (or ``seconds`` pass, or a fast protocol ends).
 
     Parameters
@@ -135,6 +160,12 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
         Also open the client view.
     lsl : bool
         Publish on Lab Streaming Layer from the start (unauthenticated, local network).
+    sound, sound_mapping : str
+        Sound mode and pitch mapping (see :mod:`emgfeedback.sound`); without an audio
+        device one line on stderr says what to install and the session goes on silently.
+    share : ShareOptions, optional
+        Share the client view with browsers from the start; prints ``share: <url>`` (the
+        viewer's address with its pairing code) on a line of its own.
 
     Returns
     -------
@@ -161,8 +192,24 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
                        window_s=window_s, mode=mode, mains_hz=mains_hz, settings=settings,
                        channels=channels)
     result = LiveResult()
+    win.check_before_start = not fast  # H9 (#20): the signal check step (skippable)
     if lsl:
         win.toggle_lsl(True)
+    win.share_options = share  # H11: also used by the Share button
+    if share is not None:
+        from emgfeedback.gui.share_panel import start_sharing
+
+        try:
+            print(f"share: {start_sharing(win, share)}", flush=True)
+        except BaseException:
+            win.shutdown()
+            raise
+    if sound != "off":
+        win.set_sound_mode(sound, sound_mapping)
+        if win.client.sound_problem:
+            import sys
+
+            print(win.client.sound_problem, file=sys.stderr)
     if record:
         result.session_id = win.session.start_recording(db_path)
         win.act_record.setChecked(True)
@@ -193,4 +240,11 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
     result.fps = win.latency.fps(over_s=1e9)
     result.latency_p95_ms = win.latency.latency_ms(95)
     result.health = win.session.engine.health.as_dict()
+    player = win.client.sound.player
+    result.sound = {"mode": win.client.sound_mode, "problem": player.problem,
+                    "blocks": player.blocks, "underflows": player.underflows,
+                    "cues_played": [k for k, _t in player.cues_played],
+                    "latency_ms": player.latency_ms()}
+    if win.share is not None:
+        result.share = {"url": win.share.url, **win.share.server.stats()}
     return result

@@ -6,27 +6,46 @@ are authoritative for "goal met" (they carry the goal's hold time and grace peri
 stamped with sample indices). Without a protocol the goals come from the captured baseline
 and MVC, and "met" is the latest envelope compared with the goal.
 
-:class:`CueCanvas` paints a model; the therapist panel and the client's full-screen view
-use the same canvas at different sizes.
+:class:`~emgfeedback.gui.cue_canvas.CueCanvas` (in :mod:`emgfeedback.gui.cue_canvas`,
+still importable from here) paints a model; the therapist panel and the client's
+full-screen view use the same canvas at different sizes. A goal counts only during its
+part of a repetition (``during``: work, rest...), and the countdown, the hold timer and
+the reward badge's fade all run on sample indices, never the wall clock.
+
+Scale: every bar of a view is drawn on one µV scale (:meth:`FeedbackModel.shared_scale_uv`),
+so a taller bar is always the larger level, whichever muscles are side by side. The scale
+covers the goals with room to spare and the highest level of the last
+:data:`SCALE_HOLD_S` seconds; after that a peak decays with a half-life of
+:data:`SCALE_HALF_LIFE_S` seconds, so one spike does not shrink the bars for good. Time is
+the stream's sample index, never the wall clock. The scale is rounded up to a 1-2-5 value
+and said on screen ("one scale for all bars: 0-200 µV").
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from emgfeedback.analysis.symmetry import amplitude_index
-from emgfeedback.gui import palette
 
 MODES = ("uptraining", "downtraining", "dissociation", "firing_order", "symmetry")
 MODE_LABELS = {"uptraining": "Uptraining", "downtraining": "Downtraining",
                "dissociation": "Dissociation", "firing_order": "Firing order",
                "symmetry": "Symmetry"}
+#: Seconds of stream the reward badge is shown; it is fully opaque for the first
+#: :data:`REWARD_SOLID_S` of them, then fades (never a flash).
 REWARD_SHOW_S = 2.0
+REWARD_SOLID_S = 1.2
+#: Seconds the highest recent level holds the bars' scale before it starts to decay.
+SCALE_HOLD_S = 2.0
+#: Half-life of that decay in seconds (a 10x spike is forgotten after about 7 s).
+SCALE_HALF_LIFE_S = 1.5
+#: The scale is at least this many times the highest goal (the line sits at <= 62 %).
+SCALE_GOAL_X = 1.6
+#: The smallest full scale in µV.
+SCALE_MIN_UV = 10.0
 
 
 @dataclass
@@ -82,7 +101,8 @@ class FeedbackModel:
     reps_passed: int = 0
     instruction: str = ""
     segment: str = ""
-    reward_at: float = -1e9
+    #: Sample index of the latest protocol reward (stream time, like every other time here).
+    reward_at: float = -1e12
     reward_text: str = ""
     in_zone_samples: int = 0
     order_rows: list = field(default_factory=list)
@@ -98,8 +118,12 @@ class FeedbackModel:
     _goal_met: dict = field(default_factory=dict)
     _goal_specs: list = field(default_factory=list)
     _protocol_cols: dict = field(default_factory=dict)
-    _scales: dict = field(default_factory=dict)
+    _peak_uv: float = 0.0
+    _peak_index: int = 0
+    scale_uv: float = SCALE_MIN_UV
     _zone_from: int | None = None
+    #: Sample index at which the current phase part (segment or phase) ends (None: none).
+    segment_end_index: int | None = None
 
     # ------------------------------------------------------------------ configuration
     def set_mode(self, mode: str) -> None:
@@ -118,6 +142,7 @@ class FeedbackModel:
 
     def end_protocol(self) -> None:
         self.protocol_active = False
+        self.segment_end_index = None
         self._goal_specs = []
         self._goal_met.clear()
         self.met = False
@@ -131,6 +156,7 @@ class FeedbackModel:
             if kind == "phase_start":
                 self._start_phase(cue)
             elif kind == "segment_start":
+                self._set_segment_end(cue)
                 self.segment = data.get("segment", "")
                 self.rep = int(data.get("rep") or 0)
                 self.reps = int(data.get("reps") or 0)
@@ -143,7 +169,7 @@ class FeedbackModel:
                 self._goal_met[gi] = kind == "goal_met"
                 self.transitions.append((int(cue.index), gi, kind == "goal_met"))
                 continuous = [g for g, spec in enumerate(self._goal_specs)
-                              if spec.get("type") != "order"]
+                              if spec.get("type") != "order" and self._active(spec)]
                 self._set_met(bool(continuous) and all(self._goal_met.get(g, False)
                                                        for g in continuous), cue.index)
             elif kind == "rep_counted":
@@ -151,7 +177,7 @@ class FeedbackModel:
                     self.reps_passed += 1
                 self._add_order_row(data.get("result") or {})
             elif kind == "reward":
-                self.reward_at = time.monotonic()
+                self.reward_at = float(cue.index)
                 self.reward_text = "Well done"
             elif kind == "phase_end":
                 self.phase_history.append({"name": cue.phase_name,
@@ -160,10 +186,19 @@ class FeedbackModel:
             elif kind == "protocol_end":
                 self.instruction = "Done"
                 self.segment = ""
+                self.segment_end_index = None
                 self._set_met(False, cue.index)
+
+    def _set_segment_end(self, cue) -> None:
+        duration_s = cue.data.get("duration_s")
+        if duration_s:
+            self.segment_end_index = int(cue.index) + int(round(float(duration_s)
+                                                                  * self.fs_hz))
 
     def _start_phase(self, cue) -> None:
         data = cue.data
+        self.segment_end_index = None
+        self._set_segment_end(cue)
         self._goal_specs = list(data.get("goals") or [])
         self._goal_met = {gi: False for gi, g in enumerate(self._goal_specs)
                           if g.get("type") != "order"}
@@ -173,7 +208,11 @@ class FeedbackModel:
             self.order_rows = []
         self.in_zone_samples = 0
         self.hold_goal_s = 0.0
-        types = [g.get("type") for g in self._goal_specs]
+        # The mode follows the goals of the work (a rest goal of an uptraining phase does
+        # not make it downtraining).
+        types = [g.get("type") for g in self._goal_specs
+                 if (g.get("during") or "all") in ("all", "work")] or \
+            [g.get("type") for g in self._goal_specs]
         cols = self._protocol_cols
         for g in self._goal_specs:
             chans = g.get("channels") or []
@@ -242,9 +281,10 @@ class FeedbackModel:
         for ch, goal_uv, direction in specs:
             if ch >= len(env):
                 continue
-            level = float(env[ch])
-            bars.append(Bar(ch, self.channel_names[ch], level, goal_uv, direction,
-                            scale_uv=self._scale(ch, level, goal_uv)))
+            bars.append(Bar(ch, self.channel_names[ch], float(env[ch]), goal_uv, direction))
+        scale = self.shared_scale_uv([b.level_uv for b in bars], [b.goal_uv for b in bars])
+        for b in bars:
+            b.scale_uv = scale
         if not self.protocol_active:
             judged = [b for b in bars if b.direction and math.isfinite(b.goal_uv)]
             met = bool(judged) and all(_bar_ok(b) for b in judged)
@@ -265,10 +305,17 @@ class FeedbackModel:
             self.symmetry_index_pct = float(index)
         self.bars = bars
 
+    def _active(self, spec: dict) -> bool:
+        """A goal applies now: during its part of the repetition (work, rest...) or always."""
+        during = spec.get("during") or "all"
+        return during == "all" or not self.segment or during == self.segment
+
     def _protocol_bar_specs(self):
         cols = self._protocol_cols
         specs = []
         for g in self._goal_specs:
+            if not self._active(g):  # e.g. the rest goal while working
+                continue
             t, chans = g.get("type"), g.get("channels") or []
             if t in ("above", "below") and chans:
                 specs.append((cols.get(chans[0], 0), g.get("level_uv", math.nan), t))
@@ -309,17 +356,40 @@ class FeedbackModel:
                                             "below" if self.mode == "dissociation" else "")]
         return [(min(self.left, n - 1), math.nan, ""), (min(self.right, n - 1), math.nan, "")]
 
-    def _scale(self, ch: int, level: float, goal: float) -> float:
-        # The bar's full height only grows (a calm display), at 1-2-5 steps.
-        want = max(level if math.isfinite(level) else 0.0,
-                   1.6 * goal if math.isfinite(goal) else 0.0, 10.0)
-        cur = self._scales.get(ch, 0.0)
-        if want > cur:
-            from emgfeedback.gui.traces import nice_ceiling
+    def shared_scale_uv(self, levels, goals) -> float:
+        """The one full scale (µV) of every bar in the view, at ``end_index``.
 
-            cur = nice_ceiling(want)
-            self._scales[ch] = cur
-        return cur
+        Parameters
+        ----------
+        levels : sequence of float
+            The bars' levels now, µV (NaN: no level).
+        goals : sequence of float
+            The bars' goal levels, µV (NaN: no goal).
+
+        Returns
+        -------
+        float
+            A 1-2-5 value covering :data:`SCALE_GOAL_X` times the highest goal and the
+            highest level, held for :data:`SCALE_HOLD_S` s and then decaying with a
+            half-life of :data:`SCALE_HALF_LIFE_S` s (in stream time: sample indices).
+        """
+        from emgfeedback.gui.traces import nice_ceiling
+
+        finite = [v for v in levels if math.isfinite(v)]
+        top = max(finite, default=0.0)
+        held = self._decayed_peak_uv()
+        if top >= held:
+            self._peak_uv, self._peak_index = top, self.end_index
+            held = top
+        aims = [SCALE_GOAL_X * g for g in goals if math.isfinite(g)]
+        self.scale_uv = nice_ceiling(max([held, SCALE_MIN_UV] + aims))
+        return self.scale_uv
+
+    def _decayed_peak_uv(self) -> float:
+        age_s = (self.end_index - self._peak_index) / self.fs_hz
+        if age_s <= SCALE_HOLD_S:
+            return self._peak_uv
+        return self._peak_uv * 0.5 ** ((age_s - SCALE_HOLD_S) / SCALE_HALF_LIFE_S)
 
     @property
     def held_s(self) -> float:
@@ -335,11 +405,35 @@ class FeedbackModel:
 
     @property
     def reward_visible(self) -> float:
-        """Reward badge opacity 0..1 (a slow fade, never a flash)."""
-        age = time.monotonic() - self.reward_at
-        if age < 0 or age > REWARD_SHOW_S:
+        """Reward badge strength 0..1 (solid, then a slow fade; never a flash).
+
+        Measured in stream time from the reward cue's sample index, like the hold timer.
+        """
+        age_s = max(0.0, (self.end_index - self.reward_at) / self.fs_hz)
+        if age_s > REWARD_SHOW_S:
             return 0.0
-        return 1.0 - max(0.0, age - 1.2) / (REWARD_SHOW_S - 1.2)
+        return 1.0 - max(0.0, age_s - REWARD_SOLID_S) / (REWARD_SHOW_S - REWARD_SOLID_S)
+
+    @property
+    def countdown_s(self) -> float:
+        """Seconds left in the current part of the phase (NaN when no protocol part runs)."""
+        if self.segment_end_index is None or not self.protocol_active:
+            return math.nan
+        return max(0.0, (self.segment_end_index - self.end_index) / self.fs_hz)
+
+    def countdown_text(self) -> str:
+        """The countdown as shown ("7 s", rounded up as a clock counts down; "" if none)."""
+        left = self.countdown_s
+        if not math.isfinite(left):
+            return ""
+        return f"{math.ceil(left - 1e-9):d} s"
+
+
+def scale_caption(scale_uv: float, n_bars: int) -> str:
+    """What the header says about the bars' scale."""
+    if n_bars > 1:
+        return f"one scale for all bars: 0–{scale_uv:g} µV"
+    return f"scale 0–{scale_uv:g} µV"
 
 
 def _num(value) -> float:
@@ -356,316 +450,11 @@ def _bar_ok(bar: Bar) -> bool:
     return False
 
 
-class CueCanvas(QtWidgets.QWidget):
-    """Paints a :class:`FeedbackModel`: bars, goals, hold timer, reps, reward.
+def __getattr__(name: str):
+    # The drawing lives in emgfeedback.gui.cue_canvas (this module is the model); the
+    # names stay importable from here.
+    if name in ("CueCanvas", "FeedbackPanel", "goal_label_rect"):
+        from emgfeedback.gui import cue_canvas
 
-    Parameters
-    ----------
-    model : FeedbackModel
-        What to show.
-    large : bool
-        Client view: only the cue, sized to be read from two metres.
-    """
-
-    def __init__(self, model: FeedbackModel, large: bool = False, parent=None) -> None:
-        super().__init__(parent)
-        self.model = model
-        self.large = large
-        self.setMinimumSize(260, 220)
-        self.setAutoFillBackground(False)
-        self._drawn: tuple | None = None
-
-    def signature(self) -> tuple:
-        """What the canvas shows, rounded to what can be seen (repaint only on change)."""
-        m = self.model
-        bars = tuple((b.channel, round(b.level_uv, 0) if math.isfinite(b.level_uv) else None,
-                      round(b.goal_uv, 1) if math.isfinite(b.goal_uv) else None, b.direction,
-                      b.met, b.scale_uv) for b in m.bars)
-        return (m.mode, m.instruction, m.rep, m.reps, m.reps_passed, m.met, m.holding,
-                round(m.held_s, 1), round(m.time_in_zone_s, 1), round(m.reward_visible, 2),
-                round(m.symmetry_index_pct, 0) if math.isfinite(m.symmetry_index_pct) else None,
-                bars)
-
-    def refresh(self) -> None:
-        """Schedule a repaint if anything visible changed."""
-        sig = self.signature()
-        if sig != self._drawn:
-            self._drawn = sig
-            self.update()
-
-    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
-        p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.Antialiasing, True)
-        rect = QtCore.QRectF(self.rect())
-        p.fillRect(rect, QtGui.QColor(palette.PANEL if not self.large else palette.BACKGROUND))
-        m = self.model
-        unit = rect.height() / 22.0 if self.large else max(11.0, rect.height() / 19.0)
-        unit = min(unit, rect.width() / (18.0 if self.large else 22.0))
-        inner = rect.adjusted(unit, unit * 0.5, -unit, -unit * 0.5)
-        title_h = unit * (2.6 if self.large else 1.7)
-        info_h = unit * (1.4 if self.large else 1.2)
-        reward_h = unit * (2.4 if self.large else 1.9)
-        self._draw_header(p, QtCore.QRectF(inner.left(), inner.top(), inner.width(), title_h),
-                          QtCore.QRectF(inner.left(), inner.top() + title_h, inner.width(),
-                                        info_h), unit)
-        body = QtCore.QRectF(inner.left(), inner.top() + title_h + info_h + unit * 0.5,
-                             inner.width(),
-                             inner.height() - title_h - info_h - reward_h - unit * 0.5)
-        if m.mode == "symmetry":
-            self._draw_symmetry(p, body, unit)
-        else:
-            self._draw_bars(p, body, unit)
-        if m.reward_visible > 0:
-            self._draw_reward(p, QtCore.QRectF(inner.left(), inner.bottom() - reward_h,
-                                               inner.width(), reward_h), m.reward_visible)
-        p.end()
-
-    def _font(self, size: float, bold: bool = False) -> QtGui.QFont:
-        f = QtGui.QFont(self.font())
-        f.setPixelSize(max(8, int(size)))
-        f.setBold(bold)
-        return f
-
-    def _fitted_font(self, text: str, width: float, size: float,
-                     bold: bool = False) -> QtGui.QFont:
-        """The largest font up to ``size`` px in which ``text`` fits ``width``."""
-        font = self._font(size, bold)
-        w = QtGui.QFontMetricsF(font).horizontalAdvance(text)
-        if w > width > 0:
-            font = self._font(size * width / w * 0.98, bold)
-        return font
-
-    def _draw_header(self, p: QtGui.QPainter, title: QtCore.QRectF, info: QtCore.QRectF,
-                     unit: float) -> None:
-        m = self.model
-        text = m.instruction or MODE_LABELS.get(m.mode, "")
-        p.setPen(QtGui.QColor(palette.TEXT))
-        p.setFont(self._fitted_font(text, title.width(), title.height() * 0.8, True))
-        align = QtCore.Qt.AlignHCenter if self.large else QtCore.Qt.AlignLeft
-        p.drawText(title, align | QtCore.Qt.AlignVCenter, text)
-        parts = []
-        if m.reps:
-            parts.append(f"rep {m.rep} of {m.reps} · {m.reps_passed} ✓")
-        if m.mode == "downtraining":
-            parts.append(f"in zone {m.time_in_zone_s:.1f} s")
-        if m.met:
-            parts.append(f"goal held {m.held_s:.1f} s")
-        elif m.holding:
-            parts.append("hold it…")
-        p.setFont(self._font(info.height() * 0.75))
-        p.setPen(QtGui.QColor(palette.MUTED))
-        p.drawText(info, align | QtCore.Qt.AlignVCenter, "   ·   ".join(parts))
-
-    def _draw_bars(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:
-        bars = self.model.bars
-        if self.large:  # the client sees only the bars that carry a goal
-            bars = [b for b in bars if b.direction] or bars[:1]
-        if not bars:
-            return
-        gap = unit * (2.0 if self.large else 1.0)
-        width = (r.width() - gap * (len(bars) - 1)) / len(bars)
-        width = min(width, unit * (14 if self.large else 7))
-        total = width * len(bars) + gap * (len(bars) - 1)
-        x = r.left() + (r.width() - total) / 2
-        label_h = unit * (1.6 if self.large else 1.4)
-        value_h = unit * (2.6 if self.large else 1.6)
-        for b in bars:
-            col = QtCore.QRectF(x, r.top() + value_h, width, r.height() - value_h - label_h)
-            self._draw_bar(p, b, col, unit)
-            p.setPen(QtGui.QColor(palette.TEXT))
-            p.setFont(self._font(unit * (2.0 if self.large else 1.2), True))
-            value = f"{b.level_uv:.0f} µV" if math.isfinite(b.level_uv) else "– µV"
-            if b.met:
-                value += "  ✓"
-            p.drawText(QtCore.QRectF(x - gap / 2, r.top(), width + gap, value_h),
-                       QtCore.Qt.AlignCenter, value)
-            p.setFont(self._font(unit * (1.2 if self.large else 0.85)))
-            p.setPen(QtGui.QColor(palette.MUTED))
-            p.drawText(QtCore.QRectF(x - gap / 2, col.bottom() + unit * 0.2, width + gap,
-                                     label_h), QtCore.Qt.AlignHCenter | QtCore.Qt.AlignTop,
-                       b.label)
-            x += width + gap
-
-    def _draw_bar(self, p: QtGui.QPainter, b: Bar, col: QtCore.QRectF, unit: float) -> None:
-        p.setPen(QtGui.QPen(QtGui.QColor(palette.GRID), 1))
-        p.setBrush(QtGui.QColor("#EFEFEA"))
-        p.drawRoundedRect(col, unit * 0.3, unit * 0.3)
-        frac = 0.0 if not math.isfinite(b.level_uv) else min(1.0, b.level_uv / b.scale_uv)
-        fill = QtCore.QRectF(col.left(), col.bottom() - frac * col.height(), col.width(),
-                             frac * col.height())
-        colour = palette.MET if b.met else palette.WORKING
-        p.setPen(QtCore.Qt.NoPen)
-        p.setBrush(QtGui.QColor(colour))
-        p.drawRoundedRect(fill, unit * 0.3, unit * 0.3)
-        if b.direction and math.isfinite(b.goal_uv):
-            y = col.bottom() - min(1.0, b.goal_uv / b.scale_uv) * col.height()
-            pen = QtGui.QPen(QtGui.QColor(palette.GOAL_LINE), max(2.0, unit * 0.18),
-                             QtCore.Qt.DashLine)
-            p.setPen(pen)
-            p.drawLine(QtCore.QPointF(col.left() - unit * 0.4, y),
-                       QtCore.QPointF(col.right() + unit * 0.4, y))
-            font = self._font(unit * (0.95 if self.large else 0.8), True)
-            p.setFont(font)
-            arrow = "▲" if b.direction == "above" else "▼"
-            label = f"{arrow} goal {b.goal_uv:.0f} µV"
-            tw = QtGui.QFontMetricsF(font).horizontalAdvance(label) + unit * 0.6
-            th = unit * (1.4 if self.large else 1.2)
-            top = y - th - unit * 0.2 if b.direction == "above" else y + unit * 0.2
-            pill = QtCore.QRectF(col.center().x() - tw / 2, top, tw, th)
-            p.setPen(QtCore.Qt.NoPen)
-            p.setBrush(QtGui.QColor(255, 255, 255, 225))
-            p.drawRoundedRect(pill, th / 3, th / 3)
-            p.setPen(QtGui.QColor(palette.TEXT))
-            p.drawText(pill, QtCore.Qt.AlignCenter, label)
-
-    def _draw_symmetry(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:
-        m = self.model
-        bars = {b.channel: b for b in m.bars}
-        left, right = bars.get(m.left), bars.get(m.right)
-        if left is None or right is None:
-            return
-        mid = r.center().x()
-        h = min(r.height() * 0.35, unit * (6 if self.large else 3.5))
-        y = r.top() + r.height() * 0.25
-        scale = max(left.scale_uv, right.scale_uv)
-        half = r.width() / 2 - unit
-        for b, sign in ((left, -1), (right, 1)):
-            frac = 0.0 if not math.isfinite(b.level_uv) else min(1.0, b.level_uv / scale)
-            w = frac * half
-            box = QtCore.QRectF(mid if sign > 0 else mid - half, y, half, h)
-            p.setPen(QtGui.QPen(QtGui.QColor(palette.GRID), 1))
-            p.setBrush(QtGui.QColor("#EFEFEA"))
-            p.drawRect(box)
-            fill = QtCore.QRectF(mid if sign > 0 else mid - w, y, w, h)
-            p.setPen(QtCore.Qt.NoPen)
-            p.setBrush(QtGui.QColor(palette.WORKING if sign < 0 else palette.OKABE_ITO["sky"]))
-            p.drawRect(fill)
-            p.setPen(QtGui.QColor(palette.TEXT))
-            p.setFont(self._font(unit * (1.6 if self.large else 1.1), True))
-            value = f"{b.level_uv:.0f} µV" if math.isfinite(b.level_uv) else "–"
-            p.drawText(QtCore.QRectF(box.left(), y + h + unit * 0.3, half, unit * 2),
-                       QtCore.Qt.AlignCenter, f"{b.label}  {value}")
-        p.setPen(QtGui.QPen(QtGui.QColor(palette.TEXT), 2))
-        p.drawLine(QtCore.QPointF(mid, y - unit * 0.5), QtCore.QPointF(mid, y + h + unit * 0.5))
-        idx = m.symmetry_index_pct
-        ok = math.isfinite(idx) and abs(idx) <= m.symmetry_max_pct
-        p.setFont(self._font(unit * (2.4 if self.large else 1.6), True))
-        p.setPen(QtGui.QColor(palette.TEXT))
-        text = f"symmetry index {idx:+.0f} %" if math.isfinite(idx) else "symmetry index –"
-        if ok:
-            text += "  ✓"
-        p.drawText(QtCore.QRectF(r.left(), y + h + unit * 2.6, r.width(), unit * 3),
-                   QtCore.Qt.AlignCenter, text)
-        if math.isfinite(idx) and round(idx) != 0:
-            # The sign follows (R − L) / mean: say which side in words, smaller, below.
-            p.setFont(self._font(unit * (1.2 if self.large else 0.9), False))
-            p.drawText(QtCore.QRectF(r.left(), y + h + unit * 5.4, r.width(), unit * 1.6),
-                       QtCore.Qt.AlignCenter,
-                       "right side stronger" if idx > 0 else "left side stronger")
-
-    def _draw_reward(self, p: QtGui.QPainter, band: QtCore.QRectF, alpha: float) -> None:
-        text = f"✓ {self.model.reward_text}"
-        font = self._font(band.height() * 0.55, True)
-        width = QtGui.QFontMetricsF(font).horizontalAdvance(text) + band.height()
-        box = QtCore.QRectF(band.center().x() - width / 2, band.top() + band.height() * 0.1,
-                            width, band.height() * 0.8)
-        colour = QtGui.QColor(palette.OK)
-        colour.setAlphaF(0.9 * alpha)
-        p.setPen(QtCore.Qt.NoPen)
-        p.setBrush(colour)
-        p.drawRoundedRect(box, box.height() / 3, box.height() / 3)
-        p.setPen(QtGui.QColor(255, 255, 255, int(255 * alpha)))
-        p.setFont(font)
-        p.drawText(box, QtCore.Qt.AlignCenter, text)
-
-
-class OrderTimeline(QtWidgets.QWidget):
-    """Per-repetition firing order: the target's onset relative to the compensator's."""
-
-    def __init__(self, model: FeedbackModel, parent=None) -> None:
-        super().__init__(parent)
-        self.model = model
-        self.setMinimumHeight(120)
-        self.max_rows = 8
-        self.range_ms = 250.0
-
-    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
-        p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.Antialiasing, True)
-        rect = QtCore.QRectF(self.rect())
-        p.fillRect(rect, QtGui.QColor(palette.PANEL))
-        rows = self.model.order_rows[-self.max_rows:]
-        f = QtGui.QFont(self.font())
-        f.setPixelSize(12)
-        p.setFont(f)
-        p.setPen(QtGui.QColor(palette.MUTED))
-        names = self.model.channel_names
-        t = names[self.model.target] if self.model.target < len(names) else "target"
-        c = names[self.model.compensator] if self.model.compensator < len(names) else "comp."
-        p.drawText(rect.adjusted(6, 2, -6, 0), QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop,
-                   f"Firing order: {t} onset relative to {c} (ms; ● {c} at 0)")
-        top = rect.top() + 20
-        row_h = max(12.0, (rect.height() - 24) / self.max_rows)
-        label_w = 48.0
-        verdict_w = 150.0
-        axis_l = rect.left() + label_w
-        axis_r = rect.right() - verdict_w
-        zero = (axis_l + axis_r) / 2
-
-        def xpos(ms: float) -> float:
-            ms = max(-self.range_ms, min(self.range_ms, ms))
-            return zero + ms / self.range_ms * (axis_r - axis_l) / 2
-
-        p.setPen(QtGui.QPen(QtGui.QColor(palette.GRID), 1))
-        p.drawLine(QtCore.QPointF(zero, top), QtCore.QPointF(zero, top + row_h * self.max_rows))
-        if not rows:
-            p.setPen(QtGui.QColor(palette.MUTED))
-            p.drawText(QtCore.QRectF(rect.left(), top, rect.width(), row_h * 2),
-                       QtCore.Qt.AlignCenter, "no repetitions yet")
-        for i, row in enumerate(rows):
-            y = top + i * row_h + row_h / 2
-            p.setPen(QtGui.QColor(palette.TEXT))
-            p.drawText(QtCore.QRectF(rect.left() + 4, y - row_h / 2, label_w, row_h),
-                       QtCore.Qt.AlignVCenter, f"rep {row.rep}")
-            p.setPen(QtCore.Qt.NoPen)
-            p.setBrush(QtGui.QColor(palette.MUTED))
-            p.drawEllipse(QtCore.QPointF(zero, y), 4, 4)
-            if row.lag_ms is not None:
-                colour = palette.MET if row.passed else palette.WORKING
-                p.setPen(QtGui.QPen(QtGui.QColor(colour), 3))
-                p.drawLine(QtCore.QPointF(zero, y), QtCore.QPointF(xpos(row.lag_ms), y))
-                p.setPen(QtCore.Qt.NoPen)
-                p.setBrush(QtGui.QColor(colour))
-                p.drawRect(QtCore.QRectF(xpos(row.lag_ms) - 3, y - 6, 6, 12))
-            verdict = {"right": "target first", "wrong": "compensator first",
-                       "no_target": "no target onset"}.get(row.order, row.order)
-            lag = f"{row.lag_ms:+.0f} ms " if row.lag_ms is not None else ""
-            mark = "✓" if row.passed else "✗"
-            p.setPen(QtGui.QColor(palette.TEXT))
-            p.drawText(QtCore.QRectF(axis_r + 6, y - row_h / 2, verdict_w - 6, row_h),
-                       QtCore.Qt.AlignVCenter, f"{mark} {lag}{verdict}")
-        p.end()
-
-
-class FeedbackPanel(QtWidgets.QFrame):
-    """The therapist's feedback panel: the cue canvas plus the firing-order timeline."""
-
-    def __init__(self, model: FeedbackModel, parent=None) -> None:
-        super().__init__(parent)
-        self.setObjectName("panel")
-        self.model = model
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        self.canvas = CueCanvas(model)
-        self.timeline = OrderTimeline(model)
-        self._rows_drawn = -1
-        layout.addWidget(self.canvas, 3)
-        layout.addWidget(self.timeline, 2)
-
-    def refresh(self) -> None:
-        self.timeline.setVisible(self.model.mode == "firing_order")
-        self.canvas.refresh()
-        rows = len(self.model.order_rows)
-        if self.timeline.isVisible() and rows != self._rows_drawn:
-            self._rows_drawn = rows
-            self.timeline.update()
+        return getattr(cue_canvas, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

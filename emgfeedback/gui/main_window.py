@@ -13,7 +13,9 @@ from emgfeedback.gui.client_view import ClientView
 from emgfeedback.gui.feedback import MODE_LABELS, MODES, FeedbackModel, FeedbackPanel
 from emgfeedback.gui.latency import LatencyMeter
 from emgfeedback.gui.protocol_panel import ProtocolPanel
+from emgfeedback.gui.share_panel import add_share_action
 from emgfeedback.gui.status import StatusBar
+from emgfeedback.gui.toolbar_overflow import roomy_overflow
 from emgfeedback.gui.traces import WINDOW_CHOICES_S, TracePanel
 
 FRAME_INTERVAL_MS = 15  # ~60 Hz (a little faster, so timer jitter still gives >= 60 fps)
@@ -21,6 +23,9 @@ FRAME_INTERVAL_MS = 15  # ~60 Hz (a little faster, so timer jitter still gives >
 #: live to the eye, and a label's re-layout is not paid 60 times a second. The traces
 #: and both feedback canvases are refreshed every frame.
 STATUS_EVERY_S = 0.1
+#: How long a device alarm without a state of its own (channel mismatch, rejected bytes) stays
+#: in the banner after its latest occurrence, s.
+ALARM_SHOWN_S = 10.0
 
 SHORTCUTS = (
     ("M", "add a marker at the newest sample"),
@@ -69,12 +74,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model.set_mode(mode)
         self._since: int | None = None
         self._last_arrival = time.monotonic()
+        self._alarm_seq = 0  # engine events seen (see LiveSession.alarms_since)
+        self._device_alarm: tuple[float, str] | None = None  # (time, text) for the banner
         self._last_status = 0.0
         self._closing = False
         self._traces_painted_at: float | None = None
         self.screenshot_path: str | None = None
         self.error: BaseException | None = None
         self.frames = 0
+        self.share = None  # H11: a ShareController while the client view is shared
+        # H9 (#20): the signal check step before a recording or protocol starts (run_live
+        # turns it on; gui/check_step.py); the latest check, stored with the recording.
+        self.check_before_start = False
+        self.signal_check = None
         self._build(window_s)
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
@@ -115,6 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_toolbar(self) -> None:
         bar = self.addToolBar("session")
+        roomy_overflow(bar)  # H12: a visible, clickable "»" for actions that do not fit
         bar.setMovable(False)
         self.act_record = bar.addAction("● Record", self.toggle_recording)
         self.act_record.setCheckable(True)
@@ -162,6 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_lsl.setToolTip("Publish the signal, envelopes and markers on Lab Streaming "
                                 "Layer. LSL is unauthenticated: anyone on the local network "
                                 "can read the stream. Off by default.")
+        add_share_action(self, bar)
         bar.addAction("Save set-up", self.save_setup)
         keys = {"M": self.add_marker, "R": self.toggle_recording,
                 "B": lambda: self.capture("baseline", 10.0),
@@ -201,6 +215,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = True
         self.timer.stop()
         self.client.stop_sound()
+        if self.share is not None:
+            self.share.stop()
         self.client.close()
         try:
             self.session.close()
@@ -218,9 +234,21 @@ class MainWindow(QtWidgets.QMainWindow):
                 pass
 
     def save_screenshot(self, path: str) -> None:
-        """Save the window as a PNG."""
+        """Save the window as a PNG (0600, atomically, never through a link: H8 outputs)."""
+        import logging
+
+        from emgfeedback import outputs
+
         self.frame()
-        self.grab().save(str(path))
+        data = QtCore.QByteArray()
+        buffer = QtCore.QBuffer(data)
+        buffer.open(QtCore.QIODevice.WriteOnly)
+        self.grab().save(buffer, "PNG")
+        buffer.close()
+        try:  # the target was checked before the window opened (commands/live.py)
+            outputs.write_output(path, bytes(data), force=True, option="--screenshot")
+        except outputs.OutputError as exc:  # never raise out of a Qt slot
+            logging.getLogger(__name__).error("%s", exc)
 
     # ------------------------------------------------------------------ the frame
     def frame(self) -> None:
@@ -255,6 +283,8 @@ class MainWindow(QtWidgets.QMainWindow):
         # Both cue canvases every frame (each repaints only when what it shows changed).
         self.feedback.refresh()
         self.client.refresh()
+        if self.share is not None:  # browsers in the room (never blocks)
+            self.share.frame(block)
         if now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
             self._refresh_status(now)
@@ -292,12 +322,21 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.status.banner.setVisible(True)
                 self.status.banner_shown = "failed"
                 return
+        events, self._alarm_seq = s.alarms_since(self._alarm_seq)
+        for ev in events:  # alarms the source state does not show (no_data/unplug do)
+            if ev.is_alarm and ev.kind in ("channel_mismatch", "rejected"):
+                self._device_alarm = (now, ev.message)
+        alarm = None
+        if self._device_alarm is not None and now - self._device_alarm[0] < ALARM_SHOWN_S:
+            alarm = self._device_alarm[1]
         self.status.update_status(
+            device_alarm=alarm,
             state=s.source_state, silent_s=max(0.0, now - self._last_arrival), health=health,
             quality=snap.quality if snap is not None else None,
             recording=s.recorder.recording, session_id=s.recorder.session_id,
             recorder_error=s.recorder.error, envelope_delay_ms=s.envelope_delay_ms,
-            screen_p95_ms=self.latency.latency_ms(95), fps=self.latency.fps())
+            screen_p95_ms=self.latency.latency_ms(95), fps=self.latency.fps(),
+            storage_failing=s.recorder.storage_failing)
 
     def _protocol_ended(self) -> None:
         self.act_protocol.setText("▶ Start")
@@ -342,6 +381,10 @@ class MainWindow(QtWidgets.QMainWindow):
             sid = self.session.stop_recording()
             self.statusBar().showMessage(f"session {sid} saved", 5000)
         else:
+            from emgfeedback.gui.check_step import gate  # H9 (#20)
+
+            if gate(self, "recording", self.toggle_recording):
+                return
             sid = self.session.start_recording(self.db_path)
             self.statusBar().showMessage(f"recording session {sid}", 5000)
         self.act_record.setChecked(rec.recording)
@@ -362,6 +405,11 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             name = self.protocol_box.currentText()
             if name:
+                from emgfeedback.gui.check_step import gate, min_grade_of  # H9 (#20)
+
+                if gate(self, f"protocol {name}", lambda: self.start_protocol(name),
+                        min_grade_of(name)):
+                    return
                 self.start_protocol(name)
 
     def capture(self, kind: str, seconds: float) -> None:
@@ -409,12 +457,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.client.show()
 
     def toggle_sound(self) -> None:
-        """Cycle the sound: off -> chime -> tone -> off (silent without an audio device)."""
-        mode = self.client.next_sound_mode()
-        out = self.client.chime if mode == "chime" else self.client.tone
-        missing = mode != "off" and (out is None or not out.available)
+        """Cycle the sound: off -> chime -> tone -> eyes-closed -> off."""
+        self.set_sound_mode(self.client.next_sound_mode())
+
+    def set_sound_mode(self, mode: str, mapping: str | None = None) -> None:
+        """Set the sound mode; without an audio device say so in the toolbar and status bar."""
+        self.client.set_sound_mode(mode, mapping)
+        problem = self.client.sound_problem if mode != "off" else None
         self.act_sound.setChecked(mode != "off")
-        self.act_sound.setText(f"Sound: {mode}" + (" (no audio device)" if missing else ""))
+        self.act_sound.setText(f"Sound: {mode}" + (" (unavailable)" if problem else ""))
+        self.act_sound.setToolTip(problem or "Cycle: off → cue sounds → tone following "
+                                  "activation → eyes-closed downtraining (tone only)")
+        if not hasattr(self, "sound_label"):
+            self.sound_label = QtWidgets.QLabel("sound unavailable")
+            self.statusBar().addPermanentWidget(self.sound_label)
+            self.statusBar().setVisible(True)
+        self.sound_label.setToolTip(problem or "")
+        self.sound_label.setVisible(bool(problem))
 
     def toggle_lsl(self, on: bool | None = None) -> None:
         """Turn LSL publishing on or off (unauthenticated, local network)."""

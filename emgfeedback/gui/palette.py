@@ -50,6 +50,7 @@ QLabel#chip {{ border: 1px solid {GRID}; border-radius: 10px; padding: 2px 8px;
 QToolBar {{ spacing: 6px; border: none; }}
 QPushButton, QToolButton {{ padding: 4px 10px; border: 1px solid {GRID}; border-radius: 4px;
                             background: {PANEL}; }}
+QToolButton#qt_toolbar_ext_button {{ padding: 0px; border: 1px solid {GRID}; }}
 QPushButton:checked, QToolButton:checked {{ background: #E8F1F8; border-color: {WORKING}; }}
 QProgressBar {{ border: 1px solid {GRID}; border-radius: 4px; background: {PANEL};
                 text-align: center; height: 14px; }}

@@ -6,6 +6,12 @@ import math
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+#: The instruction's and countdown's font size, px, and below :data:`NARROW_PANEL_PX` of
+#: panel width.
+BIG_FONT_PX = 28
+SMALL_BIG_FONT_PX = 20
+NARROW_PANEL_PX = 520
+
 
 def summarise_phase(result: dict) -> str:
     """One line about a finished phase's result (what a therapist reads first)."""
@@ -83,14 +89,43 @@ class ProtocolPanel(QtWidgets.QFrame):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
-        self.table.setColumnWidth(0, 110)
-        self.table.setColumnWidth(1, 100)
+        # Phase and verdict as wide as their text; the details get the rest of the width.
+        for c in (0, 1):
+            self.table.horizontalHeader().setSectionResizeMode(
+                c, QtWidgets.QHeaderView.ResizeToContents)
+        # Results are read, not guessed from "mean …": long details wrap onto more lines,
+        # and rows grow to fit them whenever the columns change width.
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(QtCore.Qt.ElideNone)
+        self.table.horizontalHeader().sectionResized.connect(
+            lambda *_a: self.table.resizeRowsToContents())
         lay.addWidget(self.title)
         lay.addWidget(self.phase)
         lay.addLayout(row)
-        lay.addWidget(self.phase_bar)
-        lay.addWidget(self.total_bar)
+        bars = QtWidgets.QHBoxLayout()  # side by side: the panel fits a short window
+        bars.addWidget(self.phase_bar)
+        bars.addWidget(self.total_bar)
+        lay.addLayout(bars)
         lay.addWidget(self.table, 1)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        # A narrow panel (a small screen, or 200 % scaling) gets a smaller instruction, so
+        # the results table keeps its room.
+        size_px = BIG_FONT_PX if ev.size().width() >= NARROW_PANEL_PX else SMALL_BIG_FONT_PX
+        style = f"font-size: {size_px}px;"
+        for label in (self.instruction, self.countdown):
+            if label.styleSheet() != style:
+                label.setStyleSheet(style)
+        super().resizeEvent(ev)
+        self._fit_wrapped()
+        self.table.resizeRowsToContents()
+
+    def _fit_wrapped(self) -> None:
+        # Wrapped labels keep the height their text needs (the table gives way instead).
+        for label in (self.phase, self.instruction):
+            need = label.heightForWidth(max(1, label.width()))
+            if need > 0 and label.minimumHeight() != need:
+                label.setMinimumHeight(need)
 
     def start(self, title: str, total_s: float = 0.0) -> None:
         self.title.setText(title)
@@ -136,6 +171,7 @@ class ProtocolPanel(QtWidgets.QFrame):
                 self.countdown.setText("")
                 self._segment_end = None
                 self._add_row("protocol", d.get("passed"), "finished")
+        self._fit_wrapped()
 
     def _add_row(self, name: str, passed, details: str) -> None:
         r = self.table.rowCount()
@@ -144,6 +180,7 @@ class ProtocolPanel(QtWidgets.QFrame):
             item = QtWidgets.QTableWidgetItem(text)
             item.setToolTip(text)
             self.table.setItem(r, c, item)
+        self.table.resizeRowToContents(r)
         self.table.scrollToBottom()
 
     def update_progress(self, progress: dict | None, end_index: int) -> None:

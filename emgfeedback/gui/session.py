@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emgfeedback.errors import ConfigError
-
 
 @dataclass
 class ChannelSetup:
@@ -145,6 +143,8 @@ class RecorderSwitch:
         self.session_id: int | None = None
         self._names = tuple(channel_names)
         self.last_error: str | None = None
+        self.last_status: str | None = None
+        self.last_reason: str | None = None
 
     @property
     def recording(self) -> bool:
@@ -161,15 +161,39 @@ class RecorderSwitch:
             self._writer = writer
             self.session_id = session_id
 
-    def stop(self, status: str = "complete") -> int | None:
-        """Detach and close the writer; returns the session id."""
+    @property
+    def storage_failing(self) -> bool:
+        """True while the writer cannot store (disk full, I/O error); samples wait in memory
+        or, beyond its backlog, become a ``storage`` gap."""
+        writer = self._writer
+        return bool(getattr(writer, "failing", False)) if writer is not None else False
+
+    def stop(self, status: str = "complete", reason: str | None = None) -> int | None:
+        """Detach and close the writer; returns the session id.
+
+        The writer turns ``complete`` into ``incomplete`` (reason ``storage``) when samples
+        could not be stored; :attr:`last_status` and :attr:`last_reason` say what was kept.
+        """
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:
-            writer.close(status=status)
+            writer.close(status=status, reason=reason)
+            self.last_status, self.last_reason = writer.final_status, writer.end_reason
             if writer.error is not None:
                 self.last_error = str(writer.error)
         return self.session_id
+
+    def on_event(self, event, index: int) -> None:
+        """Engine-thread event listener: record alarms and recoveries as markers, exactly as
+        the engine does for its own writer (``alarm:<kind>``, ``event:<kind>``)."""
+        from emgfeedback.runtime.engine import RECORDED_EVENTS, event_marker_data, marker_kind
+
+        if event.kind not in RECORDED_EVENTS:
+            return
+        with self._lock:
+            if self._writer is not None:
+                self._writer.add_marker(int(index), marker_kind(event), event.message,
+                                        event_marker_data(event))
 
     def on_processed(self, processed) -> None:
         """Engine-thread listener: record one processed chunk."""
@@ -225,16 +249,6 @@ def _Processor(*args, **kwargs):  # noqa: N802 - a class factory used like a cla
     return _processor_class()(*args, **kwargs)
 
 
-def fast_url(url: str) -> str:
-    """``url`` with ``pace=fast`` (simulator and playback sources only)."""
-    scheme = url.split(":", 1)[0]
-    if scheme not in ("sim", "file"):
-        raise ConfigError(f"--fast needs a sim:// or file:// source, not {scheme}://")
-    if "pace=" in url:
-        return url.replace("pace=realtime", "pace=fast")
-    return url + ("&" if "?" in url else "?") + "pace=fast"
-
-
 class LiveSession:
     """A running source, engine, protocol slot and recorder for one window.
 
@@ -282,8 +296,9 @@ class LiveSession:
             processor_factory=lambda i: _Processor(
                 i, default_pipeline_config(i.fs_hz, mains_hz), runner=self.protocol_slot,
                 mains_hz=mains_hz),
-            display_window_s=display_window_s)
+            display_window_s=display_window_s, give_up_s=None)  # live: wait for the board
         self.engine.add_listener(self.recorder.on_processed)
+        self.engine.add_event_listener(self.recorder.on_event)
         self.engine.add_listener(self._on_processed)
         self.lsl_outlet = None
         self.protocol_results: list[dict] = []
@@ -352,6 +367,11 @@ class LiveSession:
     def source_state(self) -> str:
         return self.source.state
 
+    def alarms_since(self, seq: int = 0):
+        """New source and storage events, ``(events, next_seq)`` (see
+        :meth:`Engine.events_since`)."""
+        return self.engine.events_since(seq)
+
     @property
     def envelope_delay_ms(self) -> float:
         proc = self.engine.processor
@@ -402,7 +422,7 @@ class LiveSession:
             sides=tuple(c.side for c in self.channels),
             protocol=runner.protocol.name if runner is not None else None)
         sid = store.create_session(meta)
-        self.recorder.start(store.open_writer(sid), sid)
+        self.recorder.start(store.open_writer(sid, on_alarm=self.engine.storage_alarm), sid)
         self.db_path = db_path or default_db_path()
         return sid
 
@@ -446,12 +466,13 @@ class LiveSession:
         return block.envelope_uv
 
     def set_baseline_from(self, envelope_uv) -> list[float]:
-        """Resting baseline = mean envelope per channel (as a protocol's baseline phase)."""
-        from emgfeedback.protocol.metrics import level_stats
+        """Resting baseline = ``baseline_mean_uv``, the mean envelope per channel (as a
+        protocol's baseline phase and ``emgfeedback baseline`` measure it)."""
+        from emgfeedback.protocol.metrics import baseline_level
 
         values = []
         for c in range(envelope_uv.shape[1]):
-            mean = level_stats(envelope_uv[:, c])["mean_uv"]
+            mean = baseline_level(envelope_uv[:, c])
             values.append(float("nan") if mean is None else mean)
         self.goals.baseline_uv = values
         return values

@@ -11,6 +11,17 @@ from emgfeedback.gui.session import ChannelSetup
 from emgfeedback.gui.settings import COMMON_MUSCLES, SIDES, channel_label
 
 SIM_CHOICE = "Simulator (no hardware)"
+#: The device entry for a source URL that is none of the listed ones (remembered or typed).
+OTHER_CHOICE = "Source URL below"
+_KIND_BY_SCHEME = {"sim": "Simulator", "serial": "Serial port", "file": "Recording"}
+
+
+def other_choice_label(url: str) -> str:
+    """The device entry's text for a URL that is not in the list, e.g. "Serial port (URL below)"."""
+    kind = _KIND_BY_SCHEME.get(url.split("://", 1)[0]) if "://" in url else None
+    return f"{kind} (URL below)" if kind else OTHER_CHOICE
+#: Rows of the channel table shown without scrolling.
+TABLE_ROWS_SHOWN = 8
 
 
 def port_choices() -> list[tuple[str, str]]:
@@ -42,8 +53,12 @@ class SetupDialog(QtWidgets.QDialog):
             self.source.addItem(label, url)
         self.url = QtWidgets.QLineEdit(settings.last_source)
         self.url.setToolTip("Any source URL: serial://PATH?framing=..., sim://?..., file://...")
-        self.source.currentIndexChanged.connect(
-            lambda _i: self.url.setText(self.source.currentData()))
+        self.url.setMinimumWidth(self.url.fontMetrics().horizontalAdvance("x" * 48))
+        # The device list shows the source that will really be opened: the remembered or
+        # typed URL selects its entry, or "Source URL below" when it is none of them.
+        self._show_source(settings.last_source)
+        self.source.currentIndexChanged.connect(self._choice_changed)
+        self.url.textEdited.connect(self._show_source)
         self.subject = QtWidgets.QLineEdit(settings.last_subject)
         self.subject.setPlaceholderText("an id, not a name")
         self.n_channels = QtWidgets.QSpinBox()
@@ -58,6 +73,7 @@ class SetupDialog(QtWidgets.QDialog):
         self.table.setHorizontalHeaderLabels(["muscle / placement", "side"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 280)
+        self.table.verticalHeader().setVisible(False)
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Ok
                                              | QtWidgets.QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
@@ -67,6 +83,55 @@ class SetupDialog(QtWidgets.QDialog):
         lay.addWidget(self.table)
         lay.addWidget(buttons)
         self._resize_table(2)
+
+    def _show_source(self, url: str) -> None:
+        """Select the device entry whose URL is ``url`` (else the "URL below" entry)."""
+        url = (url or "").strip()
+        self.source.blockSignals(True)
+        try:
+            found = next((i for i in range(self.source.count())
+                          if self.source.itemData(i) == url), -1)
+            other = next((i for i in range(self.source.count())
+                          if self.source.itemData(i) is None), -1)
+            if found < 0 and url:
+                if other < 0:
+                    self.source.addItem(OTHER_CHOICE, None)
+                    other = self.source.count() - 1
+                self.source.setItemText(other, other_choice_label(url))
+                found = other
+            self.source.setCurrentIndex(max(0, found))
+        finally:
+            self.source.blockSignals(False)
+        if not url and self.source.currentData():
+            self.url.setText(self.source.currentData())
+
+    def showEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        self._fit()  # the style sheet is applied now: fit to the real row heights
+        super().showEvent(ev)
+
+    def _choice_changed(self, _index: int) -> None:
+        data = self.source.currentData()
+        if data:  # the "URL below" entry keeps what is typed
+            self.url.setText(data)
+
+    def _fit(self) -> None:
+        """Size the table to its columns and rows (up to :data:`TABLE_ROWS_SHOWN`)."""
+        t = self.table
+        for r in range(t.rowCount()):
+            cells = [t.cellWidget(r, c) for c in range(t.columnCount())]
+            t.setRowHeight(r, max([t.rowHeight(r)] + [w.sizeHint().height() + 2
+                                                      for w in cells if w is not None]))
+        header = t.horizontalHeader()
+        side = max(90, t.cellWidget(0, 1).sizeHint().width() + 8) if t.rowCount() else 90
+        t.setColumnWidth(1, side)
+        width = t.columnWidth(0) + side + 2 * t.frameWidth() + \
+            t.verticalScrollBar().sizeHint().width()
+        rows = min(t.rowCount(), TABLE_ROWS_SHOWN)
+        height = header.sizeHint().height() + 2 * t.frameWidth() + \
+            sum(t.rowHeight(r) for r in range(rows))
+        t.setMinimumWidth(width)
+        t.setFixedHeight(height)
+        self.adjustSize()
 
     def _resize_table(self, n: int) -> None:
         old = self.table.rowCount()
@@ -80,6 +145,7 @@ class SetupDialog(QtWidgets.QDialog):
             side.addItems(["—", "left", "right"])
             self.table.setCellWidget(r, 0, muscle)
             self.table.setCellWidget(r, 1, side)
+        self._fit()
 
     def set_channels(self, setups) -> None:
         self.n_channels.setValue(len(setups))

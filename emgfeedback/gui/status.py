@@ -7,6 +7,8 @@ import math
 from pyqtgraph.Qt import QtWidgets
 
 from emgfeedback.gui import palette
+from emgfeedback.gui.flow_layout import FlowLayout
+from emgfeedback.gui.quality_chips import QualityHysteresis
 
 STATE_TEXT = {
     "streaming": ("● streaming", palette.OK),
@@ -23,15 +25,37 @@ QUALITY_WORDS = {"mains": "hum", "clipping": "clipping", "electrode_off": "elect
 NO_DATA_AFTER_S = 1.0
 
 
-def banner_text(state: str, silent_s: float, recording: bool) -> str:
-    """The warning banner for a source state ("" when all is well)."""
+def banner_text(state: str, silent_s: float, recording: bool,
+                storage_error: str | None = None, device_alarm: str | None = None) -> str:
+    """The warning banner ("" when all is well): the source's state, and a storage failure.
+
+    Parameters
+    ----------
+    state : str
+        The source's state.
+    silent_s : float
+        Seconds since the newest sample arrived.
+    recording : bool
+        A session is being recorded.
+    storage_error : str, optional
+        The recorder's error while it cannot store (disk full, I/O error).
+    device_alarm : str, optional
+        A recent device alarm without a state of its own (channel mismatch, rejected bytes).
+    """
+    lines = []
     rec = " Recording continues; the gap is recorded." if recording else ""
     if state == "reconnecting":
-        return "Device lost — reconnecting…" + rec
-    if state == "no_data" or (state == "streaming" and silent_s > NO_DATA_AFTER_S):
-        return f"No data from the device for {silent_s:.0f} s — check the cable and power." \
-            + rec
-    return ""
+        lines.append("Device lost — reconnecting…" + rec)
+    elif state == "no_data" or (state == "streaming" and silent_s > NO_DATA_AFTER_S):
+        lines.append(f"No data from the device for {silent_s:.0f} s — check the cable and "
+                     "power." + rec)
+    if device_alarm:
+        lines.append(f"Device alarm: {device_alarm}")
+    if storage_error:
+        lines.append(f"Storage failing: {storage_error}. The live view continues; samples "
+                     "wait in memory and are written when storage works again, else they "
+                     "are recorded as a gap (cause storage).")
+    return "\n".join(lines)
 
 
 def quality_text(entry) -> tuple[str, bool]:
@@ -60,20 +84,18 @@ class StatusBar(QtWidgets.QFrame):
         self.banner.setObjectName("banner")
         self.banner.setVisible(False)
         outer.addWidget(self.banner)
-        row = QtWidgets.QHBoxLayout()
+        row = FlowLayout()  # H12: the chips wrap on a narrow window
         row.setSpacing(8)
         self.state = self._chip(row)
         self.rate = self._chip(row)
         self.lost = self._chip(row)
         self.recording = self._chip(row)
         self.latency = self._chip(row)
-        row.addStretch(1)
+        # H12: the quality chips follow in the same wrapping row (one row less when short).
+        self.quality = [self._chip(row) for _ in self.channel_names]
+        # H12: debounced flags, so a chip does not flicker ok <-> hum (quality_chips.py).
+        self.quality_filter = QualityHysteresis(len(self.channel_names))
         outer.addLayout(row)
-        qrow = QtWidgets.QHBoxLayout()
-        qrow.setSpacing(8)
-        self.quality = [self._chip(qrow) for _ in self.channel_names]
-        qrow.addStretch(1)
-        outer.addLayout(qrow)
         self.banner_shown = ""
 
     @staticmethod
@@ -93,8 +115,13 @@ class StatusBar(QtWidgets.QFrame):
 
     def update_status(self, *, state: str, silent_s: float, health: dict, quality,
                       recording: bool, session_id, recorder_error, envelope_delay_ms: float,
-                      screen_p95_ms: float, fps: float) -> None:
-        """Refresh every chip (cheap: labels change only when their text does)."""
+                      screen_p95_ms: float, fps: float, storage_failing: bool = False,
+                      device_alarm: str | None = None) -> None:
+        """Refresh every chip (cheap: labels change only when their text does).
+
+        ``storage_failing`` (the recorder cannot store right now) adds a banner line and
+        turns the recording chip into a storage alarm.
+        """
         text, colour = STATE_TEXT.get(state, (f"● {state}", palette.MUTED))
         if state == "streaming" and silent_s > NO_DATA_AFTER_S:
             text, colour = "● no data", palette.WARN
@@ -111,7 +138,10 @@ class StatusBar(QtWidgets.QFrame):
             lost_txt += f": {causes}"
         lost_txt += f" · display skipped {over}"
         self._set(self.lost, lost_txt, palette.WARN if lost else None)
-        if recorder_error:
+        if recorder_error and storage_failing:
+            self._set(self.recording, f"● REC session {session_id}: STORAGE FAILING",
+                      palette.WARN)
+        elif recorder_error:
             self._set(self.recording, f"● recorder error: {recorder_error}", palette.WARN)
         elif recording:
             self._set(self.recording, f"● REC session {session_id}", palette.WARN)
@@ -123,11 +153,13 @@ class StatusBar(QtWidgets.QFrame):
         self._set(self.latency, f"latency: envelope {envelope_delay_ms:.0f} ms + to screen "
                                 f"p95 {screen} ms = {total:.0f} ms · {fps_txt}",
                   palette.WARN if total > 100 else None)
+        quality = self.quality_filter.update(quality)  # H12: hysteresis
         for c, label in enumerate(self.quality):
             entry = quality[c] if quality and c < len(quality) else None
             qtext, bad = quality_text(entry)
             self._set(label, f"{self.channel_names[c]}: {qtext}", palette.WARN if bad else None)
-        banner = banner_text(state, silent_s, recording)
+        banner = banner_text(state, silent_s, recording,
+                             recorder_error if storage_failing else None, device_alarm)
         if banner != self.banner_shown:
             self.banner_shown = banner
             self.banner.setText(banner)

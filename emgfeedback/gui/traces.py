@@ -152,6 +152,26 @@ def nice_ceiling(value: float) -> float:
     return 10 * exp
 
 
+def y_ticks(range_uv: float, height_px: float = math.inf, label_px: float = 0.0) -> list:
+    """Tick values and labels of a trace's y axis running from ``-range_uv`` to ``range_uv``.
+
+    Plots are stacked without spacing, so a label on a plot's edge (``±range_uv``) would
+    run into the next plot's labels: the edges get unlabelled ticks and the labels go at
+    ``±range_uv / 2`` and 0, or, on a plot too short for three labels (``height_px``
+    against a label's height ``label_px``), at ``±range_uv / 2`` or ``+range_uv / 2`` only.
+    """
+    half = range_uv / 2
+    lo, zero, hi = (-half, f"−{half:g}"), (0.0, "0"), (half, f"{half:g}")
+    if height_px / 4 >= 1.2 * label_px:
+        major = [lo, zero, hi]
+    elif height_px / 2 >= 1.2 * label_px:
+        major = [lo, hi]
+    else:
+        major = [hi]
+    minor = [(-range_uv, ""), (range_uv, "")] + ([] if zero in major else [(0.0, "")])
+    return [major, minor]
+
+
 class _ViewCurve(pg.PlotCurveItem):
     """A curve whose bounding rectangle is its plot's fixed view rectangle.
 
@@ -231,6 +251,7 @@ class TracePanel(QtCore.QObject):
         self._onsets: list[tuple[int, int]] = []  # (channel, index)
         self._markers: list[int] = []
         self._last_range_check = 0.0
+        self._tick_keys: dict[int, tuple] = {}  # y-tick layout per plot (range, height)
         self._build()
         self.decimator: PeakDecimator | None = None
         self.set_window(window_s)
@@ -388,6 +409,18 @@ class TracePanel(QtCore.QObject):
                 self._y_range[c] = want
                 self.plots[c].setYRange(-want, want, padding=0.0)
                 self._set_curve_rects(c)
+            self._update_ticks(c)
+
+    def _update_ticks(self, c: int) -> None:
+        # Labelled ticks that fit the plot's height in pixels (8 channels on a short screen).
+        if not np.isfinite(self._y_range[c]):
+            return
+        label_px = QtGui.QFontMetrics(self.plots[c].getAxis("left").font()).height()
+        key = (self._y_range[c], int(self.plots[c].vb.height() // 4))
+        if self._tick_keys.get(c) != key:
+            self._tick_keys[c] = key
+            self.plots[c].getAxis("left").setTicks(
+                y_ticks(self._y_range[c], self.plots[c].vb.height(), label_px))
 
     def _painted(self, t: float) -> None:
         if self._painted_cb is not None:

@@ -32,6 +32,18 @@ def _valid(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def baseline_level(x: np.ndarray) -> float | None:
+    """The baseline of a baseline phase: mean envelope over its valid samples, µV.
+
+    :func:`emgfeedback.analysis.quantities.baseline_mean_uv`, the definition ``baseline``
+    stores (as ``baseline_mean_uv``), ``run --subject`` reads back and the GUI captures, so
+    goals in baseline units mean the same whichever measured the baseline.
+    """
+    from emgfeedback.analysis.quantities import baseline_mean_uv
+
+    return _f(baseline_mean_uv(x)[0]) if len(x) else None
+
+
 def level_stats(x: np.ndarray) -> dict:
     """Mean, standard deviation and coefficient of variation of an envelope segment.
 
@@ -43,12 +55,13 @@ def level_stats(x: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``mean_uv``, ``sd_uv``, ``cv_pct`` (SD / mean x 100).
+        ``mean_uv`` (:func:`baseline_level`: in a baseline phase it is the baseline),
+        ``sd_uv``, ``cv_pct`` (SD / mean x 100).
     """
     v = _valid(x)
     if v.size == 0:
         return {"mean_uv": None, "sd_uv": None, "cv_pct": None}
-    mean = float(np.mean(v))
+    mean = baseline_level(v)
     sd = float(np.std(v))
     return {"mean_uv": _f(mean), "sd_uv": _f(sd), "cv_pct": _f(100.0 * sd / mean) if mean > 0
             else None}
@@ -70,13 +83,17 @@ def peak(x: np.ndarray) -> dict:
 
 
 def moving_mean_max(x: np.ndarray, fs_hz: float, window_s: float = MVC_WINDOW_S) -> float | None:
-    """Largest mean over any ``window_s`` window (the MVC estimate), in µV."""
-    v = np.nan_to_num(x, nan=0.0)
-    n = max(1, min(len(v), int(round(window_s * fs_hz))))
-    if len(v) == 0:
+    """Largest mean over any ``window_s`` window (the MVC estimate), in µV.
+
+    :func:`emgfeedback.analysis.mvc.capture_mvc` (the GUI's MVC capture), over the whole
+    segment when it is shorter than one window.
+    """
+    from emgfeedback.analysis.mvc import capture_mvc
+
+    if len(x) == 0:
         return None
-    c = np.concatenate(([0.0], np.cumsum(v)))
-    return _f(np.max((c[n:] - c[:-n]) / n))
+    n = max(1, min(len(x), int(round(window_s * fs_hz))))
+    return _f(capture_mvc(np.asarray(x, dtype=np.float64), fs_hz, n / fs_hz)[0])
 
 
 def flick(x: np.ndarray, fs_hz: float) -> dict:

@@ -9,8 +9,6 @@ documents every key.
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 import sys
 from dataclasses import dataclass
@@ -18,7 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from emgfeedback import bounds
 from emgfeedback.errors import ProtocolError
+from emgfeedback.protocol.tables import _check_magnitude, _Context, _suggest, _Table, _tname
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,6 +203,9 @@ class Protocol:
     sources: tuple[str, ...] = ()
     parameters: tuple[tuple[str, float], ...] = ()
     path: str = ""
+    #: H9 (#20): the signal-check grade needed before the protocol starts ("" = none):
+    #: ``good``, ``usable`` or ``not usable`` (see docs/signal-check.md).
+    min_signal_grade: str = ""
 
     @property
     def total_s(self) -> float:
@@ -217,151 +220,6 @@ class Protocol:
     def channel_with_role(self, role: str) -> Channel | None:
         """The first channel with ``role``, or None."""
         return next((c for c in self.channels if c.role == role), None)
-
-
-# --------------------------------------------------------------------------------------------
-# strict table reading
-
-
-class _Table:
-    """Reads one TOML table, checking types and remembering which keys were used."""
-
-    def __init__(self, data: Any, path: str, ctx: _Context):
-        self.ctx = ctx
-        self.path = path
-        if not isinstance(data, dict):
-            ctx.fail(path, f"expected a table, got {_tname(data)}",
-                     "write it as a [table] or { key = value } inline table")
-        self.data = data
-        self.used: set[str] = set()
-
-    def key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def raw(self, key: str) -> Any:
-        self.used.add(key)
-        return self.data.get(key)
-
-    def text(self, key: str, default: Any = ..., choices: tuple[str, ...] | None = None,
-            pattern: re.Pattern | None = None, fix: str = "") -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                self.ctx.fail(self.key(key), "missing required key", fix or f"add {key} = \"...\"")
-            return default
-        value = self.data[key]
-        if not isinstance(value, str):
-            self.ctx.fail(self.key(key), f"expected a string, got {_tname(value)}",
-                          f"write it in quotes, e.g. {key} = \"{value}\"")
-        if choices is not None and value not in choices:
-            self.ctx.fail(self.key(key), f"unknown value {value!r}",
-                          f"use one of: {', '.join(choices)}" + _suggest(value, choices))
-        if pattern is not None and not pattern.match(value):
-            self.ctx.fail(self.key(key), f"invalid value {value!r}", fix)
-        return value
-
-    def num(self, key: str, default: Any = ..., *, minimum: float | None = None,
-            positive: bool = False, maximum: float | None = None, integer: bool = False,
-            fix: str = "") -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                self.ctx.fail(self.key(key), "missing required key",
-                              fix or f"add {key} = <number>")
-            return default
-        value = self.ctx.resolve(self.data[key], self.key(key))
-        kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                integer and not isinstance(value, int)):
-            self.ctx.fail(self.key(key), f"expected {kind}, got {_tname(value)}",
-                          f"write {key} = <{'integer' if integer else 'number'}> without quotes"
-                          " (or \"$name\" to use a parameter)")
-        if not math.isfinite(value):
-            self.ctx.fail(self.key(key), f"{value} is not a finite number", "use a finite number")
-        if positive and value <= 0:
-            self.ctx.fail(self.key(key), f"must be greater than 0, got {value}",
-                          fix or "use a positive value")
-        if minimum is not None and value < minimum:
-            self.ctx.fail(self.key(key), f"must be at least {minimum:g}, got {value}",
-                          fix or f"use a value >= {minimum:g}")
-        if maximum is not None and value > maximum:
-            self.ctx.fail(self.key(key), f"must be at most {maximum:g}, got {value}",
-                          fix or f"use a value <= {maximum:g}")
-        return value if integer else float(value)
-
-    def str_list(self, key: str, default: Any, choices: tuple[str, ...] | None = None) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            return default
-        value = self.data[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.ctx.fail(self.key(key), f"expected a list of strings, got {_tname(value)}",
-                          f"write {key} = [\"a\", \"b\"]")
-        if choices is not None:
-            for i, v in enumerate(value):
-                if v not in choices:
-                    self.ctx.fail(f"{self.key(key)}[{i}]", f"unknown value {v!r}",
-                                  f"use one of: {', '.join(choices)}" + _suggest(v, choices))
-        return tuple(value)
-
-    def tables(self, key: str, required: bool) -> list[_Table]:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                self.ctx.fail(self.key(key), "missing required key",
-                              f"add at least one [[{self.key(key)}]] table")
-            return []
-        value = self.data[key]
-        if not isinstance(value, list):
-            self.ctx.fail(self.key(key), f"expected an array of tables, got {_tname(value)}",
-                          f"write each entry as a [[{self.key(key)}]] table")
-        if required and not value:
-            self.ctx.fail(self.key(key), "is empty", "add at least one entry")
-        return [_Table(v, f"{self.key(key)}[{i}]", self.ctx) for i, v in enumerate(value)]
-
-    def finish(self, allowed: tuple[str, ...] | None = None) -> None:
-        for key in self.data:
-            if key not in self.used:
-                known = sorted(self.used if allowed is None else allowed)
-                self.ctx.fail(self.key(key), "unknown key",
-                              f"remove it or use one of: {', '.join(known)}" + _suggest(key, known))
-
-
-def _tname(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    return {str: "a string", int: "an integer", float: "a number", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-class _Context:
-    """File name for messages and the parameter values for ``"$name"`` references."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.params: dict[str, float] = {}
-
-    def fail(self, keypath: str, problem: str, fix: str) -> None:
-        where = f"{self.file}: {keypath}" if keypath else self.file
-        raise ProtocolError(f"{where}: {problem}; fix: {fix}")
-
-    def resolve(self, value: Any, keypath: str) -> Any:
-        if isinstance(value, str) and value.startswith("$"):
-            name = value[1:]
-            if name not in self.params:
-                self.fail(keypath, f"refers to undefined parameter {value!r}",
-                          "define it under [parameters] or use a number"
-                          + _suggest(name, self.params))
-            return self.params[name]
-        return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,6 +261,10 @@ def load_protocol(name_or_path: str | Path,
         if not path.is_file():
             raise ProtocolError(f"{text_name}: no such protocol file; fix: check the path, or "
                                 "give the name of a shipped protocol (emgfeedback protocols)")
+        size = path.stat().st_size
+        if size > bounds.PROTOCOL_MAX_BYTES:
+            raise ProtocolError(f"{text_name}: {size} bytes is too large for a protocol file; "
+                                f"fix: keep it under {bounds.PROTOCOL_MAX_BYTES} bytes")
         return loads_protocol(path.read_bytes().decode("utf-8", errors="replace"), str(path),
                               parameters)
     names = shipped_names()
@@ -422,11 +284,18 @@ def loads_protocol(text: str, file: str = "<string>",
                    parameters: dict[str, float] | None = None) -> Protocol:
     """Parse and validate a protocol from TOML text (``file`` is used in error messages)."""
     ctx = _Context(file)
+    if len(text) > bounds.PROTOCOL_MAX_BYTES:
+        raise ProtocolError(f"{file}: {len(text)} characters is too large for a protocol; fix: "
+                            f"keep it under {bounds.PROTOCOL_MAX_BYTES}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{file}: not valid TOML: {exc}; fix: correct the syntax at that "
                             "line") from exc
+    except RecursionError:
+        raise ProtocolError(f"{file}: tables or arrays are nested too deeply; fix: a protocol "
+                            f"nests at most {bounds.PROTOCOL_MAX_DEPTH} levels") from None
+    _check_depth(data, ctx)
     top = _Table(data, "", ctx)
     params = _read_parameters(top, ctx, parameters or {})
     name = top.text("name", pattern=_NAME_RE,
@@ -436,9 +305,10 @@ def loads_protocol(text: str, file: str = "<string>",
     description = top.text("description")
     sources = top.str_list("sources", ())
     channels = _read_channels(top, ctx)
+    min_grade = top.text("min_signal_grade", "", choices=("good", "usable", "not usable"))
     phases = []
     names: set[str] = set()
-    for ptable in top.tables("phases", required=True):
+    for ptable in top.tables("phases", required=True, max_count=bounds.PROTOCOL_MAX_PHASES):
         phase = _read_phase(ptable, ctx, channels)
         if phase.name in names:
             ctx.fail(ptable.key("name"), f"duplicate phase name {phase.name!r}",
@@ -446,10 +316,36 @@ def loads_protocol(text: str, file: str = "<string>",
         names.add(phase.name)
         phases.append(phase)
     top.finish(("name", "title", "version", "description", "sources", "parameters",
-                "channels", "phases"))
+                "channels", "phases", "min_signal_grade"))
+    total_s = sum(_phase_length_s(p) for p in phases)
+    if total_s > bounds.PROTOCOL_TOTAL_S.high:
+        ctx.fail("phases", f"the protocol lasts {total_s:g} s",
+                 f"keep the whole protocol within {bounds.PROTOCOL_TOTAL_S.high:g} s (a day)")
     return Protocol(name=name, title=title, version=version, description=description,
                     channels=channels, phases=tuple(phases), sources=sources,
-                    parameters=tuple(sorted(params.items())), path=file)
+                    parameters=tuple(sorted(params.items())), path=file,
+                    min_signal_grade=min_grade)
+
+
+def _check_depth(data: Any, ctx: _Context) -> None:
+    """Refuse tables/arrays nested deeper than :data:`bounds.PROTOCOL_MAX_DEPTH`."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > bounds.PROTOCOL_MAX_DEPTH:
+            ctx.fail("", "tables or arrays are nested too deeply",
+                     f"a protocol nests at most {bounds.PROTOCOL_MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _phase_length_s(phase: Phase) -> float:
+    """A phase's length computed without listing its segments."""
+    if phase.reps is None:
+        return float(phase.duration_s or 0.0)
+    return phase.reps * ((phase.work_s or 0.0) + (phase.release_s or 0.0) + (phase.rest_s or 0.0))
 
 
 def _read_parameters(top: _Table, ctx: _Context, overrides: dict[str, float]) -> dict:
@@ -464,6 +360,7 @@ def _read_parameters(top: _Table, ctx: _Context, overrides: dict[str, float]) ->
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 ctx.fail(table.key(key), f"expected a number, got {_tname(value)}",
                          f"write {key} = <number>")
+            _check_magnitude(ctx, table.key(key), value)
             params[key] = value
     for key, value in overrides.items():
         if key not in params:
@@ -473,6 +370,7 @@ def _read_parameters(top: _Table, ctx: _Context, overrides: dict[str, float]) ->
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             ctx.fail(f"parameters.{key}", f"override must be a number, got {_tname(value)}",
                      "pass a number")
+        _check_magnitude(ctx, f"parameters.{key}", value)
         params[key] = value
     ctx.params = params
     return params
@@ -481,7 +379,8 @@ def _read_parameters(top: _Table, ctx: _Context, overrides: dict[str, float]) ->
 def _read_channels(top: _Table, ctx: _Context) -> tuple[Channel, ...]:
     channels = []
     seen: set[str] = set()
-    for table in top.tables("channels", required=True):
+    for table in top.tables("channels", required=True,
+                            max_count=bounds.PROTOCOL_MAX_CHANNELS):
         cid = table.text("id", pattern=_ID_RE,
                         fix="use letters, digits and '_', starting with a letter")
         if cid in seen:
@@ -510,12 +409,17 @@ def _read_phase(t: _Table, ctx: _Context, channels: tuple[Channel, ...]) -> Phas
                  fix="use lower-case letters, digits, '-' and '_', e.g. name = \"holds\"")
     kind = t.text("kind", choices=PHASE_KINDS)
     ids = tuple(c.id for c in channels)
-    reps = t.num("reps", None, integer=True, minimum=1)
-    duration_s = t.num("duration_s", None, positive=True,
-                       fix="use a duration in seconds greater than 0")
-    work_s = t.num("work_s", None, positive=True, fix="use a work time in seconds > 0")
-    release_s = t.num("release_s", None, positive=True, fix="use a release time in seconds > 0")
-    rest_s = t.num("rest_s", 0.0, minimum=0.0, fix="use a rest time in seconds >= 0")
+    reps = t.num("reps", None, integer=True, minimum=1, maximum=bounds.PROTOCOL_REPS.high,
+                 fix=f"use {bounds.PROTOCOL_REPS.describe()} repetitions")
+    day = bounds.PROTOCOL_DURATION_S.high
+    duration_s = t.num("duration_s", None, positive=True, maximum=day,
+                       fix=f"use a duration in seconds greater than 0, at most {day:g}")
+    work_s = t.num("work_s", None, positive=True, maximum=day,
+                   fix=f"use a work time in seconds > 0, at most {day:g}")
+    release_s = t.num("release_s", None, positive=True, maximum=day,
+                      fix=f"use a release time in seconds > 0, at most {day:g}")
+    rest_s = t.num("rest_s", 0.0, minimum=0.0, maximum=day,
+                   fix=f"use a rest time in seconds >= 0, at most {day:g}")
     if reps is None:
         if duration_s is None:
             ctx.fail(t.key("duration_s"), "missing: the phase has neither duration_s nor reps",
@@ -553,7 +457,7 @@ def _read_phase(t: _Table, ctx: _Context, channels: tuple[Channel, ...]) -> Phas
         if c not in ids:
             ctx.fail(f"{t.key('channels')}[{i}]", f"undefined channel {c!r}",
                      f"use one of the [[channels]] ids: {', '.join(ids)}" + _suggest(c, ids))
-    reward_every_s = t.num("reward_every_s", 5.0, minimum=0.0)
+    reward_every_s = t.num("reward_every_s", 5.0, minimum=0.0, maximum=day)
     pass_pct = t.num("pass_pct", 80.0, minimum=0.0, maximum=100.0)
     if t.has("pass_pct") and reps is None:
         ctx.fail(t.key("pass_pct"), "pass_pct without reps",
@@ -562,7 +466,8 @@ def _read_phase(t: _Table, ctx: _Context, channels: tuple[Channel, ...]) -> Phas
     phase_len = (duration_s if reps is None
                  else reps * ((work_s or 0) + (release_s or 0) + (rest_s or 0)))
     goals = tuple(_read_goal(g, ctx, channels, reps is not None, seg_len, phase_len)
-                  for g in t.tables("goals", required=False))
+                  for g in t.tables("goals", required=False,
+                                    max_count=bounds.PROTOCOL_MAX_GOALS))
     measure = t.str_list("measure", None, choices=MEASURES)
     if measure is None:
         measure = DEFAULT_MEASURES[kind]
@@ -682,12 +587,12 @@ def _read_goal(t: _Table, ctx: _Context, channels: tuple[Channel, ...], has_reps
         span = phase_len if not has_reps else sum(v or 0 for v in seg_len.values())
     else:
         span = seg_len[during]
-    hold_s = t.num("hold_s", 0.0, minimum=0.0)
+    hold_s = t.num("hold_s", 0.0, minimum=0.0, maximum=bounds.DAY_S)
     if hold_s > span:
         what = "phase" if not has_reps else f"{during} part of each rep"
         ctx.fail(t.key("hold_s"), f"a hold of {hold_s:g} s is longer than the {what} "
                  f"({span:g} s)", f"use hold_s <= {span:g} or lengthen the {what}")
-    grace_s = t.num("grace_s", 0.2, minimum=0.0)
+    grace_s = t.num("grace_s", 0.2, minimum=0.0, maximum=bounds.DAY_S)
     min_in_zone = t.num("min_in_zone_pct", 0.0, minimum=0.0, maximum=100.0)
     t.finish(_COMMON_GOAL_KEYS + _GOAL_KEYS[gtype])
     return Goal(type=gtype, during=during, hold_s=hold_s, grace_s=grace_s,

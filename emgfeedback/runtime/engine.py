@@ -7,8 +7,18 @@ Data flow (one direction)::
                                                  └──▶ outlets (LSL, ...)
 
 The display path never slows acquisition: displays read the ring when they can and count
-what they missed. The recorder path gets every chunk, in order, through the storage writer's
-own queue. An exception in the thread is kept, logged, and re-raised in the caller by
+what they missed. Alarms (:class:`~emgfeedback.acquisition.source.SourceEvent`: a silent
+board, an unplug, a storage failure) flow the same way: the source's events and the
+writer's alarms are taken on the engine thread, kept in :meth:`Engine.events_since`, handed
+to event listeners and recorded as markers (``alarm:<kind>``, ``event:<kind>``).
+
+A timed run (``stop_after_s``) whose source stays silent for ``give_up_s`` ends early with
+what it has: :attr:`Engine.end_reason` says why (``no_data``, ``unplug``) and the samples
+that never came are recorded as one gap with that cause. A finite source (playback, a
+simulator with ``seconds``) that ends first gives ``source_ended`` and no gap.
+
+The recorder path gets every chunk, in order, through the storage writer's own queue. An
+exception in the thread is kept, logged, and re-raised in the caller by
 :meth:`Engine.raise_if_failed`, :meth:`Engine.wait` and :meth:`Engine.stop`.
 """
 
@@ -22,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emgfeedback.acquisition.source import Chunk, Source
+from emgfeedback.acquisition.source import Chunk, Gap, Source, SourceEvent
 from emgfeedback.errors import EmgFeedbackError
 from emgfeedback.runtime.display import DisplayBlock, DisplayRing
 from emgfeedback.runtime.health import Health
@@ -32,6 +42,17 @@ log = logging.getLogger(__name__)
 
 #: Seconds between refreshes of the health summary published in snapshots.
 HEALTH_REFRESH_S = 0.25
+
+#: Default for ``give_up_s``: a timed run ends early after this long without samples while
+#: its source reports a silent state (``no_data`` or ``reconnecting``), in seconds.
+GIVE_UP_S = 10.0
+
+#: Event kinds recorded as session markers (device messages are only logged).
+RECORDED_EVENTS = ("no_data", "unplug", "channel_mismatch", "rejected", "storage",
+                   "data_resumed", "reconnected")
+
+#: Why a timed run ended before it held what was asked (see :attr:`Engine.end_reason`).
+END_REASONS = ("no_data", "unplug", "source_ended")
 
 
 @dataclass(frozen=True)
@@ -112,14 +133,31 @@ class Engine:
         How long one ``source.read`` may wait.
     stop_after_s : float, optional
         End after exactly this much stream time (the last chunk is cut to fit).
+    give_up_s : float, optional
+        With ``stop_after_s`` or a protocol runner: end early once the source has been
+        silent (state ``no_data`` or ``reconnecting``, timed from its last sample) this
+        long, in seconds. None waits for ever (a live view).
     """
 
     def __init__(self, source: Source, processor: Processor | None = None, *,
                  processor_factory=None, writer=None, outlets=(),
                  display_window_s: float = 30.0, read_timeout_s: float = 0.02,
-                 stop_after_s: float | None = None) -> None:
+                 stop_after_s: float | None = None,
+                 give_up_s: float | None = GIVE_UP_S) -> None:
         self.source = source
         self.stop_after_s = stop_after_s
+        self.give_up_s = give_up_s
+        #: Why a timed run ended short (one of :data:`END_REASONS`), None otherwise.
+        self.end_reason: str | None = None
+        #: Samples a timed run asked for and never got (recorded as a trailing gap).
+        self.missing_samples = 0
+        self.alarm_counts: dict[str, int] = {}
+        self._events: deque = deque(maxlen=256)  # (seq, SourceEvent)
+        self._event_seq = 0
+        self._event_lock = threading.Lock()
+        self._pending_events: deque = deque()  # reported from other threads (writer)
+        self._event_listeners: list = []
+        self._end_index = 0
         self.processor = processor
         self._processor_factory = processor_factory or (lambda info: Processor(info))
         self.writer = writer
@@ -140,6 +178,8 @@ class Engine:
         self._listeners: list = []
         self._health_cache: dict | None = None
         self._health_time = 0.0
+        if writer is not None and hasattr(writer, "on_alarm") and writer.on_alarm is None:
+            writer.on_alarm = self.storage_alarm
 
     # ------------------------------------------------------------------ life cycle
     def open(self) -> None:
@@ -175,6 +215,62 @@ class Engine:
         """Call ``callback(processed)`` on the engine thread after each chunk (keep it short)."""
         self._listeners.append(callback)
 
+    def add_event_listener(self, callback) -> None:
+        """Call ``callback(event, index)`` on the engine thread for each source event or
+        alarm (``index``: the stream index it happened at); keep it short."""
+        self._event_listeners.append(callback)
+
+    def report(self, event: SourceEvent) -> None:
+        """Hand the engine an event from another thread (the storage writer's alarms); it is
+        published and recorded like a source's event. Thread-safe."""
+        self._pending_events.append(event)
+
+    def storage_alarm(self, message: str) -> None:
+        """``on_alarm`` hook for a storage writer: a ``storage`` alarm event."""
+        self.report(SourceEvent(time.monotonic(), "storage", message))
+
+    def events_since(self, seq: int = 0) -> tuple[list[SourceEvent], int]:
+        """Events with a sequence number above ``seq`` (the last 256 at most).
+
+        Returns
+        -------
+        (list of SourceEvent, int)
+            The events, oldest first, and the sequence number to pass next time.
+        """
+        with self._event_lock:
+            new = [ev for n, ev in self._events if n > seq]
+            return new, self._event_seq
+
+    @property
+    def alarms(self) -> list[SourceEvent]:
+        """The recent alarms (events whose kind is an alarm), oldest first."""
+        with self._event_lock:
+            return [ev for _, ev in self._events if ev.is_alarm]
+
+    def _drain_events(self) -> None:
+        # Engine thread only (and the caller's thread once the engine thread has ended).
+        events = list(self.source.pop_events())
+        while self._pending_events:
+            events.append(self._pending_events.popleft())
+        if events:
+            self._on_events(events)
+
+    def _on_events(self, events: list[SourceEvent]) -> None:
+        index = self._end_index
+        for event in events:
+            with self._event_lock:
+                self._event_seq += 1
+                self._events.append((self._event_seq, event))
+                if event.is_alarm:
+                    self.alarm_counts[event.kind] = self.alarm_counts.get(event.kind, 0) + 1
+            if event.is_alarm:
+                log.info("%s: %s", event.kind, event.message)
+            if self.writer is not None and event.kind in RECORDED_EVENTS:
+                self.writer.add_marker(index, marker_kind(event), event.message,
+                                       event_marker_data(event))
+            for callback in self._event_listeners:
+                callback(event, index)
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -203,6 +299,8 @@ class Engine:
         try:
             while not self._stop.is_set():
                 chunks = self.source.read(self.read_timeout_s)
+                if chunks or self.source.state != "streaming" or self._pending_events:
+                    self._drain_events()
                 for chunk in chunks:
                     if limit is not None and self.health.samples_in + chunk.n_samples > limit:
                         # Cut the last chunk so a timed session holds exactly what was asked.
@@ -217,9 +315,46 @@ class Engine:
                 if runner is not None and runner.finished:
                     break
                 if not chunks and self.source.finished:
+                    if limit is not None and self.health.samples_in < limit:
+                        self._end_short(limit, self._silence_cause() or "source_ended")
+                    break
+                timed = limit is not None or self.processor.runner is not None
+                if (timed and self.give_up_s is not None and not chunks
+                        and self.source.silent_for_s() >= self.give_up_s):
+                    self._end_short(limit, self._silence_cause() or "no_data")
                     break
         finally:
+            self._drain_events()
             self._finish_protocol()
+
+    def _silence_cause(self) -> str | None:
+        """``unplug`` or ``no_data``: the source's state, else its latest silence alarm."""
+        if self.source.state == "reconnecting":
+            return "unplug"
+        if self.source.state == "no_data":
+            return "no_data"
+        with self._event_lock:
+            kinds = [ev.kind for _, ev in self._events if ev.kind in ("unplug", "no_data")]
+        return kinds[-1] if kinds else None
+
+    def _end_short(self, limit: int | None, reason: str) -> None:
+        """A timed run ends before it holds ``limit`` samples: record the rest as a gap."""
+        self.end_reason = reason
+        self.missing_samples = 0 if limit is None else max(0, limit - self.health.samples_in)
+        if not self.missing_samples or reason == "source_ended":
+            return  # a finite source (playback, simulator) that ended misses nothing
+        cause = "unplug" if reason == "unplug" else "no_data"
+        gap = Gap(self._end_index, self.missing_samples, cause)
+        self.health.lost_by_cause[cause] += gap.n_samples
+        silent_s = self.source.silent_for_s()
+        message = (f"the source gave nothing for {silent_s:.1f} s ({reason}); the session "
+                   f"ends {self.missing_samples / self.source.info.fs_hz:.1f} s short")
+        log.info("%s", message)
+        if self.writer is not None:
+            self.writer.add_gap(gap)
+            self.writer.add_marker(self._end_index, f"end:{reason}", message,
+                                   {"missing_samples": self.missing_samples,
+                                    "silent_s": round(silent_s, 3)})
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until the thread has finished (source ended or protocol done).
@@ -282,6 +417,7 @@ class Engine:
             outlet.push(processed)
         for callback in self._listeners:
             callback(processed)
+        self._end_index = chunk.end_index
         self._recent_onsets.extend(processed.onsets)
         self._recent_cues.extend(processed.cues)
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
@@ -357,6 +493,22 @@ class Engine:
         block = self.display.read_since(since_index, max_samples)
         self.health.display_overruns += block.skipped
         return block
+
+
+def marker_kind(event: SourceEvent) -> str:
+    """The marker kind an event is recorded as: ``alarm:<kind>`` or ``event:<kind>``."""
+    return f"{'alarm' if event.is_alarm else 'event'}:{event.kind}"
+
+
+def event_marker_data(event: SourceEvent) -> dict:
+    """The JSON data stored with an event's marker (host monotonic times are dropped: they
+    mean nothing later)."""
+    return _plain(event.data)
+
+
+def _plain(data) -> dict:
+    return {str(k): v for k, v in (data or {}).items()
+            if isinstance(v, (str, int, float, bool)) and not str(k).endswith("_s")}
 
 
 def protocol_progress(runner, fs_hz: float) -> dict | None:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emgfeedback.acquisition.boards import counts_to_uv
+from emgfeedback.acquisition.boards import counts_to_uv, output_kinds
 from emgfeedback.acquisition.source import Chunk, SourceInfo
-from emgfeedback.dsp import Pipeline, PipelineConfig
+
+if TYPE_CHECKING:  # the DSP (SciPy, Numba) is imported when a processor is built
+    from emgfeedback.dsp import PipelineConfig
+
+#: A completed quality window is assessed one step (one measure of one channel, well under a
+#: millisecond) per this many samples that follow it: at 2 kHz in 16-sample chunks one step
+#: per chunk, the 8-channel result published about 40 chunks (0.3 s) after the window.
+QUALITY_STEP_SAMPLES = 16
 
 
 def default_pipeline_config(fs_hz: float, mains_hz: float | None = 50.0, **overrides):
@@ -36,6 +44,8 @@ def default_pipeline_config(fs_hz: float, mains_hz: float | None = 50.0, **overr
     -------
     PipelineConfig
     """
+    from emgfeedback.dsp import PipelineConfig
+
     high = min(450.0, 0.45 * fs_hz)
     low = min(20.0, high / 4.0)
     notch = mains_hz if mains_hz and mains_hz < fs_hz / 2 else None
@@ -53,15 +63,19 @@ class Processed:
     chunk : Chunk
         The raw chunk (integer counts), unchanged: this is what is recorded.
     uv : numpy.ndarray
-        Calibrated signal, µV at the electrode.
+        Calibrated signal, µV at the electrode (ARV µV for ENV channels).
     filtered_uv, envelope_uv : numpy.ndarray
-        Pipeline output.
+        Pipeline output, chosen per channel by output kind
+        (:class:`~emgfeedback.dsp.KindPipeline`): for ENV channels ``filtered_uv`` is the
+        RMS-equivalent envelope and ``envelope_uv`` its smoothed version, in µV RMS.
     onsets : list
         Onset/offset events detected in this chunk.
     cues : list
         Protocol cues emitted in this chunk.
-    quality : dict or None
-        Per-channel quality, when a quality window completed in this chunk.
+    quality : list or None
+        Per-channel quality, when the assessment of a quality window finished in this
+        chunk (a few dozen chunks after the window ended: see
+        :data:`QUALITY_STEP_SAMPLES`).
     """
 
     chunk: Chunk
@@ -75,6 +89,12 @@ class Processed:
 
 class Processor:
     """Calibrate, filter, detect and run the protocol for each chunk, in order.
+
+    Each channel's chain follows its output kind (``info.calibration[c].output``): RAW and
+    µV channels are band-passed, notched and enveloped; RECT channels only enveloped; ENV
+    channels scaled from ARV to RMS-equivalent µV and smoothed, never band-passed (see
+    :mod:`emgfeedback.dsp.pipeline`). Onsets, the protocol and quality all use the
+    resulting signals, so they work the same on every kind.
 
     Parameters
     ----------
@@ -99,12 +119,18 @@ class Processor:
                  onset_config=None, runner=None,
                  baseline: Sequence[tuple[float, float]] | None = None,
                  quality_window_s: float = 2.0, mains_hz: float = 50.0) -> None:
+        from emgfeedback.analysis import quality  # noqa: F401  (imported now, not mid-stream)
         from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector
+        from emgfeedback.dsp import KindPipeline
 
         self.info = info
         self.fs_hz = float(info.fs_hz)
         self.config = pipeline_config or default_pipeline_config(self.fs_hz, mains_hz)
-        self.pipeline = Pipeline(self.config, info.n_channels)
+        kinds = output_kinds(info.calibration) if len(info.calibration) == info.n_channels \
+            else ("raw",) * info.n_channels
+        #: Output kind per channel (``raw``, ``rect``, ``env``, ``uv``).
+        self.output_kinds = kinds
+        self.pipeline = KindPipeline(self.config, kinds)
         self.detector = OnsetDetector(onset_config or OnsetConfig(), info.n_channels, self.fs_hz)
         if baseline is not None:
             means, sds = zip(*baseline, strict=True)
@@ -113,10 +139,19 @@ class Processor:
         self.mains_hz = mains_hz
         self._quality_n = max(1, int(round(quality_window_s * self.fs_hz)))
         # One window of raw and filtered µV, filled in place (no copying per chunk).
-        self._quality_window = np.empty((2, self._quality_n, info.n_channels))
+        # Two windows of raw and filtered µV, filled in place (no copying per chunk): one
+        # filling while the other, complete, is assessed step by step.
+        # Zero-filled now, so the engine thread does not take the page faults of first use.
+        self._quality_windows = np.empty((2, 2, self._quality_n, info.n_channels))
+        self._quality_windows.fill(0.0)
+        self._quality_buffer = 0
         self._quality_fill = 0
         self._quality_lost = 0
+        self._quality_pending = None
+        self._quality_credit = 0
         self.latest_quality: list | None = None
+        #: Quality windows assessed so far.
+        self.assessed_windows = 0
         self.next_index: int | None = None
 
     @property
@@ -146,27 +181,60 @@ class Processor:
 
     def _update_quality(self, chunk: Chunk, uv: np.ndarray, filtered: np.ndarray):
         # Quality is assessed on whole windows counted in samples, so it is deterministic.
+        # A completed window is assessed in small steps (one per QUALITY_STEP_SAMPLES
+        # samples that follow it) so that no chunk carries the whole assessment: the
+        # result is the same as assessing the window at once, published a fixed number of
+        # samples later. Two buffers alternate: one filling, one being assessed.
         self._quality_lost += sum(g.n_samples for g in chunk.gaps)
-        window, n = self._quality_window, self._quality_n
+        n = self._quality_n
         result = None
         done = 0
         while done < len(uv):
             take = min(n - self._quality_fill, len(uv) - done)
+            finished = self._advance_assessment(take)
+            if finished is not None:
+                result = finished
+            window = self._quality_windows[self._quality_buffer]
             window[0, self._quality_fill:self._quality_fill + take] = uv[done:done + take]
             window[1, self._quality_fill:self._quality_fill + take] = filtered[done:done + take]
             self._quality_fill += take
             done += take
             if self._quality_fill == n:
-                result = self._assess(window[0].copy(), window[1].copy(), self._quality_lost)
+                if self._quality_pending is not None:  # only with windows shorter than
+                    result = self._advance_assessment(None)  # their assessment
+                self._quality_pending = self._assess_steps(window[0], window[1],
+                                                           self._quality_lost)
+                self._quality_credit = 0
+                self._quality_buffer ^= 1
                 self._quality_fill = 0
                 self._quality_lost = 0
         if result is not None:
             self.latest_quality = result
         return result
 
-    def _assess(self, raw_uv: np.ndarray, filtered_uv: np.ndarray, lost: int):
-        from emgfeedback.analysis.quality import assess_quality
+    def _advance_assessment(self, samples: int | None):
+        """Run the pending assessment's steps that ``samples`` more samples pay for (all of
+        them when None); its result when it finished, else None."""
+        steps = self._quality_pending
+        if steps is None:
+            return None
+        if samples is not None:
+            self._quality_credit += samples
+        while samples is None or self._quality_credit >= QUALITY_STEP_SAMPLES:
+            if samples is not None:
+                self._quality_credit -= QUALITY_STEP_SAMPLES
+            try:
+                next(steps)
+            except StopIteration as end:
+                self._quality_pending = None
+                self.assessed_windows += 1
+                return end.value
+        return None
 
-        return assess_quality(raw_uv, self.fs_hz, filtered_uv=filtered_uv,
-                              calibration=self.info.calibration, mains_hz=self.mains_hz,
-                              lost_samples=lost, band_hz=tuple(self.config.band_hz))
+    def _assess_steps(self, raw_uv: np.ndarray, filtered_uv: np.ndarray, lost: int):
+        from emgfeedback.analysis.quality import assess_quality_steps
+
+        return assess_quality_steps(raw_uv, self.fs_hz, filtered_uv=filtered_uv,
+                                    calibration=self.info.calibration,
+                                    mains_hz=self.mains_hz, lost_samples=lost,
+                                    band_hz=tuple(self.config.band_hz))

@@ -4,12 +4,14 @@ Both are written to a temporary file next to the target (mode 0600) and renamed 
 so a failed export never leaves half a file under the final name.
 
 CSV
-    ``#`` comment lines (session, subject, rate, channels with calibration, every gap with its
-    cause), then a header ``sample_index,time_s,<channel>_uV,...`` and one row per stored
-    sample; gaps show as jumps in ``sample_index`` (no made-up rows). ``time_s`` counts from
-    the first row. Read with ``pandas.read_csv(path, comment="#")`` or
-    ``numpy.loadtxt(path, delimiter=",", skiprows=N)`` where N counts the ``#`` lines and
-    the header.
+    ``#`` comment lines (session, subject, rate, channels with their names, units and
+    calibration, every gap with its cause, every marker), then a header
+    ``sample_index,time_s,<channel>_uV,...`` and one row per stored sample; gaps show as
+    jumps in ``sample_index`` (no made-up rows). ``time_s`` counts from the first row.
+    Read with ``pandas.read_csv(path, comment="#")`` or ``numpy.loadtxt(path,
+    delimiter=",", skiprows=N)`` where N counts the ``#`` lines and the header.
+    ``emgfeedback analyze FILE.csv`` reads it back with no options (rate, names, units,
+    gaps and markers from those lines).
 EDF+ / BDF+
     One signal per channel in µV (``uV``) whose digital values are the raw ADC counts, with
     the physical range set from the calibration, so the file is exact (EDF: 16-bit counts;
@@ -18,7 +20,8 @@ EDF+ / BDF+
     ``gap (cause): N samples missing``. The file starts on the whole second (UTC) before the
     first sample, padded up to it, so the start is right to half a sample in any reader;
     the padding before and after the recording is annotated ``padding: not recorded``.
-    Markers (onsets, protocol phases, user marks) become annotations.
+    Markers (onsets, protocol phases, user marks) become annotations; onsets are named by
+    the session's channel names.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def export_csv(store, session_id: int, out: str | os.PathLike) -> ExportSummary:
     with atomic_output(out) as fh:
         lines = [
             f"# emgfeedback {meta.app_version} export of session {meta.id}",
-            f"# subject: {meta.subject or ''}",
+            f"# subject: {_one_line(meta.subject or '')}",
             f"# note: {_one_line(meta.note)}",
             f"# status: {meta.status}",
             f"# started_utc: {meta.started_utc}",
@@ -130,12 +133,16 @@ def export_csv(store, session_id: int, out: str | os.PathLike) -> ExportSummary:
         for i, name in enumerate(meta.channel_names):
             c = cals[i]
             lines.append(
-                f"# channel {i}: {name}; placement: {meta.placements[i] if meta.placements else ''}"
-                f"; side: {meta.sides[i] if meta.sides else ''}; uv_per_count: "
+                f"# channel {i}: {_one_line(name)}; placement: "
+                f"{_one_line(meta.placements[i]) if meta.placements else ''}"
+                f"; side: {meta.sides[i] if meta.sides else ''}; units: uV; uv_per_count: "
                 f"{c.uv_per_count!r}; offset_counts: {c.offset_counts!r}; output: {c.output}")
         for g in gaps:
             lines.append(f"# gap: start_index={g.start_index} n_samples={g.n_samples} "
                          f"cause={g.cause} (missing, no rows)")
+        for m in store.markers(session_id):
+            lines.append(f"# marker: index={m.index} kind={_one_line(m.kind).replace(' ', '_')}"
+                         f" text={_one_line(marker_label(m, meta.channel_names))}")
         lines.append("sample_index,time_s," + ",".join(
             f"{_csv_name(n)}_uV" for n in meta.channel_names))
         fh.write(("\n".join(lines) + "\n").encode("utf-8"))
@@ -247,7 +254,8 @@ def export_edf(store, session_id: int, out: str | os.PathLike, *,
     for m in markers:
         if origin <= m.index < end:
             annotations.append(edfio.EdfAnnotation((m.index - origin) / fs, None,
-                                                   _annotation_text(marker_label(m))))
+                                                   _annotation_text(marker_label(
+                                                       m, meta.channel_names))))
     if pad_front:
         annotations.append(edfio.EdfAnnotation(
             0.0, pad_front / fs, "padding: not recorded (before the first sample)"))
@@ -259,10 +267,14 @@ def export_edf(store, session_id: int, out: str | os.PathLike, *,
 
     subject = re.sub(r"\s+", "_", _ascii(meta.subject or "X", 60)) or "X"
     patient = edfio.Patient(code=subject)
-    recording = edfio.Recording(
-        startdate=start.date(),
-        equipment_code=re.sub(r"\s+", "_", _ascii(meta.board or "X", 40)) or "X",
-        additional=(f"emgfeedback_session_{meta.id}", "starttime_in_UTC"))
+    additional = (f"emgfeedback_session_{meta.id}", "starttime_in_UTC")
+    # The recording field holds 80 characters: "Startdate DD-MMM-YYYY X X <equipment>
+    # <additional ...>"; the board name is cut to what is left (long board names such as
+    # uno-myoware2-env overflowed it).
+    room = 80 - len("Startdate 01-JAN-2000 X X ") - sum(1 + len(a) for a in additional)
+    equipment = re.sub(r"\s+", "_", _ascii(meta.board or "X", 40))[:max(room, 1)] or "X"
+    recording = edfio.Recording(startdate=start.date(), equipment_code=equipment,
+                                additional=additional)
     container = edfio.Bdf if bdf else edfio.Edf
     edf = container(signals, patient=patient, recording=recording,
                     starttime=start.time().replace(tzinfo=None),
@@ -273,11 +285,20 @@ def export_edf(store, session_id: int, out: str | os.PathLike, *,
                          len(annotations), exact_all)
 
 
-def marker_label(marker) -> str:
-    """Readable text of a marker (onsets, protocol cues, user marks)."""
+def marker_label(marker, channel_names=None) -> str:
+    """Readable text of a marker (onsets, protocol cues, user marks).
+
+    Onset markers name their channel by the session's stored channel names (the user's
+    names, e.g. ``TFL R``) when ``channel_names`` is given, whatever name the source used
+    when the marker was written.
+    """
     data = marker.data or {}
     if marker.kind in ("on", "off"):  # onsets as the engine stores them
-        return f"onset {marker.kind}: {marker.text}".strip()
+        name = marker.text
+        ch = data.get("channel")
+        if channel_names is not None and isinstance(ch, int) and 0 <= ch < len(channel_names):
+            name = channel_names[ch]
+        return f"onset {marker.kind}: {name}".strip()
     if marker.kind.startswith("cue:"):
         what = marker.kind[4:].replace("_", " ")
         name = data.get("phase_name") or marker.text

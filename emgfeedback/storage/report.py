@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emgfeedback.acquisition.boards import ChannelCalibration
+from emgfeedback.acquisition.boards import RMS_PER_ARV, ChannelCalibration
 from emgfeedback.analysis.symmetry import amplitude_index
 from emgfeedback.storage.export import atomic_output, marker_label
 from emgfeedback.storage.svg import PALETTE, Frame, minmax_decimate
@@ -81,15 +81,19 @@ def build_report(store, session_id: int) -> str:
     body.append("<h2>Envelopes</h2>")
     body.append(_envelope_section(meta, t, env, gaps, phases, onsets, origin, fs))
     body.append("<h2>Resting tone and measurement floor</h2>")
-    body.append(_tone_section(meta, cals, env, results, fs))
+    body.append(_tone_section(session_quantities(store, session_id, meta, indices, counts),
+                              results))
     body.append("<h2>Onset timing per repetition</h2>")
     body.append(_timing_section(meta, reps, origin, fs, results))
     body.append("<h2>Left/right symmetry</h2>")
     body.append(_symmetry_section(meta, env, indices, reps, results))
     body.append("<h2>Signal quality</h2>")
     body.append(_quality_section(meta, cals, counts, uv, indices, gaps, fs, results))
+    from emgfeedback.runtime.signal_check_run import report_html  # H9 (#20)
+
+    body.append(report_html(store, session_id))  # "" when no check was stored
     other = [r for r in results if r.kind not in ("baseline", "quality", "repetition",
-                                                  "symmetry")]
+                                                  "symmetry", "signal_check")]
     if other:
         body.append("<h2>Stored results</h2>")
         body.append(_results_tables(other))
@@ -118,8 +122,9 @@ def build_report(store, session_id: int) -> str:
 def display_envelope(uv: np.ndarray, indices: np.ndarray, fs_hz: float, cals) -> np.ndarray:
     """Zero-phase band-pass (20-450 Hz) and 100 ms moving RMS, per contiguous segment.
 
-    Channels whose output is already an envelope (``env``) or rectified (``rect``) are only
-    smoothed. Segments are cut at gaps so no filter runs across missing samples.
+    Channels whose output is already an envelope (``env``, shown in RMS-equivalent µV) or
+    rectified (``rect``) are not band-passed, only smoothed. Segments are cut at gaps so no
+    filter runs across missing samples.
     """
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import butter, sosfiltfilt
@@ -135,8 +140,12 @@ def display_envelope(uv: np.ndarray, indices: np.ndarray, fs_hz: float, cals) ->
         seg = uv[a:b]
         for ch, cal in enumerate(cals):
             x = seg[:, ch]
-            if cal.output in ("env", "rect"):
-                out[a:b, ch] = uniform_filter1d(x, width, mode="nearest")
+            if cal.output == "env":
+                # ARV envelope -> RMS-equivalent µV, as the live processing (docs/dsp.md).
+                out[a:b, ch] = uniform_filter1d(x, width, mode="nearest") * RMS_PER_ARV
+                continue
+            if cal.output == "rect":  # rectified: its moving RMS is the bipolar RMS
+                out[a:b, ch] = np.sqrt(uniform_filter1d(x * x, width, mode="nearest"))
                 continue
             if sos is not None and x.size > 3 * 27:
                 x = sosfiltfilt(sos, x)
@@ -209,33 +218,11 @@ def group_repetitions(onsets, fs_hz: float, n_channels: int) -> list[dict[int, i
 
 
 def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
-    """``(left, right, label)`` channel pairs from sides (or ``L``/``R`` name prefixes)."""
-    def side_and_site(i):
-        side = (meta.sides[i] if meta.sides else "").lower()
-        name = meta.channel_names[i]
-        site = (meta.placements[i] if meta.placements and meta.placements[i] else "").lower()
-        lowered = name.lower()
-        for prefix, s in (("left ", "left"), ("right ", "right"), ("l ", "left"),
-                          ("r ", "right"), ("l_", "left"), ("r_", "right")):
-            if lowered.startswith(prefix):
-                side = side or s
-                site = site or lowered[len(prefix):]
-        for suffix, s in (("_l", "left"), ("_r", "right"), (" l", "left"), (" r", "right")):
-            if lowered.endswith(suffix):
-                side = side or s
-                site = site or lowered[:-len(suffix)]
-        return {"l": "left", "r": "right"}.get(side, side), site or lowered
+    """``(left, right, site)`` pairs of the same placement on both sides
+    (:func:`emgfeedback.analysis.symmetry.symmetry_pairs` on the stored set-up)."""
+    from emgfeedback.analysis.symmetry import symmetry_pairs as pairs
 
-    info = [side_and_site(i) for i in range(meta.n_channels)]
-    pairs = []
-    for i, (si, pi) in enumerate(info):
-        if si != "left":
-            continue
-        for j, (sj, pj) in enumerate(info):
-            if sj == "right" and pj == pi:
-                pairs.append((i, j, pi))
-                break
-    return pairs
+    return pairs(meta.channel_names, meta.placements, meta.sides)
 
 
 # ---------------------------------------------------------------------- sections
@@ -259,16 +246,22 @@ def _facts(meta, indices, gaps, fs):
         html = ('<div class="box"><span class="warn">This session was interrupted</span> '
                 "(the recording process stopped unexpectedly); everything up to its last "
                 "commit is shown.</div>") + html
+    from emgfeedback.analysis.quantities import channel_floors_uv
+
     ch_rows = []
+    band = (20.0, min(450.0, 0.45 * fs))
+    floors = channel_floors_uv(fs, band, [c.output for c in meta.calibration],
+                               calibration=meta.calibration) if meta.calibration else None
     for i, name in enumerate(meta.channel_names):
         cal = meta.calibration[i] if meta.calibration else None
         ch_rows.append([name, meta.placements[i] if meta.placements else "",
                         meta.sides[i] if meta.sides else "",
                         cal.output if cal else "?",
                         f"{cal.quantisation_uv:.3g}" if cal else "?",
-                        f"{cal.floor_uv:.3g}" if cal else "?"])
+                        f"{floors[i]:.3g}" if floors else "?"])
     return html + "<h3>Channels</h3>" + _table(
-        ["channel", "placement", "side", "output", "step (µV)", "floor (µV RMS)"], ch_rows)
+        ["channel", "placement", "side", "output", "step (µV)",
+         f"floor in {band[0]:g}-{band[1]:g} Hz (µV RMS)"], ch_rows)
 
 
 def _envelope_section(meta, t, env, gaps, phases, onsets, origin, fs):
@@ -304,38 +297,83 @@ def _envelope_section(meta, t, env, gaps, phases, onsets, origin, fs):
     return "".join(parts)
 
 
-def _tone_section(meta, cals, env, results, fs):
+#: The per-channel numbers of :func:`session_quantities` (as ``analyze`` names them).
+REST_KEYS = ("output", "resting_tone_uv", "noise_floor_uv", "tone_valid", "tone_note",
+             "raw_rest_rms_uv", "rest_s", "static_level_p10_uv", "apdf_p50_uv", "apdf_p90_uv")
+
+
+def session_quantities(store, session_id: int, meta=None, indices=None, counts=None) -> dict:
+    """Resting tone, floor and static level of a stored session, as ``analyze --session``.
+
+    The session is analysed exactly as ``emgfeedback analyze --session`` does
+    (:func:`emgfeedback.analysis.report.analyse` over the stored µV with lost samples as
+    NaN, from the first stored sample), so the report, ``report --json`` and ``analyze``
+    give one number per quantity. Baselines the session stored (``emgfeedback baseline``)
+    are added per channel under ``stored_baseline``.
+
+    Returns
+    -------
+    dict
+        ``session``, ``fs_hz``, ``duration_s`` and ``channels``: one dict per channel with
+        ``name`` and :data:`REST_KEYS` (see ``docs/analysis.md``, "What each number means").
+    """
+    from emgfeedback.acquisition.boards import counts_to_uv
+    from emgfeedback.analysis.report import analyse
+
+    meta = meta or store.session(session_id)
+    if indices is None or counts is None:
+        indices, counts = store.read_samples(session_id)
+    fs = float(meta.fs_hz)
+    cals = meta.calibration or tuple(ChannelCalibration(1.0) for _ in meta.channel_names)
     stored = {}
-    for r in results:
-        if r.kind == "baseline" and r.channel in meta.channel_names:
-            tone = r.data.get("resting_tone_uv", r.data.get("tone_uv"))
-            if isinstance(tone, (int, float)):
-                stored[r.channel] = r.data | {"_tone": float(tone)}
+    for r in store.results(session_id, kind="baseline"):
+        if r.channel in meta.channel_names:
+            stored[r.channel] = {k: r.data.get(k) for k in (
+                "resting_tone_uv", "noise_floor_uv", "baseline_mean_uv", "static_level_p10_uv")
+                if k in r.data}
+    out = {"session": int(meta.id), "fs_hz": fs, "duration_s": 0.0, "channels": []}
+    if indices.size < fs:  # analyze needs 1 s
+        out["channels"] = [{"name": n, "output": c.output,
+                            **({"stored_baseline": stored[n]} if n in stored else {})}
+                           for n, c in zip(meta.channel_names, cals, strict=True)]
+        return out
+    first = int(indices[0])
+    x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
+    x[indices - first] = counts_to_uv(counts, cals)
+    result = analyse(x, fs, list(meta.channel_names),
+                     output_kinds=[c.output for c in cals])
+    out["duration_s"] = result["duration_s"]
+    for ch in result["channels"]:
+        d = {"name": ch["name"], **{k: ch.get(k) for k in REST_KEYS}}
+        if ch["name"] in stored:
+            d["stored_baseline"] = stored[ch["name"]]
+        out["channels"].append(d)
+    return out
+
+
+def _tone_section(numbers, results):
     rows, bars = [], []
-    for ch, name in enumerate(meta.channel_names):
-        floor_theory = cals[ch].floor_uv
-        if name in stored:
-            d = stored[name]
-            floor_stored = d.get("floor_uv", d.get("noise_floor_uv"))
-            floor = float(floor_stored) if isinstance(floor_stored, (int, float)) \
-                else floor_theory
-            valid = d.get("valid", d["_tone"] >= 2 * floor)
-            source = "baseline measurement"
-            tone = d["_tone"]
-        else:
-            y = env[:, ch]
-            tone = float(np.percentile(y, 10)) if y.size else float("nan")
-            floor = floor_theory
-            valid = tone >= 2 * floor
-            source = "estimate: 10th percentile of the display envelope"
-        bars.append((name, tone, floor, bool(valid)))
+    for ch in numbers["channels"]:
+        name = ch["name"]
+        tone, floor = _flt(ch.get("resting_tone_uv")), _flt(ch.get("noise_floor_uv"))
+        valid = bool(ch.get("tone_valid"))
+        bars.append((name, tone, floor, valid))
         verdict = ('<span class="ok">measurable</span>' if valid else
                    '<span class="bad">below 2× floor: not a measurement</span>')
-        rows.append([escape(name), f'<span class="num">{tone:.2f}</span>',
-                     f'<span class="num">{floor:.2f}</span>', verdict, escape(source)])
-    html = ('<p class="note">A resting tone below twice the measurement floor (quantisation and '
-            "sensor noise) cannot be told apart from noise; it is shown but flagged.</p>")
-    html += _table(["channel", "resting tone (µV RMS)", "floor (µV RMS)", "verdict", "source"],
+        base = (ch.get("stored_baseline") or {}).get("baseline_mean_uv")
+        rows.append([escape(name), _num_cell(tone), _num_cell(floor),
+                     _num_cell(_flt(ch.get("static_level_p10_uv"))),
+                     _num_cell(_flt(ch.get("rest_s")), ".0f"), verdict,
+                     _num_cell(_flt(base))])
+    html = ('<p class="note">Measured over this session\'s rest (padding, gaps and filter '
+            "settling excluded), exactly as <code>emgfeedback analyze --session</code> does; "
+            "see “What each number means” in docs/analysis.md. A resting tone below twice "
+            "the measurement floor (quantisation and sensor noise) cannot be told apart "
+            "from noise; it is shown but flagged. The baseline is the mean feedback envelope "
+            "a <code>baseline</code> measurement stored (what goals in baseline units are "
+            "scaled on).</p>")
+    html += _table(["channel", "resting tone (µV RMS)", "floor (µV RMS)",
+                    "static level p10 (µV)", "rest (s)", "verdict", "baseline (µV)"],
                    rows, raw=True)
     finite = [v for _, a, b, _ in bars for v in (a, b) if np.isfinite(v)]
     if finite:
@@ -348,17 +386,27 @@ def _tone_section(meta, cals, env, results, fs):
             if np.isfinite(tone):
                 frame.rect(0, tone, y - 0.3, y + 0.3, "#16a34a" if valid else "#f59e0b",
                            f"{name}: {tone:.2f} µV")
-            fx = float(frame.px(min(floor, top)))
-            frame.parts.append(
-                f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="{float(frame.py(y + 0.4)):.1f}" '
-                f'y2="{float(frame.py(y - 0.4)):.1f}" stroke="#111" stroke-width="2" '
-                'stroke-dasharray="3 2"><title>floor</title></line>')
+            if np.isfinite(floor):
+                fx = float(frame.px(min(floor, top)))
+                frame.parts.append(
+                    f'<line x1="{fx:.1f}" x2="{fx:.1f}" y1="{float(frame.py(y + 0.4)):.1f}" '
+                    f'y2="{float(frame.py(y - 0.4)):.1f}" stroke="#111" stroke-width="2" '
+                    'stroke-dasharray="3 2"><title>floor</title></line>')
             frame.parts.append(f'<text x="{frame.left - 6}" y="{float(frame.py(y)) + 3:.1f}" '
                                f'text-anchor="end">{escape(name)}</text>')
         html += frame.svg("resting tone against floor") + (
             '<p class="note">Bars: resting tone (green: measurable, amber: below 2× floor). '
             "Dashed: floor.</p>")
     return html
+
+
+def _flt(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else float("nan")
+
+
+def _num_cell(value: float, fmt: str = ".2f") -> str:
+    return f'<span class="num">{format(value, fmt)}</span>' if np.isfinite(value) else "–"
 
 
 def _timing_section(meta, reps, origin, fs, results):
@@ -480,7 +528,7 @@ def _trend_section(store, meta):
             continue
         any_points = True
         rows = [[str(p.session_id) + (" (this)" if p.session_id == meta.id else ""),
-                 _when(p.started_utc), f"{p.value:.2f}",
+                 _when(p.started_utc), _history_value(p),
                  "–" if p.floor_uv is None else f"{p.floor_uv:.2f}",
                  {True: "yes", False: "no", None: "?"}[p.valid]] for p in points]
         html += f"<h3>{escape(name)}</h3>" + _table(
@@ -501,6 +549,14 @@ def _trend_section(store, meta):
     if not any_points:
         return "<p>No baseline measurements stored for this subject yet.</p>"
     return html
+
+
+def _history_value(point) -> str:
+    """A history point's tone, or "below the floor (< X µV)" when it is not a measurement."""
+    from emgfeedback.analysis.quantities import below_floor_uv
+
+    limit = below_floor_uv(point.value, point.valid, point.floor_uv)
+    return f"below the floor (< {limit:.2f})" if limit is not None else f"{point.value:.2f}"
 
 
 def _results_tables(results) -> str:

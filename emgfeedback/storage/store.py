@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from emgfeedback import __version__
-from emgfeedback.acquisition.boards import ChannelCalibration
-from emgfeedback.acquisition.source import Gap
 from emgfeedback.errors import ConfigError, StorageError
 from emgfeedback.storage import db
 from emgfeedback.storage.schema import migrate
+from emgfeedback.types import ChannelCalibration, Gap
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +56,9 @@ def default_db_path() -> Path:
     env = os.environ.get(DB_ENV)
     if env:
         return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "emgfeedback" / "sessions.sqlite"
+    from emgfeedback.host import user_data_dir
+
+    return user_data_dir() / "sessions.sqlite"
 
 
 @dataclass(frozen=True)
@@ -102,6 +95,9 @@ class SessionMeta:
         Anything else (firmware info ...), stored as JSON.
     id, status, ended_utc, first_sample_utc, first_index, app_version
         Filled in by the store.
+    end_reason : str or None
+        Why an ``incomplete`` session ended early or lost data (``no_data``, ``unplug``,
+        ``storage``, ``signal SIGTERM``...); None otherwise. Filled in by the writer.
     """
 
     fs_hz: float
@@ -123,6 +119,7 @@ class SessionMeta:
     first_sample_utc: str | None = None
     first_index: int | None = None
     app_version: str = __version__
+    end_reason: str | None = None
 
     @property
     def n_channels(self) -> int:
@@ -207,6 +204,7 @@ def _meta_from_row(row: sqlite3.Row) -> SessionMeta:
         first_sample_utc=row["first_sample_utc"],
         first_index=row["first_index"],
         app_version=row["app_version"],
+        end_reason=row["end_reason"] if "end_reason" in row.keys() else None,
     )
 
 
@@ -252,7 +250,12 @@ class SessionStore:
         except StorageError:
             self._conn.close()
             raise
-        self.recovered: list[int] = self._recover_interrupted()
+        try:
+            self.recovered: list[int] = self._recover_interrupted()
+        except sqlite3.DatabaseError as exc:  # a damaged sessions table (H8): still list
+            log.warning("session store %s: cannot check for interrupted sessions: %s",
+                        self.path, exc)
+            self.recovered = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -334,6 +337,10 @@ class SessionStore:
         """
         if not meta.fs_hz or meta.fs_hz <= 0:
             raise ConfigError(f"session: sample rate must be positive, got {meta.fs_hz}")
+        from emgfeedback.bounds import check_session_text  # H8: bounded printable text
+
+        check_session_text(meta.subject, meta.note, meta.channel_names, meta.placements,
+                           meta.sides)
         channels = _channels_json(meta)
         started = db.to_utc_text(meta.started_utc) or db.utc_now()
         with self._lock:
@@ -394,11 +401,6 @@ class SessionStore:
             except StorageError as exc:
                 log.warning("%s", exc)
         return SessionWriter(self.path, meta, next_index=end, **options)
-
-    def set_status(self, session_id: int, status: str) -> None:
-        """Set a session's status (``complete`` or ``interrupted``) and its end time."""
-        self._write("UPDATE sessions SET status = ?, ended_utc = coalesce(ended_utc, ?) "
-                    "WHERE id = ?", (status, db.utc_now(), session_id))
 
     def add_result(self, session_id: int, kind: str, data: dict,
                    channel: str | None = None) -> None:
@@ -493,7 +495,12 @@ class SessionStore:
                 " ORDER BY", " AND first_index > ? ORDER BY")
             page_params = params if last is None else [*params, last]
             with self._lock:
-                rows = self.conn.execute(page_sql + " LIMIT 256", page_params).fetchall()
+                try:
+                    rows = self.conn.execute(page_sql + " LIMIT 256", page_params).fetchall()
+                except sqlite3.DatabaseError as exc:  # a damaged page (H8): say which session
+                    from emgfeedback.storage.integrity import damaged_error
+
+                    raise damaged_error(self.path, session_id, exc) from exc
             if not rows:
                 return
             for first, n, dtype, blob in rows:

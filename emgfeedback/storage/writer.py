@@ -8,10 +8,15 @@ just under 1 KB (see :data:`ROW_BYTES`), which keeps the file within a few perce
 16-bit size.
 
 When the disk is full or the location read-only, the commit is rolled back (what was
-written before stays intact), the error is kept in :attr:`SessionWriter.error` and logged,
-and the data stays queued in memory and is retried at each interval. Memory is bounded by
-``max_pending_bytes``; beyond it new samples are dropped and recorded as a gap (cause
-``overrun``) with an alarm, never silently.
+written before stays intact), the error is kept in :attr:`SessionWriter.error`, logged and
+raised as an alarm (``on_alarm``) at once, and the data stays queued in memory and is
+retried at each interval. Memory is bounded by ``max_pending_bytes``; beyond it new samples
+are dropped and recorded as a gap (cause ``storage`` while storage fails, ``overrun`` when
+it is only too slow) with an alarm, never silently. If storage still fails when the writer
+closes, the samples it holds become ``storage`` gaps and the writer stores at least the
+gaps and the session's status (``incomplete``, reason ``storage``); if even that fails the
+session stays ``recording`` and the next open marks it ``interrupted``. A session that lost
+samples to storage is never ``complete``.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emgfeedback.acquisition.source import Chunk, Gap
 from emgfeedback.errors import ConfigError, StorageError
+from emgfeedback.jsonsafe import json_ready
 from emgfeedback.storage import db
+from emgfeedback.types import Chunk, Gap
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +128,12 @@ class SessionWriter:
         self._pending_bytes = 0  # sample bytes queued or held after a failed commit
         self._next_index: int | None = next_index
         self._first_sample_utc: str | None = meta.first_sample_utc
-        self._drop_gap: list[int] | None = None  # [start, n] of samples being dropped
+        self._drop_gap: list | None = None  # [start, n, cause] of samples being dropped
         self._closing = threading.Event()
         self._final_status: str | None = None
+        #: The status and reason the session was closed with (after :meth:`close`).
+        self.final_status: str | None = None
+        self.end_reason: str | None = None
         self._closed = False
         self._stats = dict(samples_received=0, samples_written=0, samples_dropped=0,
                            samples_overlapping=0, gaps_recorded=0, markers=0, results=0,
@@ -196,42 +205,54 @@ class SessionWriter:
 
     def add_marker(self, index: int, kind: str, text: str = "", data: dict | None = None) -> None:
         """Queue a marker at a sample index (onset, protocol phase, user mark, ...)."""
-        payload = None if data is None else json.dumps(data, default=_json_default)
+        payload = None if data is None else json.dumps(json_ready(data), default=str)
         self._queue.put(_Marker(int(index), str(kind), str(text), payload))
 
     def add_result(self, kind: str, data: dict, channel: str | None = None) -> None:
         """Queue a result (baseline, MVC, phase metrics ...) as a JSON object."""
-        self._queue.put(_Result(str(kind), channel, json.dumps(data, default=_json_default),
+        self._queue.put(_Result(str(kind), channel, json.dumps(json_ready(data), default=str),
                                 db.utc_now()))
 
-    def close(self, status: str = "complete", timeout_s: float = 30.0) -> bool:
+    def close(self, status: str = "complete", timeout_s: float = 30.0,
+              reason: str | None = None) -> bool:
         """Write what is queued, set the session's status and stop the thread.
 
         Parameters
         ----------
         status : str
-            ``complete`` or ``interrupted``.
+            ``complete``, ``incomplete`` (ended early or lost data: give ``reason``) or
+            ``interrupted``. ``complete`` becomes ``incomplete`` (reason ``storage``) when
+            samples could not be stored.
         timeout_s : float
             Longest wait for the final commit while storage keeps failing.
+        reason : str, optional
+            Why the session is not complete (``no_data``, ``unplug``, ``signal SIGTERM``...).
 
         Returns
         -------
         bool
-            True if everything handed over was stored; False if storage failed (see
-            :attr:`error`; the session then stays ``recording`` until the next open marks
-            it interrupted).
+            True if everything handed over was stored; False if samples were dropped or
+            storage failed (see :attr:`error`, :attr:`final_status`; if not even the status
+            could be written the session stays ``recording`` until the next open marks it
+            interrupted).
 
         Raises
         ------
         BaseException
             An unexpected (non-storage) exception from the writer thread, re-raised here.
         """
-        if status not in ("complete", "interrupted"):
-            raise ConfigError(f"writer status {status!r}: expected complete or interrupted")
+        if status not in ("complete", "incomplete", "interrupted"):
+            raise ConfigError(f"writer status {status!r}: expected complete, incomplete or "
+                              "interrupted")
         if not self._closed:
             self._closed = True
             with self._lock:
                 self._flush_drop_gap()
+                lost = self._stats["samples_dropped"]
+            if lost and status == "complete":
+                status, reason = "incomplete", "storage"
+            self.final_status = status
+            self.end_reason = reason if status != "complete" else None
             self._final_status = status
             self._closing.set()
             self._thread.join(timeout_s)
@@ -240,7 +261,9 @@ class SessionWriter:
                           "were not stored", self.session_id, timeout_s, self._pending_bytes)
         if self.error is not None and not isinstance(self.error, StorageError):
             raise self.error
-        return not self.failing and not self._thread.is_alive()
+        with self._lock:
+            lost = self._stats["samples_dropped"]
+        return not self.failing and not self._thread.is_alive() and not lost
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -277,18 +300,22 @@ class SessionWriter:
     def _drop(self, first: int, n: int) -> None:
         # Called with the lock held.
         self._stats["samples_dropped"] += n
-        if self._drop_gap is not None and self._drop_gap[0] + self._drop_gap[1] == first:
-            self._drop_gap[1] += n
+        cause = "storage" if self.failing else "overrun"
+        gap = self._drop_gap
+        if gap is not None and gap[0] + gap[1] == first and gap[2] == cause:
+            gap[1] += n
             return
         self._flush_drop_gap()
-        self._drop_gap = [first, n]
-        self._alarm(f"session {self.session_id}: storage backlog over "
+        self._drop_gap = [first, n, cause]
+        why = "storage fails" if cause == "storage" else "storage is too slow"
+        self._alarm(f"session {self.session_id}: {why} and the backlog is over "
                     f"{self.max_pending_bytes / 2**20:.0f} MB; dropping samples from index "
-                    f"{first} (recorded as a gap)")
+                    f"{first} (recorded as a gap, cause {cause})")
 
     def _flush_drop_gap(self) -> None:
         if self._drop_gap is not None:
-            self._queue.put(Gap(self._drop_gap[0], self._drop_gap[1], "overrun"))
+            start, n, cause = self._drop_gap
+            self._queue.put(Gap(start, n, cause))
             self._drop_gap = None
 
     def _alarm(self, message: str) -> None:
@@ -314,7 +341,7 @@ class SessionWriter:
                 closing = self._closing.wait(max(0.0, deadline - time.monotonic()))
                 items = held + self._drain()
                 if closing:
-                    items.append(("status", self._final_status))
+                    items.append(("status", self.final_status, self.end_reason))
                 if not claimed:
                     items.insert(0, ("claim",))
                 try:
@@ -329,6 +356,7 @@ class SessionWriter:
                         conn.close()
                         conn = None
                     if closing:
+                        self._store_what_fits(items)
                         return
                     continue
                 held = []
@@ -343,6 +371,42 @@ class SessionWriter:
             if conn is not None:
                 conn.close()
             db.mark_live(self.path, self.session_id, live=False)
+
+    def _store_what_fits(self, items: list) -> None:
+        """Storage still fails at close: the held samples become ``storage`` gaps; store the
+        gaps, markers, results and status without them, else the status alone."""
+        lost: list[Gap] = []
+        rest = []
+        for item in items:
+            if isinstance(item, _Samples):
+                start, n = item.first_index, item.samples.shape[0]
+                if lost and lost[-1].end_index == start:
+                    lost[-1] = Gap(lost[-1].start_index, lost[-1].n_samples + n, "storage")
+                else:
+                    lost.append(Gap(start, n, "storage"))
+            elif not (isinstance(item, tuple) and item[0] == "status"):
+                rest.append(item)
+        n_lost = sum(g.n_samples for g in lost)
+        with self._lock:
+            self._stats["samples_dropped"] += n_lost
+            self._pending_bytes = 0
+        if self.final_status != "interrupted":
+            self.final_status, self.end_reason = "incomplete", "storage"
+        status = ("status", self.final_status, self.end_reason)
+        log.error("session %s: storage failed at the end; %d samples were not stored",
+                  self.session_id, n_lost)
+        for attempt in ([*rest, *lost, status], [status]):
+            conn = None
+            try:
+                conn = self._connect()
+                self._commit(conn, attempt)
+                return
+            except (sqlite3.Error, StorageError) as exc:
+                log.error("session %s: could not store the end of the session: %s",
+                          self.session_id, exc)
+            finally:
+                if conn is not None:
+                    conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = db.connect(self.path, create=False)
@@ -407,7 +471,7 @@ class SessionWriter:
                 results.append((self.session_id, item.kind, item.channel, item.data,
                                 item.created_utc))
             elif item[0] == "status":
-                status = item[1]
+                status = item[1:]
             elif item[0] == "claim":
                 claim = True
             elif item[0] == "first":
@@ -438,8 +502,9 @@ class SessionWriter:
                 conn.executemany("INSERT INTO results (session_id, kind, channel, data, "
                                  "created_utc) VALUES (?, ?, ?, ?, ?)", results)
             if status is not None:
-                conn.execute("UPDATE sessions SET status = ?, ended_utc = ?, heartbeat_utc = ? "
-                             "WHERE id = ?", (status, now, now, self.session_id))
+                conn.execute("UPDATE sessions SET status = ?, end_reason = ?, ended_utc = ?, "
+                             "heartbeat_utc = ? WHERE id = ?",
+                             (status[0], status[1], now, now, self.session_id))
             else:
                 conn.execute("UPDATE sessions SET heartbeat_utc = ? WHERE id = ?",
                              (now, self.session_id))
@@ -478,11 +543,3 @@ def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

@@ -54,3 +54,48 @@ def test_errors_are_clear(tmp_path):
     assert "pass --fs" in proc.stderr and "Traceback" not in proc.stderr
     proc = _run(str(DATA / "uci_3Amar_excerpt.txt"), "--channels", "Gluteus")
     assert proc.returncode == 2 and "no channel 'Gluteus'" in proc.stderr
+
+
+def _drill_csv(path, names):
+    import numpy as np
+
+    from emgfeedback.acquisition.boards import counts_to_uv
+    from emgfeedback.acquisition.simulator import Simulator
+
+    sim = Simulator(scenario="drill", n_channels=len(names), fs_hz=1000.0, seed=3)
+    uv = counts_to_uv(sim.next_counts(12_000), sim.calibration)
+    cols = ",".join(n.replace(" ", "_") + "_uV" for n in names)
+    path.write_text("# fs_hz: 1000\n" + "".join(
+        f"# channel {i}: {n}; units: uV\n" for i, n in enumerate(names)) + cols + "\n"
+        + "".join(",".join(repr(v) for v in row) + "\n" for row in uv.tolist()))
+    return np
+
+
+def test_symmetry_pairs_only_the_same_placement_left_and_right(tmp_path):
+    """glute med R and TFL R are not a pair (b47e085 paired consecutive channels)."""
+    p = tmp_path / "same_side.csv"
+    _drill_csv(p, ["glute med R", "TFL R"])
+    proc = _run(str(p), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["symmetry"] == []
+    text = _run(str(p)).stdout
+    assert "symmetry glute med R / TFL R" not in text and "\nsymmetry " not in text
+    p = tmp_path / "pair.csv"
+    _drill_csv(p, ["glute med L", "TFL R", "glute med R"])
+    out = json.loads(_run(str(p), "--json").stdout)
+    assert [(s["left"], s["right"]) for s in out["symmetry"]] == [("glute med L",
+                                                                  "glute med R")]
+
+
+def test_symmetry_pairs_from_names_placements_and_sides():
+    from emgfeedback.analysis.symmetry import symmetry_pairs
+
+    assert symmetry_pairs(["glute med R", "TFL R"]) == []
+    assert symmetry_pairs(["L trap", "R trap"]) == [(0, 1, "trap")]
+    assert symmetry_pairs(["biceps_r", "biceps_l"]) == [(1, 0, "biceps")]
+    assert symmetry_pairs(["ch1", "ch2"]) == []  # no sides: nothing to compare
+    assert symmetry_pairs(["ch1", "ch2", "ch3"], ["upper trapezius", "upper trapezius", "TFL"],
+                          ["left", "right", "right"]) == [(0, 1, "upper trapezius")]
+    # Sides given but different placements: not a pair.
+    assert symmetry_pairs(["a", "b"], ["gluteus medius", "TFL"], ["left", "right"]) == []

@@ -106,3 +106,77 @@ def test_edf_round_trip(tmp_path):
     bad.write_bytes(b"0       garbage")
     with pytest.raises(DataFileError, match=r"bad\.edf: line 1"):
         read_recording(bad)
+
+
+def test_csv_header_lines_give_rate_names_units_gaps_and_markers(tmp_path):
+    """The project's '#' lines: rate, the user's names (with spaces), units, output kinds,
+    gaps (index jumps, with their causes) and markers; index/time columns are dropped."""
+    rows = [f"{i},{(i - 100) / 1000:.6f},{i % 7 - 3}.5,{i % 5}.25"
+            for i in list(range(100, 600)) + list(range(650, 1200))]
+    p = tmp_path / "export.csv"
+    p.write_text("\n".join([
+        "# emgfeedback 0.1 export of session 3",
+        "# fs_hz: 1000",
+        "# channel 0: glute med L; placement: gluteus medius; side: left; units: uV; "
+        "uv_per_count: 24.4; offset_counts: 512.0; output: env",
+        "# channel 1: glute med R; placement: gluteus medius; side: right; units: uV; "
+        "uv_per_count: 24.4; offset_counts: 512.0; output: env",
+        "# gap: start_index=600 n_samples=50 cause=crc (missing, no rows)",
+        "# marker: index=700 kind=user text=user: lifted arm",
+        "sample_index,time_s,glute_med_L_uV,glute_med_R_uV",
+        *rows]) + "\n")
+    rec = read_recording(p)
+    assert rec.fs_hz == 1000.0
+    assert rec.channel_names == ["glute med L", "glute med R"]
+    assert rec.units == ["uV", "uV"]
+    assert rec.meta["output_kinds"] == {"glute med L": "env", "glute med R": "env"}
+    assert rec.meta["sides"] == ["left", "right"]
+    assert rec.samples.shape == (1100, 2)
+    assert np.isnan(rec.samples[500:550]).all() and not np.isnan(rec.samples[:500]).any()
+    assert rec.gaps == [{"start": 500, "n_samples": 50, "cause": "crc"}]
+    assert rec.markers == [{"index": 600, "label": "user: lifted arm"}]
+
+
+@pytest.mark.parametrize("name,unit,base", [
+    ("glute_R_uV", "uV", "glute_R"), ("glute R (mV)", "mV", "glute R"),
+    ("trap [µV]", "µV", "trap"), ("emg counts", "counts", "emg"), ("biceps", "", "biceps")])
+def test_units_from_column_names(name, unit, base):
+    from emgfeedback.analysis.csv_reader import unit_from_name
+
+    assert unit_from_name(name) == (base, unit)
+
+
+def test_rows_out_of_order_and_bad_rate_are_clear_errors(tmp_path):
+    p = tmp_path / "order.csv"
+    p.write_text("index,a\n" + "".join(f"{i},{i % 3}\n" for i in (0, 1, 2, 2, 3)))
+    with pytest.raises(DataFileError, match="does not come after"):
+        read_recording(p)
+    p = tmp_path / "rate.csv"
+    p.write_text("# fs_hz: -5\na,b\n1,2\n")
+    with pytest.raises(DataFileError, match="positive"):
+        read_recording(p)
+
+
+def test_edf_gap_and_padding_annotations_are_missing_samples(tmp_path):
+    """Padding is cut off, a gap annotation becomes NaN, other annotations markers."""
+    import edfio
+
+    fs = 200.0
+    x = np.sin(np.arange(2000) / 7.0) * 50.0
+    ann = [edfio.EdfAnnotation(0.0, 1.0, "padding: not recorded (before the first sample)"),
+           edfio.EdfAnnotation(4.0, 0.5, "gap (unplug): 100 samples missing"),
+           edfio.EdfAnnotation(6.0, None, "user: lifted arm"),
+           edfio.EdfAnnotation(9.0, 1.0, "padding: not recorded (end of recording)")]
+    edf = edfio.Edf([edfio.EdfSignal(x, fs, label="trap_l", physical_dimension="uV",
+                                     transducer_type="uno-myoware2 raw")],
+                    annotations=ann)
+    p = tmp_path / "pad.edf"
+    edf.write(p)
+    rec = read_recording(p)
+    assert rec.samples.shape == (1600, 1)  # 10 s minus 1 s before and 1 s after
+    assert np.isnan(rec.samples[600:700, 0]).all()
+    assert np.count_nonzero(np.isnan(rec.samples)) == 100
+    assert np.allclose(rec.samples[:600, 0], x[200:800], atol=0.01)
+    assert rec.gaps == [{"start": 600, "n_samples": 100, "cause": "unplug"}]
+    assert rec.markers == [{"index": 1000, "label": "user: lifted arm"}]
+    assert rec.meta["output_kinds"] == {"trap_l": "raw"}

@@ -10,7 +10,8 @@ from emgfeedback.cli import main
 
 
 def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
-    assert main(["bench", "--json", "--minutes", "0.02", "--repeats", "1"]) == 0
+    assert main(["bench", "--json", "--minutes", "0.02", "--repeats", "1",
+                 "--engine-minutes", "0.1"]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out)
     for key in ("numba_msps", "scipy_msps", "speedup"):
@@ -29,12 +30,22 @@ def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
     assert result["max_abs_diff_filtered"] == 0.0  # bit-identical cascade
     assert result["max_abs_diff"] < 1e-6
     assert "bench:" in err  # progress on stderr, stdout stays pure JSON
+    engine = result["engine"]  # the engine's cost per chunk, every stage running
+    assert engine["chunks"] == int(0.1 * 60 * 2000) // 16
+    assert (engine["n_channels"], engine["fs_hz"], engine["chunk_samples"]) == (8, 2000.0, 16)
+    assert 0 < engine["chunk_us_p50"] <= engine["chunk_us_p999"] <= engine["chunk_us_max"]
+    assert engine["quality_windows"] >= 2  # 6 s of stream: quality ran on the engine
+    assert engine["onsets"] > 0 and engine["cues"] > 0  # the detector and protocol ran
 
 
 def test_bench_table_and_bad_option(capsys):
-    args = ["bench", "--minutes", "0.01", "--repeats", "1", "--channels", "3"]
+    args = ["bench", "--minutes", "0.01", "--repeats", "1", "--channels", "3",
+            "--engine-minutes", "0.02"]
     assert main([*args, "--notch-max-hz", "inf"]) == 0
     out, _ = capsys.readouterr()
     assert "Msamples/s" in out and "3 channels" in out and "23 filter sections" in out
+    assert "engine per chunk: 8 ch" in out and "p99.9" in out
     assert main(["bench", "--minutes", "0"]) == 2
     assert "--minutes must be > 0" in capsys.readouterr().err
+    assert main(["bench", "--minutes", "0.01", "--repeats", "1", "--engine-minutes", "-1"]) == 2
+    assert "--engine-minutes must be >= 0" in capsys.readouterr().err

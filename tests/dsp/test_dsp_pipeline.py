@@ -8,8 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from emgfeedback.dsp import Pipeline, PipelineConfig, design, process_offline
+from emgfeedback.acquisition.boards import RMS_PER_ARV as BOARD_RMS_PER_ARV
+from emgfeedback.dsp import (
+    ARV_PER_RMS,
+    RMS_PER_ARV,
+    KindPipeline,
+    Pipeline,
+    PipelineConfig,
+    chain_for,
+    design,
+    process_offline,
+)
 from emgfeedback.dsp.kernels_fast import SPECIALISED_CHANNEL_COUNTS
+from emgfeedback.errors import ConfigError
 
 
 # Independent reference: sosfilt per finite segment, NumPy sliding window for the RMS.
@@ -245,3 +256,89 @@ def test_any_array_layout_gives_the_contiguous_result_and_fresh_outputs():
     assert not np.shares_memory(first[0], second[0]) and not np.shares_memory(first[1], second[1])
     np.testing.assert_array_equal(first[0], kept[0])
     np.testing.assert_array_equal(first[1], kept[1])
+
+
+# ---------------------------------------------------------------- output kinds (issue #12.1)
+
+def moving_rms_reference(x, window):
+    """Causal moving RMS with a zero-filled start, NumPy only."""
+    squares = np.concatenate([np.zeros((window - 1, x.shape[1])), x * x])
+    return np.sqrt(np.lib.stride_tricks.sliding_window_view(squares, window, axis=0)
+                   .mean(axis=-1))
+
+
+def test_one_kind_is_exactly_that_kinds_pipeline():
+    x = random_emg(1500, 4, seed=11)
+    for kind, chain in (("raw", "raw"), ("uv", "raw"), ("rect", "rect"), ("env", "env")):
+        got = KindPipeline(RMS, [kind] * 4).process(x)
+        want = Pipeline(RMS, 4, chain).process(x)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    # RAW through KindPipeline is still bit-identical to sosfilt.
+    y, e = KindPipeline(LINEAR, ["raw"] * 4).process(x)
+    assert_matches_reference(x, LINEAR, y, e)
+
+
+def test_rect_is_not_band_passed_and_its_rms_is_the_bipolar_rms():
+    rng = np.random.default_rng(5)
+    bipolar = rng.standard_normal((4000, 2)) * np.array([20.0, 80.0])
+    rect = np.abs(bipolar)
+    y, e = Pipeline(RMS, 2, "rect").process(rect)
+    np.testing.assert_array_equal(y, rect)  # the mean (the amplitude) is kept
+    w = design(RMS).window
+    np.testing.assert_allclose(e, moving_rms_reference(rect, w), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(e, moving_rms_reference(bipolar, w), rtol=1e-9, atol=1e-9)
+    # The RAW chain would have turned the rectified signal's mean into nothing.
+    _, e_raw = Pipeline(RMS, 2).process(rect)
+    assert np.mean(e_raw[2000:, 1]) < 0.7 * np.mean(e[2000:, 1])
+
+
+def test_env_is_scaled_from_arv_to_rms_and_never_band_passed():
+    assert RMS_PER_ARV == pytest.approx(np.sqrt(np.pi / 2)) and ARV_PER_RMS * RMS_PER_ARV == 1
+    assert RMS_PER_ARV == BOARD_RMS_PER_ARV
+    fs = 500.0
+    cfg = PipelineConfig(fs_hz=fs, band_hz=(20.0, 225.0))
+    rng = np.random.default_rng(8)
+    emg = rng.standard_normal((int(60 * fs), 1)) * 50.0  # 50 µV RMS Gaussian EMG
+    sos = signal.butter(2, 5.0, fs=fs, output="sos")
+    arv = signal.sosfilt(sos, np.abs(emg), axis=0)  # what a MyoWare ENV pin carries
+    y, e = Pipeline(cfg, 1, "env").process(arv)
+    np.testing.assert_array_equal(y, arv * RMS_PER_ARV)
+    # The steady level reads the RMS of the EMG (±3 %), not its ARV (0.80 × RMS).
+    assert np.mean(e[int(5 * fs):]) == pytest.approx(50.0, rel=0.03)
+    # A slow envelope through the RAW chain's band-pass is gone (the bug of issue #12).
+    _, e_raw = Pipeline(cfg, 1).process(arv)
+    assert np.mean(e_raw[int(5 * fs):]) < 0.2 * 50.0
+
+
+def test_mixed_kinds_keep_their_columns_chunking_and_nan_policy():
+    kinds = ["env", "raw", "rect", "raw", "env"]
+    x = np.abs(random_emg(1200, 5, seed=12))
+    x[300, 0] = np.nan
+    x[500, 1] = np.inf
+    whole = KindPipeline(RMS, kinds).process(x)
+    for c, kind in enumerate(kinds):
+        y, e = KindPipeline(RMS, [kind]).process(x[:, c:c + 1])
+        np.testing.assert_array_equal(whole[0][:, c:c + 1], y)
+        np.testing.assert_array_equal(whole[1][:, c:c + 1], e)
+    pipe = KindPipeline(RMS, kinds)
+    parts = [pipe.process(p) for p in np.split(x, [1, 290, 777])]
+    np.testing.assert_array_equal(np.vstack([p[0] for p in parts]), whole[0])
+    np.testing.assert_array_equal(np.vstack([p[1] for p in parts]), whole[1])
+    assert np.isnan(whole[0][300, 0]) and np.isnan(whole[1][500, 1])
+    assert np.isfinite(whole[1][300, 1:]).all()  # a NaN stays on its own channel
+    pipe.reset()
+    again = pipe.process(x)
+    np.testing.assert_array_equal(again[1], whole[1])
+    assert pipe.envelope_delay_ms == Pipeline(RMS, 1).envelope_delay_ms
+
+
+def test_process_offline_with_kinds_and_bad_kinds():
+    x = np.abs(random_emg(600, 2, seed=13))
+    y, _ = process_offline(x, RMS, kinds=["rect", "env"])
+    np.testing.assert_array_equal(y[:, 0], x[:, 0])
+    with pytest.raises(ConfigError, match="output kind 'emg'"):
+        KindPipeline(RMS, ["raw", "emg"])
+    with pytest.raises(ConfigError, match="3 output kinds for 2 channels"):
+        process_offline(x, RMS, kinds=["raw"] * 3)
+    assert chain_for("UV") == "raw" and chain_for("rect") == "rect"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from emgfeedback.protocol import load_protocol
 
@@ -110,3 +111,23 @@ def test_demo_protocol_in_fast_mode_through_the_gui_matches_headless(qtbot, make
     assert [row.lag_ms for row in shown_drill["order_rows"]] == \
         [r["goals"][1]["lag_ms"] for r in drill["reps"]]
     assert np.isfinite(win.latency.latency_ms(95))
+
+
+@pytest.mark.parametrize("behaviour", ["compliant", "compensating"])
+def test_demo_window_on_the_simulated_client_shows_what_the_client_did(qtbot, make_window,
+                                                                      behaviour):
+    """``emgfeedback demo``'s source: a compliant client gets every rep's order right, a
+    compensating one (TFL first) gets every one wrong, and the window says so."""
+    from emgfeedback.commands.demo import demo_source
+
+    win = _run_fast(qtbot, make_window, demo_source(behaviour), "demo")
+    results = win.session.protocol_results[-1]
+    drill = win.model.phase_history[1]
+    orders = [row.order for row in drill["order_rows"]]
+    assert len(orders) == 8
+    if behaviour == "compliant":
+        assert set(orders) == {"right"} and results["passed"] is True
+        assert drill["reps_passed"] == 8
+    else:
+        assert set(orders) == {"wrong"} and results["passed"] is False
+        assert all(row.lag_ms > 50 for row in drill["order_rows"])  # TFL 150 ms first

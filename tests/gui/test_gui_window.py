@@ -7,7 +7,7 @@ import numpy as np
 from emgfeedback.acquisition.virtual_device import VirtualDevice
 
 
-def _wait_for_traces(qtbot, win, seconds: float, timeout_ms: int = 15000) -> None:
+def _wait_for_traces(qtbot, win, seconds: float, timeout_ms: int = 60000) -> None:
     fs = win.session.fs_hz
     qtbot.waitUntil(lambda: win.traces.decimator.end_index is not None
                     and win.traces.decimator.end_index >= seconds * fs and win.frames > 10,

@@ -15,7 +15,7 @@ N_CHANNELS = 4
 RECORD_S = 3.0
 
 
-def _wait_status(src, code: int, timeout_s: float = 3.0) -> dict:
+def _wait_status(src, code: int, timeout_s: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = src.device_status
@@ -25,7 +25,7 @@ def _wait_status(src, code: int, timeout_s: float = 3.0) -> dict:
     raise AssertionError(f"no status {code} from the device; last: {src.device_status}")
 
 
-def _wait_info(src, timeout_s: float = 3.0) -> dict:
+def _wait_info(src, timeout_s: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while src.device_info is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -51,7 +51,7 @@ def test_serial_source_records_from_the_simulated_board(uno_elf, harness):
             src.start()  # `b`
             chunks = []
             n = 0
-            deadline = time.monotonic() + RECORD_S + 5.0
+            deadline = time.monotonic() + 60.0  # only a failing test waits this long
             while n < RECORD_S * FS_HZ and time.monotonic() < deadline:
                 for chunk in src.read(timeout_s=0.2):
                     chunks.append(chunk)
@@ -62,7 +62,7 @@ def test_serial_source_records_from_the_simulated_board(uno_elf, harness):
         finally:
             src.close()
 
-    assert n >= RECORD_S * FS_HZ, f"only {n} samples in {RECORD_S + 5.0} s"
+    assert n >= RECORD_S * FS_HZ, f"only {n} samples in 60 s"
     samples = np.concatenate([c.samples for c in chunks])
     firsts = [c.first_index for c in chunks]
     ends = [c.first_index + len(c.samples) for c in chunks]
@@ -71,9 +71,10 @@ def test_serial_source_records_from_the_simulated_board(uno_elf, harness):
     assert stats["lost_samples"] == 0 and stats["crc_errors"] == 0
     assert stats["format_errors"] == 0
     assert stopped["tx_dropped"] == 0 and stopped["overruns"] == 0
-    # real-time pacing: the samples took about as long to arrive as they span
+    # real-time pacing: the samples took at least about as long to arrive as they span (the
+    # harness never runs ahead of the wall clock; on a loaded machine it may fall behind)
     span_s = chunks[-1].arrival_s - chunks[0].arrival_s
-    assert 0.7 * (n / FS_HZ) < span_s < 1.5 * (n / FS_HZ)
+    assert 0.7 * (n / FS_HZ) < span_s
     assert samples.shape[1] == N_CHANNELS
     # MyoWare RAW sits mid-rail: counts around 512
     assert abs(np.median(samples) - 512) < 20

@@ -39,19 +39,17 @@ def test_synthetic_board_records_through_the_pipeline(tmp_path):
     engine = Engine(source, writer=writer)
     engine.add_listener(seen.append)
     engine.start()
-    t0 = time.monotonic()
-    while engine.health.samples_in < 500 and time.monotonic() - t0 < 10:
+    deadline = time.monotonic() + 60  # only a failing test waits this long
+    while engine.health.samples_in < 500 and time.monotonic() < deadline:
         time.sleep(0.05)
-    elapsed = time.monotonic() - t0
     engine.stop()
     writer.close(status="complete")
     assert writer.error is None
 
     n = engine.health.samples_in
     assert n >= 500
-    # The synthetic board ticks at its nominal 250 Hz (2 s for 500 samples, give or take
-    # the polling and start-up).
-    assert 250.0 * 0.75 <= n / elapsed <= 250.0 * 1.35
+    # (How fast the synthetic board ticks is BrainFlow's business and the host clock's: not
+    # checked here, it would race the clock on a loaded machine.)
     indices, counts = store.read_samples(sid)
     assert counts.shape == (n, 4)
     np.testing.assert_array_equal(indices, np.arange(n))
@@ -85,7 +83,7 @@ def test_playback_board_counter_jump_is_a_gap(tmp_path):
     assert src.info.fs_hz == 250.0
     src.start()
     chunks = []
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 60
     while sum(c.n_samples for c in chunks) < n and time.monotonic() < deadline:
         chunks.extend(src.read(0.1))
     src.close()
@@ -116,7 +114,7 @@ def test_cyton_by_name_and_a_missing_port_is_a_clear_error():
     ("brainflow://", "name the board"),
     ("brainflow://no_such_board", "unknown BrainFlow board"),
     ("brainflow://synthetic?port=/dev/x", "unknown option"),
-    ("brainflow://synthetic?channels=99", "has 16 EMG channels"),
+    ("brainflow://synthetic?channels=20", "has 16 EMG channels"),
     ("brainflow://playback_file?file=x.csv", "master_board"),
 ])
 def test_bad_urls(url, message):

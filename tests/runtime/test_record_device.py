@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -27,21 +29,43 @@ def record(url: str, seconds: float, db) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
+def stored_samples(db) -> int:
+    """Samples committed so far (read-only; 0 before the database exists)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return int(conn.execute("SELECT coalesce(sum(n_samples), 0) FROM chunks")
+                       .fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def test_unplug_during_recording_is_a_gap_and_recording_continues(tmp_path):
+    # The unplug is injected once samples are stored (not at a wall-clock time, which a
+    # loaded machine may reach before the recording has started).
     link = str(tmp_path / "board-by-id")
     device = VirtualDevice(framing="emgf", channels=2, fs_hz=1000.0, link=link,
-                           reset_on_open=False,
-                           faults=Faults(unplug_after_s=1.0, replug_after_s=0.5)).start()
+                           reset_on_open=False).start()
+    db = tmp_path / "s.sqlite"
     try:
-        db = tmp_path / "s.sqlite"
-        session = record(f"serial://{link}?framing=emgf&reset_wait=0.2", 3.0, db)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emgfeedback", "record", "--source",
+             f"serial://{link}?framing=emgf&reset_wait=0.2", "--seconds", "10", "--db",
+             str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 90
+        while stored_samples(db) < 200 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        device.faults = Faults(unplug_after_s=0.0, replug_after_s=0.5)
+        out, err = proc.communicate(timeout=120)
     finally:
         device.stop()
+    assert proc.returncode == 0, err
+    session = int(out.strip().splitlines()[-1])
     with SessionStore(db) as store:
         meta = store.session(session)
         gaps = store.gaps(session)
         indices, samples = store.read_samples(session)
-    assert meta.status == "complete"
+    assert meta.status == "complete"  # the board came back: nothing asked is missing
+    assert indices.size == 10_000
     assert [g.cause for g in gaps] == ["unplug"]
     gap = gaps[0]
     assert gap.n_samples == device.lost_samples(kinds=("unplug", "not_listening"),

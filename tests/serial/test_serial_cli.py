@@ -41,16 +41,32 @@ def capture(url: str, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def read_csv(path) -> tuple[list[str], np.ndarray, list[dict]]:
-    header, rows, gaps = None, [], []
+    """Header, rows as ADC counts (index, then channels) and gaps of a ``capture --out`` file.
+
+    The file holds µV with the calibration in its header; converting back to counts with
+    that calibration must give integers, which also checks the header is right.
+    """
+    header, rows, gaps, cal = None, [], [], {}
     for line in path.read_text().splitlines():
         if line.startswith("# gap "):
             gaps.append({k: (v if k == "cause" else int(v)) for k, v in
                          (field.split("=") for field in line[6:].split())})
+        elif line.startswith("# channel "):
+            fields = dict(f.split(": ", 1) for f in line.split(": ", 1)[1].split("; ")[1:])
+            cal[int(line.split()[2].rstrip(":"))] = (float(fields["uv_per_count"]),
+                                                     float(fields["offset_counts"]))
+        elif line.startswith("#"):
+            continue
         elif header is None:
-            header = line.split(",")
+            header = [h.removesuffix("_uV") for h in line.split(",")]
         else:
-            rows.append([int(v) for v in line.split(",")])
-    return header, np.array(rows, dtype=np.int64), gaps
+            rows.append([float(v) for v in line.split(",")])
+    uv = np.array(rows, dtype=np.float64).reshape(-1, len(header))
+    counts = uv.copy()
+    for c, (step, offset) in cal.items():
+        counts[:, 1 + c] = uv[:, 1 + c] / step + offset
+    assert np.allclose(counts, np.round(counts), atol=1e-6), "µV are not whole counts"
+    return header, np.round(counts).astype(np.int64), gaps
 
 
 def test_capture_json_and_csv_from_the_virtual_device(device_process, tmp_path):

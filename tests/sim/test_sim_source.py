@@ -12,7 +12,7 @@ from emgfeedback.acquisition.source import GAP_CAUSES, open_source
 from emgfeedback.errors import ConfigError
 
 
-def _drain(src, limit_s: float = 10.0):
+def _drain(src, limit_s: float = 60.0):
     chunks = []
     deadline = time.monotonic() + limit_s
     while not src.finished and time.monotonic() < deadline:
@@ -45,8 +45,8 @@ def test_fast_stream_matches_the_simulator_and_finishes():
 def test_realtime_and_fast_give_identical_samples_and_pacing_holds():
     base = "sim://?channels=2&fs=2000&scenario=drill&seed=9&seconds=0.4"
     with open_source(base + "&pace=realtime") as paced:
+        t0 = time.monotonic()  # before start(): the source's own clock starts after it
         paced.start()
-        t0 = time.monotonic()
         rt = _drain(paced)
         elapsed = time.monotonic() - t0
     with open_source(base + "&pace=fast") as fast:
@@ -97,12 +97,12 @@ def test_info_carries_truth_and_calibration():
     ("sim://?pace=slow", "expected one of realtime, fast"),
     ("sim://?scenario=yoga", "expected one of rest, drill"),
     ("sim://?board=teensy", "expected one of byb-muscle"),
-    ("sim://?channels=0", "positive int"),
+    ("sim://?channels=0", "channels='0': expected a positive"),
     ("sim://?channels=two", "channels='two'"),
-    ("sim://?fs=-5", "positive float"),
-    ("sim://?seconds=0", "positive float"),
+    ("sim://?fs=-5", "fs='-5': expected a positive"),
+    ("sim://?seconds=0", "seconds='0': expected a positive"),
     ("sim://?snr=nan", "finite"),
-    ("sim://?seed=-3", "seed=-3: expected an integer >= 0"),
+    ("sim://?seed=-3", "seed='-3'"),
     ("sim://?hum=-1", "expected 0 or more"),
     ("sim://?artefacts=sparks", "unknown artefact 'sparks'"),
     ("sim://?scenario=asymmetry&channels=1", "at least 2 channels"),

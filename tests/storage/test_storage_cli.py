@@ -78,7 +78,9 @@ def test_sessions_lists_marks_and_deletes(db_path, populated):
     assert "subject=p01" in lines[0] and '"week 0"' in lines[0]
     sub = run_cli("sessions", "--subject", "p02", env_db=db_path)  # the env var is honoured
     assert [int(x.split()[0]) for x in sub.stdout.splitlines()] == [crashed.sid]
-    gone = run_cli("sessions", "--db", db_path, "--delete", recs[1].sid)
+    refused = run_cli("sessions", "--db", db_path, "--delete", recs[1].sid)  # no terminal
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    gone = run_cli("sessions", "--db", db_path, "--delete", recs[1].sid, "--yes")
     assert gone.returncode == 0, gone.stderr
     assert f"deleted session {recs[1].sid}" in gone.stdout and "for good" in gone.stdout
     after = run_cli("sessions", "--db", db_path).stdout.splitlines()
@@ -88,7 +90,7 @@ def test_sessions_lists_marks_and_deletes(db_path, populated):
             n = conn.execute(f"SELECT count(*) FROM {table} WHERE session_id = ?",
                              (recs[1].sid,)).fetchone()[0]
             assert n == 0, table
-    bad = run_cli("sessions", "--db", db_path, "--delete", 999)
+    bad = run_cli("sessions", "--db", db_path, "--delete", 999, "--yes")
     assert bad.returncode == 2 and "no session 999" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -169,7 +171,7 @@ def test_playback_through_the_live_pipeline_reproduces_the_session(tmp_path):
     assert live.returncode == 0, live.stderr
     sid = int(live.stdout.split()[-1])
     replay = run_cli("record", "--source", f"file://{first_db}?session={sid}&pace=fast",
-                     "--seconds", 30, "--db", second_db)
+                     "--seconds", 12, "--db", second_db)  # the whole session
     assert replay.returncode == 0, replay.stderr
     sid2 = int(replay.stdout.split()[-1])
     with SessionStore(first_db) as a, SessionStore(second_db) as b:

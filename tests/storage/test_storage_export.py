@@ -194,3 +194,25 @@ def test_atomic_output_keeps_old_file_on_failure(tmp_path):
     with atomic_output(out) as fh:
         fh.write(b"new")
     assert out.read_bytes() == b"new" and stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_csv_keeps_markers_and_names_onsets_by_the_stored_names(store, session, tmp_path):
+    with store.open_writer(session.sid) as w:
+        w.add_marker(2300, "on", "src1", {"channel": 1})  # written with the source's name
+    out = tmp_path / "m.csv"
+    export_csv(store, session.sid, out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    marks = [ln for ln in lines if ln.startswith("# marker:")]
+    assert "# marker: index=2000 kind=user text=user: lifted arm" in marks
+    assert "# marker: index=2300 kind=on text=onset on: R trap" in marks
+    assert len(marks) == 5
+    assert any(ln.startswith("# channel 1: R trap;") and "units: uV" in ln for ln in lines)
+    _, _, annotations, _ = read_edf_minimal(_edf(store, session.sid, tmp_path))
+    texts = [t for _, _, t in annotations]
+    assert "onset on: R trap" in texts and "onset on: src1" not in texts
+
+
+def _edf(store, sid, tmp_path):
+    out = tmp_path / "m.edf"
+    export_edf(store, sid, out)
+    return out

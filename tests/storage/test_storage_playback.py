@@ -11,7 +11,7 @@ from emgfeedback.acquisition.source import open_source
 from emgfeedback.errors import ConfigError, SourceError
 
 
-def _drain(src, limit_s=20.0):
+def _drain(src, limit_s=60.0):
     chunks, deadline = [], time.monotonic() + limit_s
     while not src.finished and time.monotonic() < deadline:
         chunks.extend(src.read(0.2))
@@ -53,7 +53,11 @@ def test_realtime_playback_takes_the_recorded_time(store, recorder):
     elapsed = time.monotonic() - t0
     src.close()
     assert sum(c.n_samples for c in chunks) == 1200
-    assert 0.55 <= elapsed < 3.0
+    # Paced by the recording's time: never ahead of it (a loaded machine may run behind, so
+    # there is no upper bound on the wall time).
+    assert elapsed >= 0.55
+    for c in chunks:
+        assert c.arrival_s >= t0 + (c.end_index - chunks[0].first_index) / 2000.0 - 0.005
     assert chunks[0].n_samples == 20  # default chunk: 10 ms
 
 

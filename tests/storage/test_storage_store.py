@@ -218,17 +218,18 @@ def test_migrations_apply_in_one_transaction(db_path, recorder, monkeypatch):
         rec = recorder(store, seconds=0.2)
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS,
                                                "ALTER TABLE nope ADD COLUMN x TEXT;"))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    with pytest.raises(StorageError, match="from version 1 to 2"):
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    with pytest.raises(StorageError, match=f"from version {current} to {current + 1}"):
         SessionStore(db_path)
     with sqlite3.connect(db_path) as conn:  # the failed step left everything as it was
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == current
     monkeypatch.setattr(schema, "MIGRATIONS", (
-        *schema.MIGRATIONS[:1],
+        *schema.MIGRATIONS[:current],
         "ALTER TABLE sessions ADD COLUMN room TEXT;\nCREATE INDEX by_room ON sessions(room);"))
     with SessionStore(db_path) as store:
         _, back = store.read_samples(rec.sid)
         np.testing.assert_array_equal(back, rec.counts)
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
         cols = [r[1] for r in store.conn.execute("PRAGMA table_info(sessions)")]
         assert "room" in cols

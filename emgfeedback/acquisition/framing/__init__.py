@@ -60,8 +60,9 @@ def get_decoder(framing: str, n_channels: int | None = None,
     Returns
     -------
     Decoder
-        Has ``feed(bytes) -> list``, ``counters``, ``n_channels``, ``channel_names``,
-        ``fs_hz``.
+        Has ``feed(bytes, arrival_s=None, fs_hz=None) -> list``, ``flush()``,
+        ``counters``, ``n_channels``, ``channel_names``, ``fs_hz``. Live sources pass the
+        host arrival time of each read (see :mod:`.timing`).
 
     Raises
     ------

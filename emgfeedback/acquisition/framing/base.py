@@ -4,6 +4,12 @@ Every decoder is stateful and incremental: bytes may be fed split anywhere and t
 concatenated output (samples, indices, losses, messages, counters) is the same as for one
 feed of the whole stream. Only the cut of samples into blocks may differ. Decoders never
 raise on bad bytes: they resync and count.
+
+A live source also passes the host arrival time of each read (``feed(data, arrival_s,
+fs_hz)``): formats without a counter (text, byb) then report a silence longer than
+:func:`~emgfeedback.acquisition.framing.timing.pause_threshold_s` as lost samples of the
+measured length (cause ``"pause"``), and the P2 decoder resolves its 8-bit counter's wraps.
+Without arrival times (file replays, tests) decoding depends on the bytes alone.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ COUNTER_KEYS = (
     "format_errors",
     "bytes_skipped",
     "lost_samples",
+    "bytes_rejected",
 )
 
-MESSAGE_KINDS = ("info", "status", "event", "text")
+#: ``alarm`` is the decoder's own message (payload dict with ``alarm`` and ``message``),
+#: e.g. bytes that cannot be a valid frame stream; the others come from the device.
+MESSAGE_KINDS = ("info", "status", "event", "text", "alarm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,12 +47,18 @@ class DecodedBlock:
         Absolute (unwrapped, int64-range) index of the first sample when the format
         carries an index or counter, else None.
     lost_before : int
-        Samples lost just before this block, known from an index or counter jump.
+        Samples lost just before this block, known from an index or counter jump, or (for
+        formats without a counter, given arrival times) from the time the line was silent.
+    loss_cause : str or None
+        Why ``lost_before`` samples are missing when the decoder knows better than its
+        counters tell: ``"pause"`` (a silence measured with host arrival times) or
+        ``"rejected"`` (bytes rejected as no valid frame stream). None otherwise.
     """
 
     samples: np.ndarray
     first_index: int | None
     lost_before: int = 0
+    loss_cause: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,9 +68,10 @@ class DeviceMessage:
     Attributes
     ----------
     kind : str
-        One of ``"info"``, ``"status"``, ``"event"``, ``"text"``.
+        One of :data:`MESSAGE_KINDS`.
     payload : dict or str
-        Parsed content (dict for info/status/event, str for text).
+        Parsed content (dict for info/status/event/alarm, str for text). An alarm's dict
+        has ``alarm`` (``"rejected"``), ``message`` (what to check) and ``framing``.
     raw : bytes
         The bytes of the message as received (whole frame for emgf).
     """
@@ -94,15 +110,24 @@ class Decoder(ABC):
         self.channel_names: tuple[str, ...] | None = None
         self.counters: dict[str, int] = new_counters()
         self._buf = bytearray()
+        self._silence = None  # timing.SilenceClock, created on the first timed feed
+        self._rejected_seen = 0  # bytes_rejected when the last samples were delivered
 
     @abstractmethod
-    def feed(self, data: bytes) -> list[Item]:
+    def feed(self, data: bytes, arrival_s: float | None = None,
+             fs_hz: float | None = None) -> list[Item]:
         """Decode more bytes.
 
         Parameters
         ----------
         data : bytes
             Any number of bytes, split anywhere.
+        arrival_s : float, optional
+            Host monotonic time at which ``data`` was read (s). Given by live sources;
+            enables time-based loss detection for formats without a counter.
+        fs_hz : float, optional
+            The session's sample rate (Hz) for that time-based detection; defaults to the
+            decoder's own :attr:`fs_hz`.
 
         Returns
         -------
@@ -126,11 +151,47 @@ class Decoder(ABC):
     def _skip(self, n: int) -> None:
         self.counters["bytes_skipped"] += int(n)
 
+    def _time_gaps(self, items: list[Item], arrival_s: float | None,
+                   fs_hz: float | None) -> list[Item]:
+        """Mark samples missing during a silence on the first block of a timed read.
 
-def as_block(samples: np.ndarray, first_index: int | None, lost_before: int = 0) -> DecodedBlock:
+        Used by the formats without a counter (text, byb): see
+        :class:`~emgfeedback.acquisition.framing.timing.SilenceClock`. The cause is
+        ``"rejected"`` if bytes were rejected since the last samples, else ``"pause"``.
+        """
+        if arrival_s is None:
+            return items
+        n = sum(it.samples.shape[0] for it in items if isinstance(it, DecodedBlock))
+        if not n:
+            return items
+        if self._silence is None:
+            from emgfeedback.acquisition.framing.timing import SilenceClock
+
+            self._silence = SilenceClock()
+        missing = self._silence.missing(arrival_s, n, fs_hz or self.fs_hz)
+        rejected = self.counters.get("bytes_rejected", 0) > self._rejected_seen
+        self._rejected_seen = self.counters.get("bytes_rejected", 0)
+        if not missing:
+            return items
+        i = next(j for j, it in enumerate(items) if isinstance(it, DecodedBlock))
+        blk = items[i]
+        items[i] = DecodedBlock(blk.samples, blk.first_index, blk.lost_before + missing,
+                                "rejected" if rejected else "pause")
+        self.counters["lost_samples"] += missing
+        return items
+
+
+def as_block(samples: np.ndarray, first_index: int | None, lost_before: int = 0,
+             loss_cause: str | None = None) -> DecodedBlock:
     """Build a :class:`DecodedBlock` with int32 samples (helper for the decoders)."""
     return DecodedBlock(np.ascontiguousarray(samples, dtype=np.int32), first_index,
-                        int(lost_before))
+                        int(lost_before), loss_cause)
+
+
+def alarm(framing: str, message: str, **details) -> DeviceMessage:
+    """The decoder's ``rejected`` alarm: bytes that cannot be a valid ``framing`` stream."""
+    return DeviceMessage("alarm", {"alarm": "rejected", "framing": framing,
+                                   "message": message, **details})
 
 
 def partial_suffix(buf: bytes | bytearray, markers: tuple[bytes, ...]) -> int:

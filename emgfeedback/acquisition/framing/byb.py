@@ -9,7 +9,17 @@ wrapped between ``FF FF 01 01 80 FF`` and ``FF FF 01 01 81 FF`` (``HWT:MUSCLESS;
 There is no checksum and no counter: a frame is accepted when its first byte has bit 7
 set, the other ``2*C - 1`` bytes have it clear, and the next frame (or a message) starts
 right after it, so dropped and inserted bytes are caught; flipped low bits are not.
-Lost samples cannot be known (``lost_samples`` stays 0).
+
+Random bytes pass that test often (one frame in every 8 bytes for one channel), so the
+stream as a whole is judged too: a frame is rejected (its bytes counted in
+``bytes_rejected`` and ``bytes_skipped``, one ``rejected`` alarm per episode) while more
+than :data:`REJECT_SHARE` of the :data:`JUDGE_WINDOW` bytes before it were outside valid
+frames and messages; it is accepted again below :data:`ACCEPT_SHARE`. A real stream with
+occasional junk stays far below (a 32-byte burst is 1.6 % of the window).
+
+Without a counter, losses are known only from host arrival times
+(``feed(data, arrival_s, fs_hz)``): a silence becomes lost samples of its measured length
+(cause ``"pause"``, or ``"rejected"`` when rejected bytes filled it); see :mod:`.timing`.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from emgfeedback.acquisition.framing.base import (
     Decoder,
     DeviceMessage,
     Item,
+    alarm,
     as_block,
     partial_suffix,
 )
@@ -32,6 +43,13 @@ STARTUP = b"StartUp!\n"
 MAX_MESSAGE = 256  # bytes between the markers; longer means the start marker was garbage
 MUSCLE_SPIKERSHIELD_TOTAL_HZ = 10_000.0  # divided by the channel count
 _MARKERS = (MSG_START, STARTUP)
+
+#: Stream judge: bytes looked back over, and the shares of bytes outside valid frames and
+#: messages above which frames are rejected and below which they are accepted again.
+JUDGE_WINDOW = 2048
+JUDGE_MIN_BYTES = 256  # the share's denominator at the start of a stream
+REJECT_SHARE = 0.4
+ACCEPT_SHARE = 0.2
 _EVENT = re.compile(r"EVNT:(\d+)")
 
 
@@ -63,12 +81,19 @@ class BybDecoder(Decoder):
         super().__init__(1 if n_channels is None else n_channels, fs_hz)
         self._pending = b""
         self._user_fs = fs_hz is not None
+        self._history = np.zeros(0, dtype=np.uint8)  # 1 per recent byte outside frames
+        self._seen = 0  # bytes judged so far
+        self._rejecting = False
 
     @property
     def pending_bytes(self) -> int:
         return len(self._pending)
 
-    def feed(self, data: bytes) -> list[Item]:
+    def feed(self, data: bytes, arrival_s: float | None = None,
+             fs_hz: float | None = None) -> list[Item]:
+        return self._time_gaps(self._decode(data), arrival_s, fs_hz)
+
+    def _decode(self, data: bytes) -> list[Item]:
         buf = self._pending + bytes(data)
         out: list[Item] = []
         pos = 0
@@ -83,6 +108,7 @@ class BybDecoder(Decoder):
             if s >= 0 and (m < 0 or s < m):
                 pos = self._frames_then(buf, pos, s, out)
                 out.append(DeviceMessage("text", STARTUP.decode("ascii").strip(), STARTUP))
+                self._judged(np.zeros(len(STARTUP), dtype=np.uint8))
                 pos = s + len(STARTUP)
                 continue
             pos = self._frames_then(buf, pos, m, out)
@@ -93,10 +119,12 @@ class BybDecoder(Decoder):
                     break  # wait for the end marker
                 self.counters["format_errors"] += 1
                 self._skip(1)  # not a message after all: rescan from the next byte
+                self._judged(np.ones(1, dtype=np.uint8))
                 pos = m + 1
                 continue
             raw = buf[m:e + len(MSG_END)]
             out.append(self._message(buf[m + len(MSG_START):e], raw))
+            self._judged(np.zeros(len(raw), dtype=np.uint8))
             pos = e + len(MSG_END)
         self._pending = buf[pos:]
         return out
@@ -129,16 +157,79 @@ class BybDecoder(Decoder):
         consumed = len(a)
         if not terminated and len(heads) and len(a) - int(heads[-1]) <= width:
             consumed = int(heads[-1])  # the last frame needs its successor's first byte
-        if len(good):
-            raw = a[good[:, None] + np.arange(width)].reshape(-1, self.n_channels, 2)
-            values = ((raw[..., 0].astype(np.int32) & 0x7F) << 7) | (raw[..., 1] & 0x7F)
-            out.append(as_block(values, None))
-            self.counters["frames"] += len(good)
-            self.counters["samples"] += len(good)
         # a frame-start byte that does not start an accepted frame is a format error
         self.counters["format_errors"] += int(np.count_nonzero(heads < consumed)) - len(good)
         self._skip(consumed - width * len(good))
+        outside = np.ones(consumed, dtype=np.uint8)
+        if len(good):
+            outside[(good[:, None] + np.arange(width)).ravel()] = 0
+            raw = a[good[:, None] + np.arange(width)].reshape(-1, self.n_channels, 2)
+            values = ((raw[..., 0].astype(np.int32) & 0x7F) << 7) | (raw[..., 1] & 0x7F)
+            self.counters["frames"] += len(good)
+            self.counters["samples"] += len(good)
+            self._judge_frames(values, good, outside, out)
+        else:
+            self._judged(outside)
         return start + consumed
+
+    def _judged(self, outside: np.ndarray) -> None:
+        """Append bytes' outside-frame flags to the judge's history."""
+        if len(self._history) == 0 and not outside.any():
+            self._seen += len(outside)  # a clean stream: nothing to remember
+            return
+        self._history = np.concatenate([self._history, outside])[-JUDGE_WINDOW:]
+        if not self._history.any():
+            self._history = self._history[:0]
+        self._seen += len(outside)
+
+    def _judge_frames(self, values: np.ndarray, good: np.ndarray, outside: np.ndarray,
+                      out: list[Item]) -> None:
+        """Deliver the frames the stream judge accepts, reject the others (module doc)."""
+        hist = self._history
+        if not self._rejecting and int(hist.sum()) + int(outside.sum()) <= \
+                REJECT_SHARE * JUDGE_MIN_BYTES:
+            self._judged(outside)  # too few bad bytes for any share above the threshold
+            out.append(as_block(values, None))
+            return
+        flags = np.concatenate([hist, outside])
+        cum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+        at = len(hist) + good  # position of each frame's first byte in ``flags``
+        lo = np.maximum(at - JUDGE_WINDOW, 0)
+        looked = np.maximum(np.minimum(self._seen + good, JUDGE_WINDOW), JUDGE_MIN_BYTES)
+        share = (cum[at] - cum[lo]) / looked
+        self._judged(outside)
+        if not self._rejecting and not (share > REJECT_SHARE).any():
+            out.append(as_block(values, None))
+            return
+        keep = np.empty(len(good), dtype=bool)
+        state = self._rejecting
+        alarm_at = []
+        for i, x in enumerate(share.tolist()):
+            if not state and x > REJECT_SHARE:
+                state = True
+                alarm_at.append((i, x))
+            elif state and x < ACCEPT_SHARE:
+                state = False
+            keep[i] = not state
+        self._rejecting = state
+        rejected = int(np.count_nonzero(~keep))
+        width = 2 * self.n_channels
+        c = self.counters
+        c["frames"] -= rejected
+        c["samples"] -= rejected
+        c["bytes_rejected"] += rejected * width
+        self._skip(rejected * width)
+        start = 0
+        for i, x in alarm_at:
+            if keep[start:i].any():
+                out.append(as_block(values[start:i][keep[start:i]], None))
+            out.append(alarm("byb", f"{100 * x:.0f}% of the last bytes are not valid "
+                             f"{self.n_channels}-channel SpikerShield frames: samples "
+                             "rejected until the stream is valid again (check framing=, "
+                             "channels= and the baud rate)", share=round(x, 3)))
+            start = i
+        if keep[start:].any():
+            out.append(as_block(values[start:][keep[start:]], None))
 
     def _message(self, body: bytes, raw: bytes) -> DeviceMessage:
         text = body.decode("ascii", errors="replace")

@@ -63,7 +63,7 @@ def _score(name: str, data: bytes, n_channels: int | None) -> _Score:
     c = dec.counters
     considered = len(data) - dec.pending_bytes
     coverage = (considered - c["bytes_skipped"]) / considered if considered > 0 else 0.0
-    messages = sum(isinstance(i, DeviceMessage) for i in items)
+    messages = sum(isinstance(i, DeviceMessage) and i.kind != "alarm" for i in items)
     startup = any(isinstance(i, DeviceMessage) and i.payload == "StartUp!" for i in items)
     if name == "text":  # lines without numbers are not evidence for a numeric stream
         frames = c["frames"]
@@ -155,9 +155,10 @@ class AutoDecoder(Decoder):
     def pending_bytes(self) -> int:
         return len(self._buf) if self.decoder is None else self.decoder.pending_bytes
 
-    def feed(self, data: bytes) -> list[Item]:
+    def feed(self, data: bytes, arrival_s: float | None = None,
+             fs_hz: float | None = None) -> list[Item]:
         if self.decoder is not None:
-            return self._sync(self.decoder.feed(data))
+            return self._sync(self.decoder.feed(data, arrival_s, fs_hz))
         self._buf += data
         if len(self._buf) < self._min:
             return []
@@ -176,7 +177,7 @@ class AutoDecoder(Decoder):
                                    fs_hz=self.fs_hz)
         skipped = self.counters["bytes_skipped"]
         data, self._buf = bytes(self._buf), bytearray()
-        items = self.decoder.feed(data)
+        items = self.decoder.feed(data, arrival_s, fs_hz)
         self.decoder.counters["bytes_skipped"] += skipped
         return self._sync(items)
 

@@ -139,7 +139,9 @@ class EmgfDecoder(Decoder):
         self._expected = None
         self.n_channels = n_channels
 
-    def feed(self, data: bytes) -> list[Item]:
+    def feed(self, data: bytes, arrival_s: float | None = None,
+             fs_hz: float | None = None) -> list[Item]:
+        # the u32 index counts every loss exactly: arrival times are not needed
         buf = self._pending + bytes(data)
         n = len(buf)
         out: list[Item] = []

@@ -4,9 +4,13 @@ One sample per line ending ``\\n`` (``\\r`` stripped). Fields are split on ``[ \
 each field is a number or ``label:number``. A line of labels only (``EMG1 EMG2``) sets
 the channel names. Lines without numbers are passed on as ``DeviceMessage("text")``.
 A line with a different number of values than the stream (ragged) or with values mixed
-with junk is a format error: counted, never yielded. Text carries no counter, so losses
-cannot be detected; the rate is given by the user or estimated from arrival times
-(:class:`RateEstimator`).
+with junk is a format error: counted, never yielded. Text carries no counter: given host
+arrival times (``feed(data, arrival_s, fs_hz)``), a silence is counted as lost samples of
+its measured length (cause ``"pause"``, see :mod:`.timing`); the rate is given by the user
+or estimated from arrival times (:class:`RateEstimator`). A line longer than
+:data:`MAX_LINE` bytes, or :data:`BINARY_LINES_ALARM` lines with non-printable bytes
+(binary data, a wrong baud rate), raise one ``rejected`` alarm until a numeric line is
+accepted again.
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from emgfeedback.acquisition.framing.base import Decoder, DeviceMessage, Item, as_block
+from emgfeedback.acquisition.framing.base import (
+    Decoder,
+    DeviceMessage,
+    Item,
+    alarm,
+    as_block,
+)
 
 MAX_LINE = 1024  # bytes; longer "lines" are binary garbage, not text
+BINARY_LINES_ALARM = 3  # non-printable lines in a row (no numeric line between) that alarm
 _SPLIT = re.compile(r"[ \t,]+")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/()%#]*:?$")
 _INT32 = (-(2**31), 2**31 - 1)
@@ -50,13 +61,19 @@ class TextDecoder(Decoder):
         self._pending = b""
         self._discarding = False  # inside an over-long line, dropping bytes until "\n"
         self._candidate: tuple[list[int], list[str], bytes] | None = None
+        self._alarmed = False  # a rejected alarm was raised since the last accepted line
+        self._binary_lines = 0  # non-printable lines since the last accepted line
         self.counters["lines"] = 0
 
     @property
     def pending_bytes(self) -> int:
         return len(self._pending)
 
-    def feed(self, data: bytes) -> list[Item]:
+    def feed(self, data: bytes, arrival_s: float | None = None,
+             fs_hz: float | None = None) -> list[Item]:
+        return self._time_gaps(self._decode(data), arrival_s, fs_hz)
+
+    def _decode(self, data: bytes) -> list[Item]:
         buf = self._pending + bytes(data)
         out: list[Item] = []
         rows: list[list[int]] = []
@@ -71,6 +88,7 @@ class TextDecoder(Decoder):
                 self._skip(len(line) + 1)
                 self.counters["format_errors"] += 1
             elif len(line) > MAX_LINE:
+                self._too_long(rows, out)
                 self._skip(len(line) + 1)
                 self.counters["format_errors"] += 1
             else:
@@ -78,6 +96,8 @@ class TextDecoder(Decoder):
             start = nl + 1
         rest = buf[start:]
         if self._discarding or len(rest) > MAX_LINE:
+            if not self._discarding:
+                self._too_long(rows, out)
             self._skip(len(rest))
             self._discarding = True
             rest = b""
@@ -106,6 +126,18 @@ class TextDecoder(Decoder):
         self._flush(rows, out)
         return out
 
+    def _too_long(self, rows: list[list[int]], out: list[Item]) -> None:
+        self._alarm(rows, out, f"a line longer than {MAX_LINE} bytes: not a text stream? "
+                    "check framing= and the baud rate")
+
+    def _alarm(self, rows: list[list[int]], out: list[Item], message: str) -> None:
+        """One ``rejected`` alarm per run of bad lines (stream order kept)."""
+        if self._alarmed:
+            return
+        self._alarmed = True
+        self._flush(rows, out)
+        out.append(alarm("text", message))
+
     def _flush(self, rows: list[list[int]], out: list[Item]) -> None:
         if rows:
             out.append(as_block(np.array(rows, dtype=np.int64), None))
@@ -119,6 +151,10 @@ class TextDecoder(Decoder):
         if text is None or not text.replace("\t", " ").isprintable():
             self._skip(len(raw) + 1)
             self.counters["format_errors"] += 1
+            self._binary_lines += 1
+            if self._binary_lines >= BINARY_LINES_ALARM:  # one is boot noise, more is not
+                self._alarm(rows, out, "non-printable bytes on a text stream: binary data "
+                            "or a wrong baud rate? check framing= and baud=")
             return
         if not text:
             return
@@ -153,6 +189,8 @@ class TextDecoder(Decoder):
     def _accept(self, values: list[int], labels: list[str], rows: list[list[int]]) -> None:
         if self.channel_names is None and all(labels):
             self.channel_names = tuple(labels)
+        self._alarmed = False
+        self._binary_lines = 0
         rows.append(values)
         self.counters["frames"] += 1
         self.counters["samples"] += 1

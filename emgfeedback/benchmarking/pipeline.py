@@ -1,6 +1,7 @@
 """Benchmark of the Numba pipeline against the same chain built from SciPy calls.
 
-Shared by ``emgfeedback bench`` and ``benchmarks/bench_pipeline.py``. Measures, in one run:
+Shared by ``emgfeedback bench`` and ``benchmarks/bench_pipeline.py`` (which also adds the
+engine's per-chunk cost, :mod:`emgfeedback.benchmarking.engine`). Measures, in one run:
 
 * offline throughput on ``n_channels`` x ``minutes`` of signal (Msamples/s, counting
   samples x channels), one call each, best of ``repeats``;
@@ -375,8 +376,37 @@ def run_from_args(args) -> int:
         repeats=args.repeats,
         progress=True,
     )
+    report = result.as_dict()
+    engine_minutes = getattr(args, "engine_minutes", 0.0) or 0.0
+    if engine_minutes < 0:
+        raise ConfigError(f"--engine-minutes must be >= 0, got {engine_minutes}")
+    if engine_minutes > 0:
+        from emgfeedback.benchmarking.engine import engine_chunk_cost
+
+        _progress(f"bench: engine, {engine_minutes:g} min of 8 ch at 2 kHz in chunks of "
+                  f"{args.block} (detector, protocol, quality, recorder)", True)
+        report["engine"] = engine_chunk_cost(minutes=engine_minutes, n_channels=8,
+                                             fs_hz=2000.0, chunk_samples=args.block)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=None))
-    else:
-        print(result.table())
+        print(json.dumps(report, indent=None))
+        return 0
+    print(result.table())
+    if "engine" in report:
+        print(engine_table(report["engine"]))
     return 0
+
+
+def engine_table(e: dict) -> str:
+    """Readable lines for :func:`emgfeedback.benchmarking.engine.engine_chunk_cost`."""
+    return "\n".join([
+        "",
+        f"engine per chunk: {e['n_channels']} ch, {e['fs_hz']:g} Hz, {e['chunk_samples']} "
+        f"samples ({e['chunk_interval_us'] / 1000:g} ms apart), {e['minutes']:g} min, "
+        f"protocol {e['protocol']}, quality and recorder on",
+        f"  wall µs  p50 {e['chunk_us_p50']:8.1f}  p99.9 {e['chunk_us_p999']:8.1f}  "
+        f"max {e['chunk_us_max']:8.1f}   (target p99.9 <= 1000, max <= 5000)",
+        f"  CPU µs   p50 {e['cpu_us_p50']:8.1f}  p99.9 {e['cpu_us_p999']:8.1f}  "
+        f"max {e['cpu_us_max']:8.1f}",
+        f"  chunks over 1 ms: {e['over_1ms']} of {e['chunks']}; over 5 ms: {e['over_5ms']}; "
+        f"load average {e['load_avg_1min']:.1f}",
+    ])

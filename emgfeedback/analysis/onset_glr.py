@@ -1,0 +1,332 @@
+"""Low-SNR onset detection from the statistics of the problem: a change in variance.
+
+A muscle switching on adds a band-limited random signal to the background noise: the
+band-passed signal's *variance* changes. This detector treats it as exactly that:
+
+1. **Whitening.** An autoregressive model (order ``ar_order``) of the resting band-passed
+   signal is fitted (Levinson-Durbin on its autocorrelation); its prediction error ``e`` is
+   white at rest with variance ``σ0²``. Coloured background (pink, brown, the band-pass
+   itself) stops looking like activity. ``y = e²/σ0²`` is 1 on average at rest.
+2. **Live event: a CUSUM (Page's test) of the log-likelihood ratio** of "variance
+   ``design_ratio`` x rest" against "rest", summed in blocks of ``block_s``:
+   ``g ← max(0, g + ½(1 − 1/k)·Σy − ½·D·ln k)``. An alarm when ``g`` exceeds ``h_on``;
+   the alarm is confirmed when the mean power over the next ``confirm_s`` stays above
+   ``confirm_ratio`` x rest (so a QRS complex or a spike is not a burst). The false-alarm
+   rate at rest falls exponentially with ``h_on`` (≈ one per exp(h_on) blocks for
+   independent blocks); the delay grows linearly with it and shrinks as the SNR grows.
+3. **Backdating: maximum-likelihood change point with a rise** (AGLR-style). Over the
+   blocks before the confirmation, every start ``τ`` and rise length ``R`` (``ramps_ms``)
+   is scored by the exact log-likelihood ratio of a variance profile that rises from rest
+   to the burst's level as a linear amplitude ramp; the rise lengths are summed out and the
+   onset is the posterior median over ``τ``. Every sample is used, and a slow rise is not
+   mistaken for a late step.
+4. **Offset: the reverse CUSUM**, "rest" against "the burst's level" (an exponentially
+   weighted mean of the burst's power), placed at the CUSUM's last zero.
+5. **Mid-contraction starts.** With a baseline given beforehand (:meth:`set_rest_power`),
+   a stream whose first block is already far above it is reported active at once with an
+   onset flagged ``unknown``. Without one, the detector learns its baseline from the first
+   second; if a later half second is much quieter than that (``quiet_ratio``), the start
+   was activity: it emits an ``unknown`` onset at the stream's first sample and an offset
+   where the quiet began, re-scales its rest level and goes on normally.
+
+Block boundaries fall on absolute sample indices (multiples of the block length), and all
+state lives in arrays: feeding a stream in any partition gives exactly the same events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from emgfeedback.analysis.onset import OnsetEvent
+from emgfeedback.analysis.onset_glr_kernels import (
+    _P_D,
+    _P_HB,
+    _P_LEARN,
+    _P_P,
+    _P_Q,
+    _S_NF,
+    _S_NU,
+    _S_RAWP,
+    _S_SIG2,
+    _T_ACTIVE,
+    _T_FIRSTB,
+    _T_LASTOFF,
+    _T_NI,
+    _T_QUIETB,
+    _T_READY,
+    _T_START,
+    _fit_rest,
+    _glr_kernel,
+)
+from emgfeedback.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GlrConfig:
+    """Parameters of the variance-change detector (tuned on one synthetic family only).
+
+    Attributes
+    ----------
+    block_s : float
+        Block length for the statistics, seconds (default 0.004).
+    ar_order : int
+        Order of the whitening model (default 8).
+    design_ratio : float
+        Power ratio (burst / rest, whitened) the CUSUM is designed for: about the smallest
+        burst to find quickly (default 2.0, i.e. 0 dB).
+    h_on : float
+        Onset CUSUM threshold, nats (default 14).
+    h_off : float
+        Offset CUSUM threshold, nats (default 20).
+    confirm_s : float
+        Seconds after the alarm over which the burst must hold (default 0.06).
+    confirm_ratio : float
+        Mean whitened power over ``confirm_s`` needed to confirm, x rest (default 1.4).
+    clip : float
+        Each sample's contribution to the CUSUMs is clipped at this many x rest power, so
+        one spike cannot raise an alarm alone (default 16).
+    level_tau_s : float
+        Time constant of the burst-level estimate used by the offset test (default 0.3).
+    max_backdate_s : float
+        The onset is never placed more than this before the alarm (default 0.6).
+    ramps_ms : tuple of float
+        Rise lengths scored when backdating (0 = a step).
+    baseline_s, settle_s : float
+        Rest learned from ``baseline_s`` seconds after ``settle_s`` seconds of filter
+        settling, unless given with :meth:`GlrOnsetDetector.set_rest_power`.
+    quiet_ratio : float
+        A later half second this much quieter than the learned rest means the stream began
+        mid-contraction (default 0.3).
+    confirm_off_s : float
+        Seconds after an offset alarm over which the power must stay nearer rest than the
+        burst (default 0.2).
+    min_rest_s : float
+        After an offset, no new onset is sought for this long (the burst's falling tail and
+        the filters' ringing are not a new burst; default 0.15).
+    """
+
+    block_s: float = 0.004
+    ar_order: int = 8
+    design_ratio: float = 2.0
+    h_on: float = 14.0
+    h_off: float = 20.0
+    confirm_s: float = 0.06
+    confirm_ratio: float = 1.4
+    clip: float = 16.0
+    level_tau_s: float = 0.3
+    max_backdate_s: float = 0.6
+    ramps_ms: tuple = (0.0, 20.0, 50.0, 100.0, 160.0, 230.0, 300.0)
+    baseline_s: float = 1.0
+    settle_s: float = 0.25
+    quiet_ratio: float = 0.3
+    confirm_off_s: float = 0.2
+    min_rest_s: float = 0.15
+
+    def __post_init__(self):
+        for name in ("block_s", "design_ratio", "h_on", "h_off", "confirm_s", "clip",
+                     "level_tau_s", "max_backdate_s", "baseline_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"onset {name} = {v!r}: expected a finite number > 0")
+        if self.design_ratio <= 1.0:
+            raise ConfigError("onset design_ratio must be > 1 (a rise in power)")
+        if not 0 <= int(self.ar_order) <= 32:
+            raise ConfigError("onset ar_order must be 0-32 (0: no whitening)")
+        if not 0 < self.quiet_ratio < 1:
+            raise ConfigError("onset quiet_ratio must be between 0 and 1")
+
+
+class GlrOnsetDetector:
+    """Streaming variance-change onset/offset detector for several channels.
+
+    Parameters
+    ----------
+    config : GlrConfig, optional
+        Detector parameters.
+    n_channels : int
+        Number of channels.
+    fs_hz : float
+        Sample rate in hertz.
+
+    Examples
+    --------
+    >>> det = GlrOnsetDetector(GlrConfig(), n_channels=2, fs_hz=2000.0)
+    >>> events = det.process(filtered_uv, first_index=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: GlrConfig | None, n_channels: int, fs_hz: float):
+        self.config = cfg = config or GlrConfig()
+        if n_channels < 1:
+            raise ConfigError("onset detector needs at least one channel")
+        if not fs_hz > 0:
+            raise ConfigError(f"sample rate {fs_hz!r} Hz: expected > 0")
+        self.n_channels = int(n_channels)
+        self.fs_hz = float(fs_hz)
+        # Decimate so that the rate is about twice the band's top (450 Hz), no more.
+        q = max(1, int(fs_hz // 900.0))
+        fsd = fs_hz / q
+        d = max(int(round(cfg.block_s * fsd)), 1)
+        blk_s = d / fsd
+        back = max(int(round(cfg.max_backdate_s / blk_s)), 1)
+        conf = max(int(round(cfg.confirm_s / blk_s)), 1)
+        self._ip = np.array([d, int(cfg.ar_order), max(int(round(cfg.baseline_s * fsd)),
+                                                       4 * int(cfg.ar_order) + 8 * d),
+                             int(round(cfg.settle_s * fs_hz)), conf, back, back + conf + 2,
+                             max(int(round(0.5 / blk_s)), 1),
+                             int(round(cfg.min_rest_s / blk_s)),
+                             max(int(round(cfg.confirm_off_s / blk_s)), 1), q],
+                            dtype=np.int64)
+        k = cfg.design_ratio
+        self._fp = np.array([0.5 * (1.0 - 1.0 / k), 0.5 * d * math.log(k), cfg.h_on,
+                             cfg.h_off, cfg.confirm_ratio, cfg.clip,
+                             1.0 - math.exp(-blk_s / cfg.level_tau_s), cfg.quiet_ratio],
+                            dtype=np.float64)
+        self._ramps = np.array(sorted({int(round(r / 1000.0 / blk_s)) for r in cfg.ramps_ms}),
+                               dtype=np.int64)
+        self.reset()
+
+    def _fit(self, c: int, rest: np.ndarray) -> None:
+        """Fit channel ``c``'s rest model to band-passed rest samples (input rate)."""
+        q = int(self._ip[_P_Q])
+        rest = np.ascontiguousarray(rest[: rest.size // q * q].reshape(-1, q).mean(axis=1))
+        res = np.empty(3)
+        _fit_rest(rest, rest.size, int(self._ip[_P_P]), self._ar[c], int(self._ip[_P_D]), res)
+        self._fs[c, _S_SIG2], self._fs[c, _S_NU], self._fs[c, _S_RAWP] = res
+
+    @property
+    def block_samples(self) -> int:
+        """Input samples per statistics block."""
+        return int(self._ip[_P_D] * self._ip[_P_Q])
+
+    def reset(self) -> None:
+        """Forget all state, including the learned rest."""
+        ch, p = self.n_channels, int(self._ip[_P_P])
+        self._ar = np.zeros((ch, p))
+        self._xh = np.zeros((ch, max(p, 1)))
+        self._learn = np.zeros((ch, int(self._ip[_P_LEARN])))
+        self._hist = np.zeros((ch, int(self._ip[_P_HB])))
+        self._fs = np.zeros((ch, _S_NF))
+        self._ts = np.zeros((ch, _T_NI), dtype=np.int64)
+        self._ts[:, _T_START] = -1
+        self._ts[:, _T_LASTOFF] = -1
+        self._next_index: int | None = None
+
+    @property
+    def ready(self) -> np.ndarray:
+        """Per channel: the rest model is known."""
+        return self._ts[:, _T_READY].astype(bool)
+
+    @property
+    def active(self) -> np.ndarray:
+        """Per channel: currently in a burst."""
+        return self._ts[:, _T_ACTIVE].astype(bool)
+
+    def learn_rest(self, rest_filtered_uv) -> None:
+        """Fit the rest model (whitening and rest power) from band-passed rest samples.
+
+        Parameters
+        ----------
+        rest_filtered_uv : array_like
+            ``(n_samples, n_channels)`` band-passed rest, µV (at least ``4·ar_order``).
+        """
+        x = np.asarray(rest_filtered_uv, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.shape[1] != self.n_channels or x.shape[0] < 4 * self._ip[_P_P] + 1:
+            raise ConfigError("rest recording too short (or wrong channel count) for a "
+                              "baseline")
+        for c in range(self.n_channels):
+            col = np.ascontiguousarray(x[np.isfinite(x[:, c]), c])
+            self._fit(c, col)
+        self._ts[:, _T_READY] = 1
+        self._ts[:, _T_LASTOFF] = np.maximum(self._ts[:, _T_LASTOFF], -2)
+
+    def process(self, filtered_uv, first_index: int | None = None) -> list[OnsetEvent]:
+        """Feed band-passed samples; return the events confirmed in this block.
+
+        Parameters
+        ----------
+        filtered_uv : array_like
+            ``(n_samples, n_channels)`` band-passed µV; non-finite samples count as zero.
+        first_index : int, optional
+            Absolute index of the first sample; defaults to continuing the stream.
+
+        Returns
+        -------
+        list of OnsetEvent
+            In order of confirmation; an onset whose true time is unknown (the stream
+            began mid-contraction) has ``unknown=True`` and the stream's first index.
+        """
+        x = np.asarray(filtered_uv, dtype=np.float64)
+        if x.ndim == 1 and self.n_channels == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.n_channels:
+            raise ConfigError(
+                f"onset detector expects (n_samples, {self.n_channels}) samples, got {x.shape}")
+        if first_index is None:
+            first_index = self._next_index or 0
+        n = x.shape[0]
+        self._next_index = int(first_index) + n
+        if n == 0:
+            return []
+        x = np.ascontiguousarray(np.where(np.isfinite(x), x, 0.0))
+        cap = self.n_channels * (2 * (n // self.block_samples) + 4)
+        ev = [np.empty(cap, dtype=np.int64) for _ in range(5)]
+        k = _glr_kernel(x, np.int64(first_index), self._ip, self._fp, self._ramps, self._ar,
+                        self._xh, self._learn, self._hist, self._fs, self._ts, *ev)
+        ch, kind, idx, det, unk = (a[:k] for a in ev)
+        order = np.lexsort((ch, det))
+        ms = 1000.0 / self.fs_hz
+        return [OnsetEvent(int(ch[j]), "on" if kind[j] else "off", int(idx[j]), int(det[j]),
+                           float((det[j] - idx[j]) * ms), bool(unk[j])) for j in order]
+
+
+def detect_glr(filtered_uv, fs_hz: float, rest=None, **params) -> list[np.ndarray]:
+    """Offline use of :class:`GlrOnsetDetector`: bursts per channel.
+
+    Parameters
+    ----------
+    filtered_uv : array_like
+        ``(n_samples, n_channels)`` band-passed µV.
+    fs_hz : float
+        Sample rate.
+    rest : array_like of bool, optional
+        Rest mask ``(n_samples, n_channels)``; its samples (per channel) give the rest
+        model. Without it the detector learns from the first second.
+    **params
+        :class:`GlrConfig` fields.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per channel, ``(k, 2)`` int64 ``(onset, offset)`` sample indices.
+    """
+    from emgfeedback.analysis.offline import events_to_bursts
+
+    x = np.asarray(filtered_uv, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    det = GlrOnsetDetector(GlrConfig(**params), x.shape[1], fs_hz)
+    if rest is not None:
+        mask = np.asarray(rest, dtype=bool)
+        if mask.ndim == 1:
+            mask = np.repeat(mask[:, None], x.shape[1], axis=1)
+        settle = int(round(det.config.settle_s * fs_hz))
+        mask = mask.copy()
+        mask[:settle] = False
+        p = int(det._ip[_P_P])
+        for c in range(x.shape[1]):
+            col = np.ascontiguousarray(x[mask[:, c], c])
+            if col.size < 4 * p + 1:
+                raise ConfigError("rest mask too short for a baseline")
+            det._fit(c, col)
+        det._ts[:, _T_READY] = 1
+        det._ts[:, _T_LASTOFF] = -2
+        det._ts[:, _T_START] = 0
+        det._ts[:, _T_FIRSTB] = settle // det.block_samples + 1
+        det._ts[:, _T_QUIETB] = det._ts[:, _T_FIRSTB]
+    events = det.process(x, 0)
+    return events_to_bursts(events, x.shape[1], x.shape[0])

@@ -1,0 +1,282 @@
+"""Running a signal check on a live source, and storing its grade with a session (#20).
+
+:class:`CheckRecorder` collects a check's samples (rest, then an optional test contraction)
+from a source's chunks, by sample index (lost samples stay NaN), and grades them with
+:func:`emgfeedback.analysis.signal_check.check_signal`. ``emgfeedback check`` and ``run``
+drive it with :func:`record_check` (blocking); the window's check step feeds it from a
+timer. The grade is stored as a ``signal_check`` result per channel of the session
+(:func:`store_check`): no schema change, read back by :func:`session_grades`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from emgfeedback.analysis.signal_check import (
+    CONTRACTION_S,
+    GRADES,
+    REST_S,
+    check_signal,
+    meets,
+    worst_grade,
+)
+from emgfeedback.errors import SourceError
+from emgfeedback.jsonsafe import json_ready
+
+#: Result kind the grade is stored under.
+RESULT_KIND = "signal_check"
+
+
+class CheckRecorder:
+    """Samples of one check, placed by index; phases follow the sample count.
+
+    Parameters
+    ----------
+    info : SourceInfo
+        The opened source's info (rate, calibration, channel names, board).
+    rest_s : float
+        Rest length, seconds.
+    contraction_s : float or None
+        Test contraction length, seconds; None skips it.
+    """
+
+    def __init__(self, info, rest_s: float = REST_S, contraction_s: float | None = CONTRACTION_S):
+        self.info = info
+        self.fs_hz = float(info.fs_hz)
+        self.rest_n = max(int(round(rest_s * self.fs_hz)), 1)
+        self.contraction_n = 0 if contraction_s is None else \
+            max(int(round(contraction_s * self.fs_hz)), 1)
+        self.total_n = self.rest_n + self.contraction_n
+        self.counts = np.full((self.total_n, info.n_channels), np.nan)
+        self._first: int | None = None
+        self.received = 0
+        self._end = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether every sample of the check has arrived (or its index has passed)."""
+        return self._end >= self.total_n
+
+    @property
+    def phase(self) -> str:
+        """``rest``, ``contraction`` or ``done``, by the samples' positions."""
+        if self._end < self.rest_n:
+            return "rest"
+        return "contraction" if self._end < self.total_n else "done"
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds of the check covered so far (by sample index)."""
+        return self._end / self.fs_hz
+
+    @property
+    def total_s(self) -> float:
+        """Length of the whole check, seconds."""
+        return self.total_n / self.fs_hz
+
+    def add(self, chunks) -> None:
+        """Place chunks' samples at their index (from the first chunk seen)."""
+        for chunk in chunks:
+            if self._first is None:
+                self._first = int(chunk.first_index)
+            a = int(chunk.first_index) - self._first
+            z = min(a + chunk.samples.shape[0], self.total_n)
+            if a >= self.total_n or z <= 0:
+                self._end = max(self._end, min(a, self.total_n))
+                continue
+            self.counts[max(a, 0):z] = chunk.samples[max(-a, 0): z - a]
+            self.received += z - max(a, 0)
+            self._end = max(self._end, z)
+
+    def result(self, board=None, names=None, placements=None, mains_hz: float = 50.0,
+               partial: bool = False) -> dict:
+        """Grade the samples (:func:`~emgfeedback.analysis.signal_check.check_signal`).
+
+        With ``partial`` the samples so far are graded as a rest (for a live display).
+        """
+        contraction = None
+        n = self._end if partial else self.total_n
+        if self.contraction_n and not partial:
+            contraction = (self.rest_n, self.total_n)
+        out = check_signal(self.counts[:n], self.info.calibration, self.fs_hz,
+                           rest_samples=min(self.rest_n, n), contraction=contraction,
+                           mains_hz=mains_hz, board=board, names=names, placements=placements)
+        out["source"] = self.info.url
+        out["board"] = self.info.board
+        return out
+
+
+def board_of(info):
+    """The :class:`~emgfeedback.acquisition.boards.Board` a source names, or None."""
+    from emgfeedback.acquisition.boards import BOARDS
+
+    return BOARDS.get(info.board or "")
+
+
+def record_check(source, rest_s: float = REST_S, contraction_s: float | None = CONTRACTION_S,
+                 on_progress=None, timeout_s: float | None = None) -> CheckRecorder:
+    """Record a check from an opened source (started here, stopped at the end).
+
+    Parameters
+    ----------
+    source : Source
+        Opened (``open()``) source.
+    rest_s, contraction_s : float
+        Lengths, seconds (``contraction_s`` None: no contraction).
+    on_progress : callable, optional
+        ``on_progress(recorder)`` after each read.
+    timeout_s : float, optional
+        Wall-clock limit (default: twice the check plus 30 s).
+
+    Raises
+    ------
+    SourceError
+        When the source ends or stays silent before the check is complete.
+    """
+    rec = CheckRecorder(source.info, rest_s, contraction_s)
+    limit = timeout_s if timeout_s is not None else 2 * rec.total_s + 30.0
+    deadline = time.monotonic() + limit
+    source.start()
+    try:
+        while not rec.done:
+            chunks = source.read(0.1)
+            rec.add(chunks)
+            if on_progress is not None:
+                on_progress(rec)
+            if rec.done:
+                break
+            if getattr(source, "state", "") in ("finished", "closed", "failed") and not chunks:
+                raise SourceError(f"the source ended after {rec.elapsed_s:.1f} s of the "
+                                  f"{rec.total_s:.0f} s check: check the connection, or give a "
+                                  "longer recording")
+            if time.monotonic() > deadline:
+                raise SourceError(f"the source sent {rec.elapsed_s:.1f} s of the "
+                                  f"{rec.total_s:.0f} s check in {limit:.0f} s: check that the "
+                                  "board is streaming (emgfeedback ports)")
+    finally:
+        source.stop()
+    return rec
+
+
+def store_check(store, session_id: int, check: dict, minimum: str | None = None,
+                accepted: bool = False) -> None:
+    """Store a check's grade with a session: one ``signal_check`` result per channel.
+
+    Each result holds the channel's ``grade``, ``reasons``, ``measures``, the overall
+    ``overall_grade``, the protocol's ``min_signal_grade`` and whether a poorer signal was
+    ``accepted`` by the user. Results are stored under the session's channel names (the
+    names its other results and ``history`` use); the check's own label is kept as
+    ``label``.
+    """
+    stored = list(store.session(session_id).channel_names)
+    for c, ch in enumerate(check["channels"]):
+        name = stored[c] if c < len(stored) else ch["channel"]
+        data = {"grade": ch["grade"], "overall_grade": check["grade"], "label": ch["channel"],
+                "reasons": ch["reasons"], "measures": ch["measures"], "output": ch["output"],
+                "placement": ch["placement"], "contraction": check["contraction"],
+                "min_signal_grade": minimum, "accepted_poor_signal": bool(accepted)}
+        store.add_result(session_id, RESULT_KIND, json_ready(data), channel=name)
+
+
+def session_grades(store, session_ids) -> dict[int, dict]:
+    """Stored check grades: ``{session_id: {"grade": worst, "channels": {name: grade}}}``.
+
+    Sessions without a stored check are left out.
+    """
+    out: dict[int, dict] = {}
+    for sid in session_ids:
+        try:
+            results = store.results(sid, RESULT_KIND)
+        except Exception:  # a damaged session: its listing says so already
+            continue
+        channels = {r.channel: r.data.get("grade") for r in results
+                    if r.data.get("grade") in GRADES}
+        if channels:
+            out[sid] = {"grade": worst_grade(channels.values()), "channels": channels,
+                        "accepted": any(r.data.get("accepted_poor_signal") for r in results)}
+    return out
+
+
+def grade_text(entry: dict | None) -> str:
+    """``signal=good`` etc. for listings ("" when no check was stored)."""
+    if not entry:
+        return ""
+    text = f"signal={entry['grade'].replace(' ', '-')}"
+    return text + (" (accepted)" if entry.get("accepted") and entry["grade"] != "good" else "")
+
+
+def below_minimum(check: dict, minimum: str | None) -> bool:
+    """Whether a check's grade is worse than a protocol's minimum."""
+    return bool(minimum) and not meets(check["grade"], minimum)
+
+
+def stored_check(store, session_id: int) -> dict | None:
+    """A session's stored check as ``{"grade", "accepted", "min_signal_grade", "channels"}``
+    (per channel ``channel``, ``grade``, ``reasons``), or None when none was stored."""
+    results = store.results(session_id, RESULT_KIND)
+    if not results:
+        return None
+    channels = [{"channel": r.channel, "grade": r.data.get("grade"),
+                 "reasons": r.data.get("reasons", []), "contraction": r.data.get("contraction")}
+                for r in results]
+    return {"grade": worst_grade(c["grade"] for c in channels if c["grade"] in GRADES),
+            "accepted": any(r.data.get("accepted_poor_signal") for r in results),
+            "min_signal_grade": results[0].data.get("min_signal_grade"),
+            "channels": channels}
+
+
+def report_html(store, session_id: int) -> str:
+    """The report's "Signal check before the session" part ("" when none was stored)."""
+    from html import escape
+
+    check = stored_check(store, session_id)
+    if check is None:
+        return ""
+    rows = []
+    for ch in check["channels"]:
+        problems = [r for r in ch["reasons"] if r.get("severity") != "info"]
+        text = "; ".join(f"{r['verdict']} → {r['action']}" for r in problems) or "fine"
+        css = {"good": "ok"}.get(ch["grade"], "warn")
+        rows.append(f"<tr><td>{escape(str(ch['channel']))}</td><td><span class=\"{css}\">"
+                    f"{escape(str(ch['grade']))}</span></td><td>{escape(text)}</td></tr>")
+    note = ""
+    if check["accepted"]:
+        note = (f"<p class=\"warn\">Started on a {escape(check['grade'])} signal below the "
+                f"protocol's minimum ({escape(str(check['min_signal_grade']))}): accepted by "
+                "the user.</p>")
+    return ("<h3>Signal check before the session</h3>" + note +
+            "<table><tr><th>channel</th><th>grade</th><th>problems and what to do</th></tr>"
+            + "".join(rows) + "</table><p class=\"note\">Graded by emgfeedback check "
+            "(docs/signal-check.md): good, usable, not usable.</p>")
+
+
+def channel_grades(store, session_ids, channel: str) -> dict[int, str]:
+    """Per session, the stored check grade of one channel (sessions without one left out)."""
+    out = {}
+    for sid, entry in session_grades(store, session_ids).items():
+        grade = entry["channels"].get(channel)
+        if grade is not None:
+            out[sid] = grade
+    return out
+
+
+def poor_signal_summary(grades: dict[int, str], points) -> dict:
+    """Which of a trend's sessions were measured on a poor signal.
+
+    Returns
+    -------
+    dict
+        ``poor_signal_sessions`` (ids graded ``not usable``), ``usable_signal_sessions``,
+        ``unchecked_sessions`` and ``built_on_poor_signal`` (True when any valid point of
+        the trend had a ``not usable`` signal).
+    """
+    ids = [p.session_id for p in points]
+    poor = [i for i in ids if grades.get(i) == "not usable"]
+    valid_poor = [p.session_id for p in points
+                  if p.valid is not False and grades.get(p.session_id) == "not usable"]
+    return {"poor_signal_sessions": poor,
+            "usable_signal_sessions": [i for i in ids if grades.get(i) == "usable"],
+            "unchecked_sessions": [i for i in ids if i not in grades],
+            "built_on_poor_signal": bool(valid_poor)}

@@ -1,0 +1,108 @@
+"""The variance-change (CUSUM + maximum-likelihood) onset detector.
+
+Signals here are made in the test: white background plus band-limited bursts with known
+onsets, so every assertion is against an exact ground truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from emgfeedback.analysis.offline import detect_bursts
+from emgfeedback.analysis.onset_glr import GlrConfig, GlrOnsetDetector, detect_glr
+from emgfeedback.dsp import process_offline
+from emgfeedback.errors import ConfigError
+from emgfeedback.runtime.processor import default_pipeline_config
+
+
+def _recording(fs_hz: float, snr_db: float, seed: int, onsets_s, burst_s=1.0, ramp_s=0.0,
+               duration_s=12.0, start_active=False):
+    """Band-passed µV with bursts of band-limited noise; returns (x, onset indices)."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * fs_hz)
+    bg = rng.standard_normal(n) * 5.0
+    sos = signal.butter(2, [50.0, 150.0], btype="bandpass", fs=fs_hz, output="sos")
+    act = signal.sosfilt(sos, rng.standard_normal(n))
+    act *= 5.0 * 10 ** (snr_db / 20) / act.std()
+    env = np.zeros(n)
+    spans = [(0.0, burst_s)] if start_active else []
+    spans += [(t, t + burst_s) for t in onsets_s]
+    for a, b in spans:
+        i, j = int(a * fs_hz), int(b * fs_hz)
+        env[i:j] = 1.0
+        k = int(ramp_s * fs_hz)
+        if k and a > 0:
+            env[i:i + k] = np.linspace(0, 1, k)
+    x, _ = process_offline((bg + env * act)[:, None], default_pipeline_config(fs_hz))
+    return x, np.array([int(t * fs_hz) for t in onsets_s])
+
+
+@pytest.mark.parametrize("fs_hz", [500.0, 1000.0, 2000.0])
+def test_bursts_at_6_db_are_found_once_each_and_placed_close(fs_hz):
+    onsets = [3.0, 4.7, 6.1, 8.4, 10.0]
+    x, truth = _recording(fs_hz, 6.0, 1, onsets, burst_s=0.8)
+    rest = np.zeros(len(x), bool)
+    rest[: int(2.5 * fs_hz)] = True
+    bursts = detect_glr(x, fs_hz, rest=rest)[0]
+    assert len(bursts) == len(truth)
+    err_ms = (bursts[:, 0] - truth) * 1000 / fs_hz
+    assert np.median(np.abs(err_ms)) < 25.0
+    assert np.all(bursts[:, 1] > bursts[:, 0])
+
+
+def test_the_same_events_whatever_the_chunking():
+    fs = 2000.0
+    x, _ = _recording(fs, 3.0, 2, [3.0, 5.0, 7.5], ramp_s=0.1)
+    whole = GlrOnsetDetector(GlrConfig(), 1, fs).process(x, 0)
+    assert whole, "the bursts were not found"
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        det = GlrOnsetDetector(GlrConfig(), 1, fs)
+        parts, i = [], 0
+        while i < len(x):
+            n = int(rng.integers(1, 500))
+            parts += det.process(x[i:i + n], i)
+            i += n
+        assert parts == whole
+
+
+def test_pure_rest_gives_no_false_alarm_in_ten_minutes():
+    fs = 1000.0
+    rng = np.random.default_rng(3)
+    x, _ = process_offline(rng.standard_normal((int(600 * fs), 1)) * 5.0,
+                           default_pipeline_config(fs))
+    events = GlrOnsetDetector(GlrConfig(), 1, fs).process(x, 0)
+    assert [e for e in events if e.kind == "on"] == []
+
+
+def test_a_stream_that_starts_mid_contraction_is_active_at_once_with_an_unknown_onset():
+    fs = 2000.0
+    x, truth = _recording(fs, 10.0, 4, [3.5, 6.0], burst_s=0.8, start_active=True)
+    events = GlrOnsetDetector(GlrConfig(), 1, fs).process(x, 0)
+    first = events[0]
+    assert first.kind == "on" and first.unknown and first.index == 0
+    assert first.detected_index < int(2.0 * fs)  # within the learning window, not at the end
+    off = events[1]
+    assert off.kind == "off" and abs(off.index - int(0.8 * fs)) < int(0.15 * fs)
+    later = [e.index for e in events if e.kind == "on" and not e.unknown]
+    assert len(later) == len(truth)
+    assert np.all(np.abs(np.array(later) - truth) < int(0.05 * fs))
+
+
+def test_offline_detect_bursts_offers_it_by_name():
+    fs = 1000.0
+    x, truth = _recording(fs, 10.0, 5, [3.0, 6.0])
+    rest = np.zeros(len(x), bool)
+    rest[: int(2.5 * fs)] = True
+    by_name = detect_bursts(x, fs, "glr", rest=rest)
+    direct = detect_glr(x, fs, rest=rest)
+    assert np.array_equal(by_name[0], direct[0]) and len(direct[0]) == len(truth)
+
+
+@pytest.mark.parametrize("bad", [{"design_ratio": 1.0}, {"h_on": 0.0}, {"ar_order": 40},
+                                 {"quiet_ratio": 1.5}, {"block_s": float("nan")}])
+def test_bad_parameters_are_refused_with_the_name(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        GlrConfig(**bad)

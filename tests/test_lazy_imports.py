@@ -1,0 +1,37 @@
+"""Commands import SciPy and Numba only when they need them (issue 16, memory and start-up).
+
+Building the CLI parser imports every command module; none of them may pull in the signal
+stack (SciPy's signal package, Numba and their ~130 MB) at import time. Before, every
+command, ``--help`` included, started at the full signal-stack floor.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("scipy", "numba", "PyQt5")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = (f"import sys\n{code}\nimport json\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_building_the_cli_parser_imports_no_signal_stack():
+    assert _loaded_after("import emgfeedback.cli as c\nc.build_parser()") == []
+
+
+def test_the_engine_and_processor_modules_import_the_dsp_only_when_a_processor_is_built():
+    assert _loaded_after("import emgfeedback.runtime.engine, emgfeedback.analysis.quality") \
+        == []
+    built = _loaded_after(
+        "from emgfeedback.acquisition import open_source\n"
+        "from emgfeedback.runtime.processor import Processor\n"
+        "s = open_source('sim://?channels=2&fs=1000&scenario=drill&seed=1'); s.open()\n"
+        "Processor(s.info)")
+    assert "scipy" in built and "numba" in built
