@@ -87,7 +87,7 @@ SHOTS = (
          "downtraining: the tense muscle below its line, time in zone, the reward given "
          "every 5 s in the zone"),
     Shot("symmetry", "symmetry", "compliant", 4,
-         lambda m: m.rep >= 2 and m.segment == "work" and m.met
+         lambda m: m.rep >= 2 and m.segment == "work" and m.met and m.held_s >= 0.5
          and math.isfinite(m.symmetry_index_pct)
          and abs(m.symmetry_index_pct) <= m.symmetry_max_pct,
          "symmetry: both sides contracting, the symmetry index within the protocol's "

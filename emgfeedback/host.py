@@ -213,11 +213,6 @@ def process_alive_windows(pid: int) -> bool:  # pragma: no cover - needs Windows
         kernel32.CloseHandle(handle)
 
 
-def ru_maxrss_bytes(ru_maxrss: int, platform: str | None = None) -> int:
-    """Bytes from ``resource``/``wait4``'s ``ru_maxrss`` (bytes on macOS, KiB elsewhere)."""
-    return int(ru_maxrss) if is_macos(platform) else int(ru_maxrss) * 1024
-
-
 # ============================================================================ serial ports
 
 _COM = re.compile(r"^(?:\\\\[.?]\\)?(com)(\d+)$", re.IGNORECASE)

@@ -91,7 +91,8 @@ def claim(predicate) -> list[str]:
     return lines
 
 
-QUICK_DEMO = claim(lambda ln: ln.startswith("python3 -m venv") and ln.endswith("emgfeedback demo"))
+QUICK_DEMO = claim(lambda ln: ln.startswith("python3 -m venv")
+                   and ln.endswith("emgfeedback demo"))
 QUICK_TESTS = claim(lambda ln: ln.startswith("python3 -m venv") and "pytest" in ln)
 SIMULATE = claim(lambda ln: ln.startswith("emgfeedback simulate-device"))
 LIVE_ON_PTY = claim(lambda ln: ln.startswith("emgfeedback live --source \"serial:///dev/pts/"))
@@ -111,9 +112,23 @@ def test_the_quick_start_is_two_commands_install_and_demo_then_install_and_tests
     assert test_cmd in ci, "the README's test command is not what .ci/run runs"
 
 
+def _this_venv(cmd: str) -> str:
+    """The README's ``.venv/bin/`` is this test environment's (the install already ran)."""
+    return cmd.replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
+
+
 def test_the_quick_start_demo_opens_and_keeps_running(env):
     cmd = QUICK_DEMO[0].split("&&")[-1].strip()  # the install steps ran when this env was made
-    _stays_open(cmd, env)
+    assert "pip install -e '.[gui]'" in QUICK_DEMO[0]
+    _stays_open(_this_venv(cmd), env)
+
+
+def test_the_windows_quick_start_mirrors_the_linux_one():
+    ps = re.findall(r"```powershell\n(.*?)```", README, flags=re.S)
+    assert len(ps) == 1
+    line = ps[0].strip()
+    assert line.startswith("py -m venv .venv;") and '-e ".[gui]"' in line
+    assert line.endswith(r".venv\Scripts\emgfeedback demo")
 
 
 def test_the_virtual_board_and_the_live_window_on_it(env):

@@ -178,6 +178,25 @@ class OnsetEvent:
     unknown: bool = False
 
 
+def detector_block(filtered_uv, n_channels: int, first_index: int | None,
+                   next_index: int | None) -> tuple[np.ndarray, int]:
+    """A detector's input block as contiguous float64 ``(n, n_channels)``, and its first index.
+
+    Non-finite samples (lost data) become zero; without ``first_index`` the block continues
+    the stream at ``next_index`` (0 at the start). Shared by the onset detectors.
+    """
+    x = np.asarray(filtered_uv, dtype=np.float64)
+    if x.ndim == 1 and n_channels == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != n_channels:
+        raise ConfigError(f"onset detector expects (n_samples, {n_channels}) samples, "
+                          f"got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        x = np.where(np.isfinite(x), x, 0.0)
+    first = int(first_index) if first_index is not None else int(next_index or 0)
+    return np.ascontiguousarray(x), first
+
+
 class OnsetDetector:
     """Streaming onset/offset detector for several channels.
 
@@ -293,21 +312,12 @@ class OnsetDetector:
         list of OnsetEvent
             In order of confirmation (then channel).
         """
-        x = np.asarray(filtered_uv, dtype=np.float64)
-        if x.ndim == 1 and self.n_channels == 1:
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ConfigError(
-                f"onset detector expects (n_samples, {self.n_channels}) samples, got {x.shape}"
-            )
-        if first_index is None:
-            first_index = self._next_index or 0
+        x, first_index = detector_block(filtered_uv, self.n_channels, first_index,
+                                        self._next_index)
         n = x.shape[0]
-        self._next_index = int(first_index) + n
+        self._next_index = first_index + n
         if n == 0:
             return []
-        if not np.all(np.isfinite(x)):
-            x = np.where(np.isfinite(x), x, 0.0)
         x = np.ascontiguousarray(x)
         # At most one event per min_on/min_off run, plus a held onset and its offset.
         cap = self.n_channels * (n // max(self._min_gap, 1) + 4)

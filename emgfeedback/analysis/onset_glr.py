@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emgfeedback.analysis.onset import OnsetEvent
+from emgfeedback.analysis.onset import OnsetEvent, detector_block
 from emgfeedback.analysis.onset_glr_kernels import (
     _P_D,
     _P_HB,
@@ -260,19 +260,12 @@ class GlrOnsetDetector:
             In order of confirmation; an onset whose true time is unknown (the stream
             began mid-contraction) has ``unknown=True`` and the stream's first index.
         """
-        x = np.asarray(filtered_uv, dtype=np.float64)
-        if x.ndim == 1 and self.n_channels == 1:
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.n_channels:
-            raise ConfigError(
-                f"onset detector expects (n_samples, {self.n_channels}) samples, got {x.shape}")
-        if first_index is None:
-            first_index = self._next_index or 0
+        x, first_index = detector_block(filtered_uv, self.n_channels, first_index,
+                                        self._next_index)
         n = x.shape[0]
-        self._next_index = int(first_index) + n
+        self._next_index = first_index + n
         if n == 0:
             return []
-        x = np.ascontiguousarray(np.where(np.isfinite(x), x, 0.0))
         cap = self.n_channels * (2 * (n // self.block_samples) + 4)
         ev = [np.empty(cap, dtype=np.int64) for _ in range(5)]
         k = _glr_kernel(x, np.int64(first_index), self._ip, self._fp, self._ramps, self._ar,

@@ -294,8 +294,3 @@ def test_reconnect_finds_a_com_port_again_once_windows_lists_it(monkeypatch):
     # a USB board is found by its identity under whatever name it got
     listed[:] = [_comport("COM9", 0x2341, 0x0043, "8573531")]
     assert find_device((0x2341, 0x0043, "8573531"), "COM7") == "COM9"
-
-
-def test_peak_memory_units_per_platform():
-    assert host.ru_maxrss_bytes(1000, "linux") == 1_024_000  # KiB there
-    assert host.ru_maxrss_bytes(1000, "darwin") == 1000  # bytes on macOS
