@@ -37,6 +37,9 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=bounds.DURATION_S.arg, required=True,
                    help=f"how long to record, s ({bounds.DURATION_S.describe()})")
     add_give_up_argument(p)
+    from emgfeedback.commands.check import add_check_arguments
+
+    add_check_arguments(p)  # --check: the signal check first, its grade stored (issue 20)
     add_exit_codes_epilog(p)
     p.set_defaults(func=run)
 
@@ -62,11 +65,15 @@ def run(args) -> int:
     from emgfeedback.runtime import Engine, Processor, default_pipeline_config
 
     give_up_s = check_give_up(args.give_up)
+    from emgfeedback.commands.check import pre_session_check, store_session_check
+
+    signal = pre_session_check(args.source, None, args, "the recording")  # None without --check
     with stop_on_signals():
         source = open_source(args.source)
         source.open()
         store = open_store(args.db)
         session_id = new_session(store, source.info, args)
+        store_session_check(store, session_id, signal)
         writer = store.open_writer(session_id)
         engine = Engine(
             source,

@@ -92,6 +92,9 @@ class FeedbackModel:
     compensator: int = 1
     left: int = 0
     right: int = 1
+    #: Without a protocol, the left/right pair of the same placement compared in symmetry
+    #: mode (see :func:`set_free_symmetry`); None: no such pair, so no symmetry figure.
+    free_symmetry_pair: tuple | None = None
     bars: list = field(default_factory=list)
     met: bool = False
     met_since_index: int | None = None
@@ -126,6 +129,19 @@ class FeedbackModel:
     segment_end_index: int | None = None
 
     # ------------------------------------------------------------------ configuration
+    def set_free_symmetry(self, channel_names, placements=None, sides=None) -> None:
+        """Pair the same placement left and right for symmetry without a protocol.
+
+        Two muscles of one side (glute med R and TFL R) are never compared: with no
+        left/right pair of the same placement, symmetry mode shows no index.
+        """
+        from emgfeedback.analysis.symmetry import symmetry_pairs
+
+        pairs = symmetry_pairs(channel_names, placements, sides)
+        self.free_symmetry_pair = (pairs[0][0], pairs[0][1]) if pairs else None
+        if self.free_symmetry_pair and not self.protocol_active:
+            self.left, self.right = self.free_symmetry_pair
+
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -300,7 +316,10 @@ class FeedbackModel:
             # On the right side of the goal but its hold time not reached yet.
             self.holding = (not self.met and bool(judged)
                             and all(_bar_ok(b) for b in judged))
-        if self.mode == "symmetry" and max(self.left, self.right) < len(env):
+        paired = self.protocol_active or self.free_symmetry_pair is not None
+        if self.mode == "symmetry" and not paired:
+            self.symmetry_index_pct = math.nan
+        if self.mode == "symmetry" and paired and max(self.left, self.right) < len(env):
             index = amplitude_index(float(env[self.right]), float(env[self.left]))
             self.symmetry_index_pct = float(index)
         self.bars = bars

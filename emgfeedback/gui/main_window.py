@@ -8,6 +8,7 @@ import time
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from emgfeedback.acquisition.boards import output_kinds
 from emgfeedback.gui import palette
 from emgfeedback.gui.client_view import ClientView
 from emgfeedback.gui.feedback import MODE_LABELS, MODES, FeedbackModel, FeedbackPanel
@@ -71,6 +72,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setStyleSheet(palette.STYLE_SHEET)
         self.latency = LatencyMeter()
         self.model = FeedbackModel(session.channel_names, session.fs_hz)
+        self.model.set_free_symmetry(session.channel_names,
+                                     [c.placement for c in session.channels],
+                                     [c.side for c in session.channels])
         self.model.set_mode(mode)
         self._since: int | None = None
         self._last_arrival = time.monotonic()
@@ -99,7 +103,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                  on_painted=self._traces_painted)
         self.feedback = FeedbackPanel(self.model)
         self.protocol_panel = ProtocolPanel(s.fs_hz)
-        self.status = StatusBar(s.channel_names, s.fs_hz)
+        self.status = StatusBar(s.channel_names, s.fs_hz,
+                                output_kinds=output_kinds(s.info.calibration))
         self.client = ClientView(self.model)
         trace_frame = QtWidgets.QFrame()
         trace_frame.setObjectName("panel")

@@ -6,6 +6,7 @@ import math
 
 from pyqtgraph.Qt import QtWidgets
 
+from emgfeedback.acquisition.boards import OUTPUT_TITLES
 from emgfeedback.gui import palette
 from emgfeedback.gui.flow_layout import FlowLayout
 from emgfeedback.gui.quality_chips import QualityHysteresis
@@ -70,13 +71,23 @@ def quality_text(entry) -> tuple[str, bool]:
     return "ok", False
 
 
+def output_kind_text(channel_names, kinds) -> str:
+    """The output chip: ``"RAW"`` when every channel is RAW, else kinds per channel."""
+    upper = [("µV" if k == "uv" else k.upper()) for k in kinds]
+    if len(set(upper)) == 1:
+        return f"output {upper[0]}"
+    return "output " + ", ".join(f"{n} {u}" for n, u in zip(channel_names, upper,
+                                                            strict=False))
+
+
 class StatusBar(QtWidgets.QFrame):
     """A strip of status chips plus the warning banner."""
 
-    def __init__(self, channel_names, fs_hz: float, parent=None) -> None:
+    def __init__(self, channel_names, fs_hz: float, parent=None, output_kinds=None) -> None:
         super().__init__(parent)
         self.channel_names = list(channel_names)
         self.fs_hz = fs_hz
+        self.output_kinds = list(output_kinds or ["raw"] * len(self.channel_names))
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(4)
@@ -88,6 +99,12 @@ class StatusBar(QtWidgets.QFrame):
         row.setSpacing(8)
         self.state = self._chip(row)
         self.rate = self._chip(row)
+        # which output each channel is (RAW, RECT, ENV, µV): it decides its processing
+        self.output = self._chip(row)
+        self._set(self.output, output_kind_text(self.channel_names, self.output_kinds))
+        self.output.setToolTip("\n".join(
+            f"{n}: {OUTPUT_TITLES.get(k, k)}"
+            for n, k in zip(self.channel_names, self.output_kinds, strict=False)))
         self.lost = self._chip(row)
         self.recording = self._chip(row)
         self.latency = self._chip(row)

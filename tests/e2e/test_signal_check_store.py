@@ -104,3 +104,14 @@ def test_bad_min_grade_in_a_protocol_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr()
     assert "min_signal_grade" in err.out + err.err and "good, usable, not usable" in \
         err.out + err.err
+
+
+@pytest.mark.parametrize("url, grade", [(CLEAN, "good"), (RAILED, "not-usable")])
+def test_record_check_stores_the_grade_with_the_session(tmp_path, capsys, url, grade):
+    db = tmp_path / "r.db"
+    assert main(["record", "--source", url + "&pace=fast", "--seconds", "2", "--check",
+                 "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["sessions", "--db", str(db)]) == 0
+    listed = capsys.readouterr().out
+    assert f"signal={grade}" in listed
