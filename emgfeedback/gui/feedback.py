@@ -93,8 +93,10 @@ class FeedbackModel:
     left: int = 0
     right: int = 1
     #: Without a protocol, the left/right pair of the same placement compared in symmetry
-    #: mode (see :func:`set_free_symmetry`); None: no such pair, so no symmetry figure.
-    free_symmetry_pair: tuple | None = None
+    #: mode. The window sets it from the channels' placements and sides
+    #: (:meth:`set_free_symmetry`); None: no such pair, so no symmetry figure. A model built
+    #: without channel identities compares its first two channels.
+    free_symmetry_pair: tuple | None = (0, 1)
     bars: list = field(default_factory=list)
     met: bool = False
     met_since_index: int | None = None
