@@ -10,7 +10,9 @@ detector, quality) → session writer (SQLite, commits every 200 ms). Prints, in
   path's RSS above it (target: within 25 MB), and the RSS growth rate over the run after
   its first minute, a least-squares slope extrapolated to MB per hour (target < 5 MB/h);
   also the *JIT floor*: the same imports after one cached one-line Numba kernel has run
-  (Numba's JIT start-up, LLVM, costs ~45-65 MB on the first call of any kernel);
+  (Numba's JIT start-up, LLVM, costs ~45-65 MB on the first call of any kernel), and the
+  floor without SciPy (the third-party modules imported, minus ``scipy``), i.e. what
+  keeping ``scipy.signal`` out of the record path would save;
 * storage: database size over the raw 16-bit sample size (target < 1.5×);
 * lost samples and the sample age (arrival to processed) p50/p95 in ms.
 
@@ -116,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     health = engine.health.as_dict()
     floor = import_floor_mb(list(sys.modules))
     jit_floor = import_floor_mb([*sys.modules, JIT_INIT])
+    # What SciPy's share of the floor is: the third-party modules this run imported, without
+    # SciPy and without our own (some of which import scipy.signal at module level).
+    no_scipy_floor = import_floor_mb([m for m in sys.modules
+                                      if not m.startswith(("scipy", "emgfeedback"))])
     raw_bytes = health["samples_in"] * args.channels * 2
     result = {
         "stream_s": health["samples_in"] / info.fs_hz,
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "import_floor_mb": floor,
         "rss_above_floor_mb": (sum(rss) / len(rss) if rss else rss_mb()) - floor,
+        "floor_without_scipy_mb": no_scipy_floor,
+        "imports_scipy_signal": "scipy.signal" in sys.modules,
         "jit_floor_mb": jit_floor,
         "rss_above_jit_floor_mb": (sum(rss) / len(rss) if rss else rss_mb()) - jit_floor,
         "rss_growth_mb_per_h": growth_mb_per_h(rss_t),
@@ -146,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  memory peak    {result['rss_peak_mb']:6.1f} MB")
     print(f"  import floor   {result['import_floor_mb']:6.1f} MB; mean above it "
           f"{result['rss_above_floor_mb']:.1f} MB (target <= 25 MB)")
+    scipy_mb = result["import_floor_mb"] - result["floor_without_scipy_mb"]
+    print(f"  SciPy's share  {scipy_mb:6.1f} MB "
+          f"of the floor (scipy.signal imported: {result['imports_scipy_signal']})")
     print(f"  JIT floor      {result['jit_floor_mb']:6.1f} MB (the same imports after one cached "
           f"one-line Numba kernel ran); mean above it {result['rss_above_jit_floor_mb']:.1f} MB")
     print(f"  RSS growth     {result['rss_growth_mb_per_h']:6.1f} MB/h after the first minute "

@@ -73,7 +73,7 @@ def simulated_rest(fs_hz: float, tone_uv: float, hum_uv: float, seconds: float =
 
 def measure(x_uv, fs_hz: float) -> float:
     """Resting tone as ``analyze`` reports it."""
-    from emgfeedback.analysis.report import analyse
+    from emgfeedback.analysis.summary import analyse
 
     return float(analyse(np.asarray(x_uv)[:, None], fs_hz, ["ch"],
                          mains_hz=50.0)["channels"][0]["resting_tone_uv"])

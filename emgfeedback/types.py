@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ALARM_KINDS", "GAP_CAUSES", "RMS_PER_ARV", "ChannelCalibration", "Chunk", "Gap",
-           "SourceEvent", "SourceInfo"]
+__all__ = ["ALARM_KINDS", "GAP_CAUSES", "RMS_PER_ARV", "BrainFlowStats", "ChannelCalibration",
+           "Chunk", "Gap", "LslStats", "SerialStats", "SourceEvent", "SourceInfo", "SourceStats"]
 
 #: ARV → RMS factor √(π/2) for Gaussian EMG; the same value as
 #: :data:`emgfeedback.dsp.pipeline.RMS_PER_ARV` (which the processing uses; a test checks
@@ -166,6 +166,34 @@ class SourceInfo:
         return len(self.channel_names)
 
 
+def quantisation_floor_uv(step_uv: float | None, sensor_noise_uv: float = 0.0,
+                          band_fraction: float = 1.0) -> float:
+    """The theoretical noise floor of one channel, µV RMS: the one formula for it.
+
+    Quantisation noise of a uniform step ``q`` has RMS ``q/√12`` spread evenly up to
+    Nyquist, so a band covering ``band_fraction`` of it keeps ``√band_fraction`` of that;
+    the front end's own noise adds in quadrature.
+
+    Parameters
+    ----------
+    step_uv : float or None
+        The quantisation step in µV at the electrode (None or not > 0: no quantisation part).
+    sensor_noise_uv : float
+        Input-referred RMS noise of the front end, µV (0 if unknown).
+    band_fraction : float
+        The part of 0..Nyquist the measurement band covers (1 for the whole band).
+
+    Returns
+    -------
+    float
+        The floor, µV RMS.
+    """
+    q_rms = 0.0
+    if step_uv is not None and math.isfinite(step_uv) and step_uv > 0:
+        q_rms = step_uv / math.sqrt(12.0) * math.sqrt(max(band_fraction, 0.0))
+    return math.hypot(q_rms, sensor_noise_uv)
+
+
 @dataclass(frozen=True)
 class ChannelCalibration:
     """Conversion of one channel's counts to µV at the electrode.
@@ -201,17 +229,20 @@ class ChannelCalibration:
         return self.uv_per_count
 
     @property
-    def floor_uv(self) -> float:
-        """Theoretical RMS floor in µV: quantisation noise (q/√12) and sensor noise combined.
+    def wideband_floor_uv(self) -> float:
+        """Theoretical RMS floor in µV over the whole band up to Nyquist.
+
+        :func:`quantisation_floor_uv` with no band limit: what a board can resolve at all
+        (board tables, simulator scenarios, ``capture``). The floor that tones are compared
+        with is the in-band one, :func:`emgfeedback.analysis.quantities.noise_floor_uv`,
+        which is the same formula restricted to the analysis band.
 
         In the units the channel is reported in: for ENV channels the quantisation part is
         scaled from ARV to RMS-equivalent µV (× √(π/2), see
         :data:`emgfeedback.dsp.pipeline.RMS_PER_ARV`), like the envelope itself.
         """
-        q_rms = self.uv_per_count / math.sqrt(12.0)
-        if self.output == "env":
-            q_rms *= RMS_PER_ARV
-        return math.hypot(q_rms, self.sensor_noise_uv)
+        step = self.uv_per_count * (RMS_PER_ARV if self.output == "env" else 1.0)
+        return quantisation_floor_uv(step, self.sensor_noise_uv)
 
     def to_uv(self, counts: np.ndarray) -> np.ndarray:
         """Convert counts to µV at the electrode (float64)."""
@@ -221,3 +252,147 @@ class ChannelCalibration:
         """Convert µV at the electrode to counts, rounded and clipped to the ADC range."""
         counts = np.rint(np.asarray(uv, dtype=np.float64) / self.uv_per_count + self.offset_counts)
         return np.clip(counts, self.adc_min, self.adc_max).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class SerialStats:
+    """What only a serial source counts (:attr:`SourceStats.serial`).
+
+    Attributes
+    ----------
+    frames : int
+        Frames (or lines) the decoders accepted.
+    index_restarts : int
+        Device indices that went backwards inside one connection.
+    channel_mismatch_samples : int
+        Samples dropped because the device sent another channel count than the session's.
+    device_tx_dropped, device_overruns : int or None
+        The device's own counters from its last status message (emgf), None before one.
+    """
+
+    frames: int = 0
+    index_restarts: int = 0
+    channel_mismatch_samples: int = 0
+    device_tx_dropped: int | None = None
+    device_overruns: int | None = None
+
+
+@dataclass(frozen=True)
+class LslStats:
+    """What only an ``lsl://`` inlet counts (:attr:`SourceStats.lsl`).
+
+    Attributes
+    ----------
+    timestamp_backsteps : int
+        Consecutive timestamps that went backwards.
+    clock_jumps : int
+        Returns of the stream with a clock more than a second off (the unplug gap was then
+        measured with the host clock).
+    nan_values : int
+        Non-finite values (stored as 0).
+    stream : str or None
+        Name of the connected LSL stream.
+    """
+
+    timestamp_backsteps: int = 0
+    clock_jumps: int = 0
+    nan_values: int = 0
+    stream: str | None = None
+
+
+@dataclass(frozen=True)
+class BrainFlowStats:
+    """What only a ``brainflow://`` source counts (:attr:`SourceStats.brainflow`).
+
+    Attributes
+    ----------
+    counter_repeats : int
+        Package-counter values seen twice in a row (they say nothing about losses).
+    """
+
+    counter_repeats: int = 0
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """A source's counters at one moment: the same fields for every kind of source.
+
+    Counters a kind of source cannot have are 0 (a simulator skips no bytes); ``None``
+    means "not measured" (``fs_hz_measured`` before half a second of samples). What only
+    one kind of source knows sits in its own typed part (``serial``, ``lsl``,
+    ``brainflow``), None for the other kinds.
+
+    Attributes
+    ----------
+    samples : int
+        Samples delivered in chunks.
+    lost_by_cause, gaps_by_cause : dict
+        Samples lost and gaps, per :data:`GAP_CAUSES` entry; only causes that occurred.
+    state : str
+        The source's state (``Source.state``) when the statistics were taken.
+    chunks : int
+        Chunks delivered.
+    no_data_s : float
+        Seconds spent without data (silent or unplugged) since opening, rounded to ms.
+    no_data_events : int
+        Times the source went silent while streaming.
+    unplugs, reconnects : int
+        Times the device or stream went away, and came back.
+    crc_errors, format_errors : int
+        Frames dropped by their check, and undecodable frames or lines (byte sources).
+    bytes_skipped : int
+        Bytes skipped while looking for frames (byte sources).
+    bytes_rejected : int
+        Bytes rejected as no valid frame stream (part of ``bytes_skipped``).
+    clipped_values : int
+        Values outside the integer range after quantising (µV sources).
+    fs_hz_measured : float or None
+        Session indices per second over the last seconds (losses included).
+    framing : str
+        Wire format as detected (serial) or the source kind; "" while unknown.
+    serial, lsl, brainflow : SerialStats, LslStats, BrainFlowStats or None
+        The part only that kind of source has.
+    """
+
+    samples: int = 0
+    lost_by_cause: Mapping[str, int] = field(default_factory=dict)
+    gaps_by_cause: Mapping[str, int] = field(default_factory=dict)
+    state: str = "closed"
+    chunks: int = 0
+    no_data_s: float = 0.0
+    no_data_events: int = 0
+    unplugs: int = 0
+    reconnects: int = 0
+    crc_errors: int = 0
+    format_errors: int = 0
+    bytes_skipped: int = 0
+    bytes_rejected: int = 0
+    clipped_values: int = 0
+    fs_hz_measured: float | None = None
+    framing: str = ""
+    serial: SerialStats | None = None
+    lsl: LslStats | None = None
+    brainflow: BrainFlowStats | None = None
+
+    @property
+    def lost_samples(self) -> int:
+        """Samples known missing, all causes together."""
+        return int(sum(self.lost_by_cause.values()))
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready dict: every field, ``lost_samples``, and the kind's part
+        flattened in (``frames``, ``clock_jumps``, ...)."""
+        out = {"samples": self.samples, "lost_samples": self.lost_samples}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name in ("serial", "lsl", "brainflow"):
+                if value is not None:
+                    out.update({k: getattr(value, k) for k in value.__dataclass_fields__})
+            elif isinstance(value, Mapping):
+                out[name] = dict(value)
+            else:
+                out[name] = value
+        return out

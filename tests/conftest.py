@@ -49,3 +49,28 @@ def _private_config_dir(tmp_path_factory, monkeypatch):
     temporary directory per test, never the user's, and never leak from one test to the
     next (a saved set-up changes the names a later session stores)."""
     monkeypatch.setenv("EMGFEEDBACK_CONFIG", str(tmp_path_factory.mktemp("config")))
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, monkeypatch):
+    """Build live main windows offscreen; each is shut down after the test.
+
+    ``make_window(url, **kwargs)`` takes :func:`emgfeedback.gui.app.build_window`'s
+    arguments. Settings and the default session store go to the test's temporary
+    directory, never the user's. The one copy for tests/gui, tests/share and tests/e2e.
+    """
+    monkeypatch.setenv("EMGFEEDBACK_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setenv("EMGFEEDBACK_DB", str(tmp_path / "default.sqlite"))
+    from emgfeedback.gui.app import build_window
+
+    windows = []
+
+    def make(url: str, **kwargs):
+        win = build_window(url, **kwargs)
+        qtbot.addWidget(win)
+        windows.append(win)
+        return win
+
+    yield make
+    for win in windows:
+        win.shutdown()

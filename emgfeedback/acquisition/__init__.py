@@ -8,8 +8,10 @@ from emgfeedback.acquisition.source import (
     Gap,
     Source,
     SourceInfo,
+    SourceStats,
     open_source,
     parse_source_url,
 )
 
-__all__ = ["Chunk", "Gap", "Source", "SourceInfo", "open_source", "parse_source_url"]
+__all__ = ["Chunk", "Gap", "Source", "SourceInfo", "SourceStats", "open_source",
+           "parse_source_url"]

@@ -351,7 +351,7 @@ def calibration_table(n_channels: int = 1) -> list[dict]:
             "adc_bits": board.adc_bits,
             "vref_mv": board.vref_mv,
             "uv_per_count": cal.uv_per_count,
-            "floor_uv": cal.floor_uv,
+            "floor_uv": cal.wideband_floor_uv,
             "full_scale_uv": (cal.adc_max - cal.offset_counts) * cal.uv_per_count,
         })
     return rows

@@ -9,8 +9,6 @@ due (gaps take their time too); ``pace=fast`` as fast as the consumer reads.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 
 import numpy as np
@@ -18,13 +16,14 @@ import numpy as np
 from emgfeedback.acquisition.source import (
     Chunk,
     Gap,
-    Source,
     SourceInfo,
+    SourceStats,
     SourceUrl,
     choice,
     positive,
     take_options,
 )
+from emgfeedback.acquisition.threaded import ThreadedSource
 from emgfeedback.errors import ConfigError, SourceError, StorageError
 from emgfeedback.storage import SessionStore
 
@@ -57,8 +56,12 @@ def source_from_url(parsed: SourceUrl) -> PlaybackSource:
                           url=parsed.url)
 
 
-class PlaybackSource(Source):
+class PlaybackSource(ThreadedSource):
     """Replay a stored session (see the module docstring).
+
+    A reader thread (:class:`~emgfeedback.acquisition.threaded.ThreadedSource`) reads the
+    store and waits for room when the consumer is behind: a file can wait, so nothing is
+    dropped.
 
     Parameters
     ----------
@@ -76,24 +79,18 @@ class PlaybackSource(Source):
 
     def __init__(self, path: str, session_id: int, *, pace: str = "realtime",
                  chunk: int | None = None, url: str | None = None) -> None:
-        super().__init__()
         if pace not in ("realtime", "fast"):
             raise ConfigError(f"playback pace {pace!r}: expected realtime or fast")
+        super().__init__(url or f"file://{path}?session={session_id}&pace={pace}",
+                         max_queued_samples=None, overflow="wait")
         self.path = path
         self.session_id = int(session_id)
         self.pace = pace
         self._chunk = chunk
-        self._url = url or f"file://{path}?session={session_id}&pace={pace}"
         self._store = None
         self._info: SourceInfo | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=_QUEUE_CHUNKS)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._position: int | None = None  # next index to deliver
         self._gaps: list[Gap] = []
-        self._error: BaseException | None = None
-        self._stats = {"samples": 0, "lost_samples": 0, "gaps_by_cause": {}, "chunks": 0}
-        self._stats_lock = threading.Lock()
 
     @property
     def info(self) -> SourceInfo:
@@ -117,6 +114,7 @@ class PlaybackSource(Source):
         results = store.results(self.session_id)
         chunk = self._chunk or max(1, int(round(meta.fs_hz / 100.0)))
         self._chunk = chunk
+        self._max_queued_samples = _QUEUE_CHUNKS * chunk  # bounds memory, never drops
         self._info = SourceInfo(
             url=self._url, fs_hz=float(meta.fs_hz), channel_names=meta.channel_names,
             calibration=meta.calibration, board=meta.board or "generic", framing="file",
@@ -129,43 +127,14 @@ class PlaybackSource(Source):
         """Start (or resume) delivering samples from a background thread."""
         if self._store is None:
             self.open()
-        if self._thread is not None and self._thread.is_alive():
+        if self._reader_running:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="playback", daemon=True)
         self._set_state("streaming")
-        self._thread.start()
-
-    def read(self, timeout_s: float = 0.1) -> list[Chunk]:
-        """Chunks delivered since the last call (empty on timeout or once finished)."""
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise SourceError(f"playback {self._url}: {error}") from error
-        out: list[Chunk] = []
-        try:
-            item = self._queue.get(timeout=timeout_s)
-        except queue.Empty:
-            return out
-        while True:
-            if item is None:
-                self._set_state("finished")
-            else:
-                out.append(item)
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return out
+        self._start_reader("playback")
 
     def stop(self) -> None:
-        """Pause; ``start()`` resumes where it stopped."""
-        self._stop.set()
-        if self._thread is not None:
-            while self._thread.is_alive():
-                try:  # unblock a producer waiting on a full queue
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
-                self._thread.join(0.05)
+        """Pause; ``start()`` resumes after the last chunk queued (queued ones stay readable)."""
+        self._stop_reader(timeout_s=None)  # the store is closed after this: wait for the end
         if self.state == "streaming":
             self._set_state("stopped")
 
@@ -177,22 +146,21 @@ class PlaybackSource(Source):
             self._store = None
         self._set_state("closed")
 
-    def stats(self) -> dict:
-        """``samples`` delivered, ``lost_samples`` and ``gaps_by_cause`` from the recording."""
-        with self._stats_lock:
-            out = dict(self._stats)
-            out["gaps_by_cause"] = dict(self._stats["gaps_by_cause"])
-        return out
+    def stats(self) -> SourceStats:
+        """Samples delivered, and the recorded gaps delivered so far by cause."""
+        with self._lock:
+            return self._loss_counts.snapshot(state=self._state, no_data_s=self._no_data_s(),
+                                              framing="file")
+
+    def _reader_error(self, error: BaseException) -> SourceError:
+        return SourceError(f"playback {self._url}: {error}")
 
     # ------------------------------------------------------------------ thread
 
-    def _run(self) -> None:
-        try:
-            self._deliver_all()
-        except BaseException as exc:  # reach the consumer through read()
-            self._error = exc
-        if not self._stop.is_set():
-            self._put(None)
+    def _reader_loop(self) -> None:
+        self._deliver_all()
+        if not self._quit.is_set():
+            self._end_stream()
 
     def _deliver_all(self) -> None:
         chunk, fs = self._chunk, self._info.fs_hz
@@ -213,33 +181,13 @@ class PlaybackSource(Source):
                     origin = min([index, *[g.start_index for g in before]])
                 if self.pace == "realtime":
                     due = t_start + (index + piece.shape[0] - origin) / fs
-                    if self._stop.wait(max(0.0, due - time.monotonic())):
+                    if self._quit.wait(max(0.0, due - time.monotonic())):
                         return
-                if not self._put(Chunk(np.ascontiguousarray(piece), index, time.monotonic(),
-                                       tuple(before))):
+                if not self._deliver([Chunk(np.ascontiguousarray(piece), index,
+                                            time.monotonic(), tuple(before))]):
                     return
-                self._count(piece.shape[0], before)
                 self._position = index + piece.shape[0]
         if gaps:  # gaps after the last stored sample: deliver them with an empty chunk
             end = gaps[-1].end_index
             empty = np.zeros((0, self._info.n_channels), np.int32)
-            if self._put(Chunk(empty, end, time.monotonic(), tuple(gaps))):
-                self._count(0, gaps)
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _count(self, n: int, gaps: list[Gap]) -> None:
-        with self._stats_lock:
-            self._stats["samples"] += n
-            self._stats["chunks"] += 1
-            for g in gaps:
-                self._stats["lost_samples"] += g.n_samples
-                by = self._stats["gaps_by_cause"]
-                by[g.cause] = by.get(g.cause, 0) + g.n_samples
+            self._deliver([Chunk(empty, end, time.monotonic(), tuple(gaps))])

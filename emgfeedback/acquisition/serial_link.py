@@ -1,141 +1,154 @@
-"""The serial source's port life: the reader thread's loop, host commands, silence, unplug
-and reconnect (:class:`SerialLinkMixin`, mixed into
-:class:`~emgfeedback.acquisition.serial_source.SerialSource`).
+"""The serial source's port (:class:`SerialPortLink`): open, read, write held commands,
+close, and find the same device again after an unplug.
 
-The loop reads what the port has, hands the bytes to the stream side
-(:class:`~emgfeedback.acquisition.serial_stream.SerialStreamMixin`) and writes queued host
-commands once the reset hold is over. A lost port moves the source to ``reconnecting``
-(or ``finished`` with ``reconnect=false``); :meth:`SerialLinkMixin._try_reconnect` finds the
-same USB device (or path) again, resends what the framing needs and resumes the *same*
-session, the missed stretch becoming an ``unplug`` gap. No samples for ``no_data`` seconds
-while streaming raises the ``no_data`` alarm.
-
-The attributes used here are created by ``SerialSource.__init__``.
+Only the reader thread reads and writes the port; ``open()`` and ``close()`` run on the
+caller's thread before the reader starts and after it stopped. Host commands wait in a
+:class:`~emgfeedback.acquisition.serial_commands.CommandQueue` while the board may be
+resetting (an Uno reboots when the port opens). ptys (the virtual device, socat) raise
+``OSError`` (ENOTTY) on DTR/RTS; :mod:`.serial_port` tolerates that.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 
-from emgfeedback.acquisition.serial_commands import EMGF_INFO, resume_commands
-from emgfeedback.acquisition.serial_indexing import REBASE_UNPLUG
+from emgfeedback.acquisition.serial_commands import EMGF_INFO, CommandQueue
 from emgfeedback.acquisition.serial_port import (
-    DEFAULT_BAUD,
-    PortLost,
+    UsbIdentity,
     close_port,
     find_device,
+    open_error_message,
     open_port,
     read_available,
+    usb_identity,
     write,
 )
+from emgfeedback.errors import SourceError
 
-__all__ = ["RECONNECT_POLL_S", "SerialLinkMixin"]
-
-# the serial source's logger (one name for the whole source)
-log = logging.getLogger("emgfeedback.acquisition.serial_source")
+__all__ = ["RECONNECT_POLL_S", "SerialPortLink"]
 
 #: How often the reader thread looks for an unplugged device (s).
 RECONNECT_POLL_S = 0.1
 
 
-class SerialLinkMixin:
-    """Port handling, the reader loop, silence and reconnect of a serial source."""
+class SerialPortLink:
+    """One serial port and the commands waiting to be written to it.
 
-    def _line_rate(self) -> int:
-        return self._baud or (self._board.baud if self._board else None) \
-            or DEFAULT_BAUD.get(self.requested_framing, 1_000_000)
+    Parameters
+    ----------
+    path : str
+        Device path (``/dev/ttyACM0``, ``COM3``, a pty).
+    baud : int
+        Line rate.
+    lock : threading.Lock
+        The source's lock (guards the command queue).
 
-    def _release_port(self) -> None:
+    Attributes
+    ----------
+    commands : CommandQueue
+        Host commands, held while the board resets.
+    usb_identity : UsbIdentity or None
+        (VID, PID, serial number) of a USB device, to find it again after an unplug.
+    unplugs, reconnects : int
+        Times the port was lost and reopened.
+    """
+
+    def __init__(self, path: str, baud: int, lock: threading.Lock) -> None:
+        self.path = path
+        self.baud = baud
+        self.commands = CommandQueue(lock)
+        self.usb_identity: UsbIdentity | None = None
+        self.unplugs = 0
+        self.reconnects = 0
+        self._ser = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while a port is open (False after an unplug, until it is found again)."""
+        return self._ser is not None
+
+    @property
+    def baudrate(self) -> int | None:
+        """The open port's line rate (None when closed)."""
+        return self._ser.baudrate if self._ser is not None else None
+
+    def open(self) -> None:
+        """Open the port.
+
+        Raises
+        ------
+        SourceError
+            Saying why and which ports exist.
+        """
+        try:
+            self._ser = open_port(self.path, self.baud)
+        except OSError as exc:
+            raise SourceError(open_error_message(self.path, str(exc))) from exc
+        self.usb_identity = usb_identity(self.path)
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
         ser, self._ser = self._ser, None
         close_port(ser)
 
-    def _begin_hold(self) -> None:
-        self._commands.hold(self.reset_wait_s, self.framing)
+    def lost(self) -> None:
+        """The port went away: close what is left of it and count the unplug."""
+        self.close()
+        self.unplugs += 1
 
+    def read(self) -> bytes:
+        """The bytes waiting (at least one, or none after the read timeout).
 
-    def _run(self) -> None:
-        while not self._quit.is_set():
-            if self._ser is None:
-                if not self._try_reconnect():
-                    self._quit.wait(RECONNECT_POLL_S)
-                continue
-            try:
-                self._flush_commands()
-                data = read_available(self._ser)
-            except PortLost as exc:
-                self._on_unplug(exc)
-                continue
-            now = time.monotonic()
-            if data or ((self.framing is None or self._text_probe) and self._detect_buf):
-                self._on_bytes(data, now)
-            self._check_silence(now)
+        Raises
+        ------
+        PortLost
+            When the device went away.
+        """
+        return read_available(self._ser)
 
-    def _flush_commands(self) -> None:
-        now = time.monotonic()
-        if self._commands.timed_out(now) and self.framing == "emgf" and self.device_info is None:
-            write(self._ser, EMGF_INFO)  # the hello got lost (no reset on open?): ask
-            self._info_asked_s = now
-        if not self._commands.released.is_set():
-            return
-        while (data := self._commands.pop()) is not None:
-            write(self._ser, data)
+    def write_commands(self, may_ask_info: bool) -> bool:
+        """Write the queued commands once the reset hold is over.
 
-    def _check_silence(self, now: float) -> None:
-        if not self._started or self._silent_alarmed or self._state == "reconnecting":
-            return
-        since = max(self._start_s, self._last_sample_s or 0.0)
-        if now - since < self.no_data_s:
-            return
-        with self._lock:
-            self._silent_alarmed = True
-            self._no_data_events += 1
-        self._set_state("no_data", since_s=since)
-        self._event(now, "no_data", f"no samples for {now - since:.1f} s on {self.port}",
-                    {"since_s": since})
+        Parameters
+        ----------
+        may_ask_info : bool
+            Whether to ask the device ``?`` when the hold ended without it speaking (an emgf
+            board that did not reset on open has sent its hello long ago).
 
-    def _on_unplug(self, exc: Exception) -> None:
-        if self._quit.is_set():
-            return
-        now = time.monotonic()
-        log.warning("serial port %s lost: %s", self.port, exc)
-        self._release_port()
-        with self._lock:
-            self._unplugs += 1
-            self._unplug_s = now
-        self._event(now, "unplug", f"{self.port} disconnected: {exc}",
-                    {"last_sample_s": self._last_sample_s})
-        if not self.reconnect_enabled:
-            self._set_state("finished")
-            self._quit.set()
-            with self._chunk_ready:
-                self._chunk_ready.notify_all()
-            return
-        self._set_state("reconnecting", since_s=self._last_sample_s or now)
+        Returns
+        -------
+        bool
+            True when ``?`` was sent now.
 
-    def _try_reconnect(self) -> bool:
-        path = find_device(self._usb_identity, self.port)
+        Raises
+        ------
+        PortLost
+            When the device went away.
+        """
+        asked = False
+        if self.commands.timed_out(time.monotonic()) and may_ask_info:
+            write(self._ser, EMGF_INFO)
+            asked = True
+        if self.commands.released.is_set():
+            while (data := self.commands.pop()) is not None:
+                write(self._ser, data)
+        return asked
+
+    def reopen(self) -> str | None:
+        """Find the same device (USB identity, else path) and open it again.
+
+        Returns
+        -------
+        str or None
+            The path reopened, or None when the device is not back yet.
+        """
+        path = find_device(self.usb_identity, self.path)
         if path is None:
-            return False
+            return None
         try:
-            ser = open_port(path, self._line_rate())
+            self._ser = open_port(path, self.baud)
         except OSError:
-            return False
-        now = time.monotonic()
-        with self._lock:
-            self._ser = ser
-            self._reconnects += 1
-            if self.framing is not None:
-                self._new_decoder()
-            if self._loss_counts.samples:
-                self._placer.rebase = REBASE_UNPLUG
-            started = self._started
-        self._begin_hold()
-        for data in resume_commands(self.framing, started, self._channels_option):
-            self._commands.put(data, once=True)
-        self._event(now, "reconnected", f"reopened {path}", {"path": path})
-        self._set_state("streaming" if started else "open")
-        with self._lock:
-            self._silent_alarmed = False
-            self._start_s = now
-        return True
+            return None
+        self.reconnects += 1
+        return path

@@ -1,20 +1,20 @@
-"""The serial source's byte stream: framing detection, decoding, session indices and loss
-accounting (:class:`SerialStreamMixin`, mixed into
-:class:`~emgfeedback.acquisition.serial_source.SerialSource`).
+"""The serial source's decoding (:class:`SerialDecoding`): bytes in, decoded items out.
 
-Runs on the reader thread. Bytes go to framing detection (``framing=auto``) or the text
-channel probe until the format is known, then to the framing's decoder. Decoded blocks get
-absolute session indices and the gaps before them from
-:class:`~emgfeedback.acquisition.serial_indexing.BlockPlacer` (see :meth:`_place`); every
-chunk handed out is counted in the source's
-:class:`~emgfeedback.acquisition.source.LossCounts`. Device messages (info, status, alarms,
-text) become :class:`~emgfeedback.acquisition.source.SourceEvent` objects.
-
-The attributes used here are created by ``SerialSource.__init__``.
+Until the wire format is known, bytes go to framing detection (``framing=auto``, or
+``byb`` without a channel count) or, for text without a channel count, to a probe of a few
+whole lines; then to the framing's decoder (:mod:`emgfeedback.acquisition.framing`). The
+decoder yields :class:`~emgfeedback.acquisition.framing.base.DecodedBlock` objects (device
+indices, samples) and device messages; what they mean for the session (indices, gaps,
+events) is decided by the reader (:mod:`.serial_reader`) and the loss accounting
+(:mod:`.serial_losses`). Runs on the reader thread.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+from emgfeedback.acquisition.serial_commands import CommandQueue
 from emgfeedback.acquisition.serial_detect import (
     DETECT_EARLY_S,
     DETECT_S,
@@ -24,82 +24,167 @@ from emgfeedback.acquisition.serial_detect import (
     trim_probe,
     whole_lines,
 )
-from emgfeedback.acquisition.serial_indexing import (
-    DECODER_COUNTERS,
-    REBASE_RESTART,
-    append_block,
-)
-from emgfeedback.acquisition.source import Chunk
+from emgfeedback.acquisition.serial_indexing import DECODER_COUNTERS, zero_counters
 
-__all__ = ["SerialStreamMixin"]
+__all__ = ["SerialDecoding"]
 
 
-class SerialStreamMixin:
-    """Decoding and loss accounting of a serial source (reader thread side)."""
+class SerialDecoding:
+    """Framing detection, text channel probe and the decoder of one serial source.
 
-    def _new_decoder(self) -> None:
-        """Replace the decoder (after an unplug or reconfiguration), keeping its counts."""
+    Parameters
+    ----------
+    framing : str
+        The requested framing (``emgf``, ``text``, ``p2``, ``byb`` or ``auto``).
+    channels : int or None
+        The channel count asked for (learnt by detection or the text probe otherwise).
+    fs_hz : float or None
+        The rate asked for (given to decoders of formats without a rate).
+    commands : CommandQueue
+        Released when detection shows a format whose devices take no commands.
+    lock : threading.Lock
+        The source's lock (guards the decoder counters that ``stats()`` reads).
+    on_new_decoder : callable
+        Called (lock held) whenever the decoder is replaced: its counts restart at 0.
+
+    Attributes
+    ----------
+    framing : str or None
+        The wire format, None until detected.
+    channels : int or None
+        The channel count (given, detected or probed).
+    detection : DetectedFraming or None
+        The last detection result (``framing=auto``).
+    decoder : Decoder or None
+        The current decoder.
+    """
+
+    def __init__(self, framing: str, channels: int | None, fs_hz: float | None,
+                 commands: CommandQueue, lock: threading.Lock,
+                 on_new_decoder: Callable[[], None]) -> None:
+        self.requested_framing = framing
+        self.framing: str | None = None if framing == "auto" else framing
+        # byb does not say how many channels it sends: detect that too unless given
+        if framing == "byb" and channels is None:
+            self.framing = None
+        self.channels = channels
+        self.fs_hz_option = fs_hz
+        self.detection = None
+        self.decoder = None
+        self._commands = commands
+        self._lock = lock
+        self._on_new_decoder = on_new_decoder
+        self._renew = False
+        # text without channels: look at a few lines first (the first may be partial)
+        self._text_probe = framing == "text" and channels is None
+        self._buf = bytearray()
+        self._started_s: float | None = None
+        self._counters_done = zero_counters()  # from replaced decoders
+
+    @property
+    def probing(self) -> bool:
+        """True while bytes are held for detection or the text probe (time decides too)."""
+        return (self.framing is None or self._text_probe) and bool(self._buf)
+
+    @property
+    def needs_rate_estimate(self) -> bool:
+        """A text stream without a given rate: the rate is measured at open."""
+        return self.framing == "text" and not self.fs_hz_option
+
+    def counters(self) -> dict[str, int]:
+        """Decoder counters (:data:`DECODER_COUNTERS`) over every decoder so far (lock held)."""
+        counters = dict(self._counters_done)
+        if self.decoder is not None:
+            for key in DECODER_COUNTERS:
+                counters[key] += int(self.decoder.counters.get(key, 0))
+        return counters
+
+    def current_counters(self) -> dict[str, int]:
+        """The current decoder's counters alone (lock held)."""
+        return {k: int(self.decoder.counters.get(k, 0)) for k in DECODER_COUNTERS}
+
+    def new_decoder(self) -> None:
+        """Replace the decoder (after an unplug or reconfiguration), keeping its counts.
+
+        Call with the lock held.
+        """
         from emgfeedback.acquisition.framing import get_decoder
 
-        if self._decoder is not None:
+        if self.decoder is not None:
             for key in DECODER_COUNTERS:
-                self._counters_done[key] += int(self._decoder.counters.get(key, 0))
-        n_channels = self._channels_option if self.framing in ("text", "byb") else None
+                self._counters_done[key] += int(self.decoder.counters.get(key, 0))
+        n_channels = self.channels if self.framing in ("text", "byb") else None
         if n_channels is None and self.framing == "byb" and self.detection is not None:
             n_channels = self.detection.n_channels
-        fs_hz = self._fs_option if self.framing in ("text", "byb", "p2") else None
-        self._decoder = get_decoder(self.framing, n_channels=n_channels, fs_hz=fs_hz)
-        self._placer.new_decoder()
+        fs_hz = self.fs_hz_option if self.framing in ("text", "byb", "p2") else None
+        self.decoder = get_decoder(self.framing, n_channels=n_channels, fs_hz=fs_hz)
+        self._on_new_decoder()
 
-    def _on_bytes(self, data: bytes, now: float) -> None:
+    def renew_decoder(self) -> None:
+        """Start the next bytes with a fresh decoder (the device was reconfigured)."""
+        self._renew = True
+
+    def feed(self, data: bytes, now: float, fs_hz: float | None) -> list:
+        """Decode bytes that arrived at ``now``.
+
+        Parameters
+        ----------
+        data : bytes
+            The bytes (may be empty: held probe bytes are then looked at again).
+        now : float
+            Host monotonic arrival time.
+        fs_hz : float or None
+            The session's rate once known (time-based gaps of text and byb, P2 wraps).
+
+        Returns
+        -------
+        list
+            Decoded blocks and device messages, in stream order.
+        """
         if self.framing is None:
             data = self._detect(data, now)
             if self.framing is None:
-                return
+                return []
         if self._text_probe and self.framing == "text":
             data = self._probe_text(data, now)
             if self._text_probe:
-                return
-        if self._decoder is None or self._renew_decoder:
+                return []
+        if self.decoder is None or self._renew:
             with self._lock:
-                self._new_decoder()
-                self._renew_decoder = False
+                self.new_decoder()
+                self._renew = False
         if not data:
-            return
-        # arrival time and session rate: time-based gaps (text, byb), P2 counter wraps
-        items = self._decoder.feed(data, now,
-                                   self._info.fs_hz if self._info is not None else None)
-        if items:
-            self._handle_items(items, now)
+            return []
+        return self.decoder.feed(data, now, fs_hz)
 
     def _detect(self, data: bytes, now: float) -> bytes:
         from emgfeedback.acquisition.framing import detect_framing
 
-        if self._detect_started_s is None:
-            self._detect_started_s = now
-        self._detect_buf += data
+        if self._started_s is None:
+            self._started_s = now
+        self._buf += data
         # a byte limit (serial_detect); what it drops is counted as skipped
-        self._counters_done["bytes_skipped"] += trim_probe(self._detect_buf)
-        elapsed = now - self._detect_started_s
-        result = detect_framing(bytes(self._detect_buf), self._channels_option)
+        self._counters_done["bytes_skipped"] += trim_probe(self._buf)
+        elapsed = now - self._started_s
+        result = detect_framing(bytes(self._buf), self.channels)
         self.detection = result
         if self.requested_framing == "byb":  # only the channel count is unknown
             if result.framing == "byb" and result.n_channels and elapsed >= DETECT_EARLY_S:
-                self._channels_option = self._channels_option or result.n_channels
+                self.channels = self.channels or result.n_channels
             elif elapsed < DETECT_S:
                 return b""
             self.framing = "byb"
         else:
-            if not framing_decided(result, elapsed, len(self._detect_buf)):
+            if not framing_decided(result, elapsed, len(self._buf)):
                 return b""
             self.framing = result.framing
-            if self.framing == "byb" and result.n_channels and not self._channels_option:
-                self._channels_option = result.n_channels
-            if self.framing == "text" and not self._channels_option:
+            if self.framing == "byb" and result.n_channels and not self.channels:
+                self.channels = result.n_channels
+            if self.framing == "text" and not self.channels:
                 self._text_probe = True
         if self.framing in ("text", "p2"):
             self._commands.release()
-        buf, self._detect_buf = bytes(self._detect_buf), bytearray()
+        buf, self._buf = bytes(self._buf), bytearray()
         return buf
 
     def _probe_text(self, data: bytes, now: float) -> bytes:
@@ -110,101 +195,13 @@ class SerialStreamMixin:
         count is the most common number of numeric fields among whole lines (the first,
         possibly partial, line excluded).
         """
-        if self._detect_started_s is None:
-            self._detect_started_s = now
-        self._detect_buf += data
-        lines = whole_lines(bytes(self._detect_buf))
-        if not text_probe_done(lines, now - self._detect_started_s, len(self._detect_buf)):
+        if self._started_s is None:
+            self._started_s = now
+        self._buf += data
+        lines = whole_lines(bytes(self._buf))
+        if not text_probe_done(lines, now - self._started_s, len(self._buf)):
             return b""
-        self._channels_option = count_text_channels(lines) or self._channels_option
+        self.channels = count_text_channels(lines) or self.channels
         self._text_probe = False
-        buf, self._detect_buf = bytes(self._detect_buf), bytearray()
+        buf, self._buf = bytes(self._buf), bytearray()
         return buf
-
-    def _handle_items(self, items, now: float) -> None:
-        from emgfeedback.acquisition.framing.base import DecodedBlock
-
-        chunks: list[Chunk] = []
-        for item in items:
-            if not isinstance(item, DecodedBlock):
-                self._on_message(item, now)
-                continue
-            samples = item.samples
-            if self._info is not None and samples.shape[1] != self._info.n_channels:
-                with self._lock:
-                    first_time = self._channel_mismatch == 0
-                    self._channel_mismatch += samples.shape[0]
-                if first_time:
-                    self._event(now, "channel_mismatch",
-                                f"device sends {samples.shape[1]} channels, the session has "
-                                f"{self._info.n_channels}; those samples are dropped (give "
-                                "channels=N or reopen the source)")
-                continue
-            self._first_block.set()
-            if not self._started and self._info is not None:
-                # stopped: discarded; the next block delivered continues without a gap
-                with self._lock:
-                    if self._placer.rebase is None:
-                        self._placer.rebase = REBASE_RESTART
-                continue
-            first, gaps = self._place(item, now)
-            append_block(chunks, samples, first, gaps, now)
-        if not chunks:
-            return
-        if self._needs_rate_estimate():
-            if self._rate_estimator is None:
-                from emgfeedback.acquisition.framing import RateEstimator
-
-                self._rate_estimator = RateEstimator()
-            self._rate_estimator.add(now, sum(c.n_samples for c in chunks))
-        with self._lock:
-            for chunk in chunks:
-                self._loss_counts.count(chunk)
-            self._last_sample_s = now
-            self._rate.add(now, chunks[-1].end_index)
-            self._chunks.extend(chunks)
-            self._chunk_ready.notify_all()
-            resumed = self._silent_alarmed
-            self._silent_alarmed = False
-        if resumed:
-            self._event(now, "data_resumed", "samples are arriving again")
-        if self._state in ("no_data", "reconnecting", "open") and self._started:
-            self._set_state("streaming")
-
-    def _place(self, block, now: float) -> tuple[int, list]:
-        """Session index of a decoded block and the gaps before it (see
-        :meth:`BlockPlacer.place`)."""
-        with self._lock:
-            counters = {k: int(self._decoder.counters.get(k, 0)) for k in DECODER_COUNTERS}
-            return self._placer.place(
-                block.first_index, block.samples.shape[0], block.lost_before, counters, now,
-                fs_hz=self._info.fs_hz if self._info is not None else 0.0,
-                last_sample_s=self._last_sample_s, unplug_s=self._unplug_s,
-                index_survives_unplug=self.framing == "emgf",
-                tx_dropped=(self.device_status or {}).get("tx_dropped", 0) or 0,
-                loss_cause=block.loss_cause)
-
-    def _on_message(self, message, now: float) -> None:
-        kind = message.kind
-        payload = message.payload
-        if kind == "info" and isinstance(payload, dict):
-            self.device_info = dict(payload)
-            self._commands.release()
-            self._event(now, "device_info", "device described itself", dict(payload))
-        elif kind == "status" and isinstance(payload, dict):
-            with self._status_seen:
-                self.device_status = dict(payload)
-                self._status_seq += 1
-                self._status_log.append((self._status_seq, dict(payload)))
-                self._status_seen.notify_all()
-            self._event(now, "device_status", str(payload.get("message", "")), dict(payload))
-        elif kind == "alarm" and isinstance(payload, dict):  # the decoder rejected bytes
-            self._event(now, "rejected", str(payload.get("message", "")), dict(payload))
-        elif kind == "event":
-            self._event(now, "device_event", str(payload), payload if isinstance(payload, dict)
-                        else {"text": str(payload)})
-        else:
-            text = str(payload)
-            if self.framing == "byb" and "StartUp" in text:
-                self._commands.release()
-            self._event(now, "device_text", text, {"text": text})

@@ -27,10 +27,11 @@ from emgfeedback.acquisition.simulator import (
     parse_faults,
 )
 from emgfeedback.acquisition.source import (
-    GAP_CAUSES,
     Chunk,
+    LossCounts,
     Source,
     SourceInfo,
+    SourceStats,
     SourceUrl,
     choice,
     monotonic_s,
@@ -159,7 +160,7 @@ class SimSource(Source):
                                   f"{len(protocol.channels)} channels")
             board_obj = get_board(board)
             outputs = (output,) * channels if output else None
-            floors = [c.floor_uv for c in board_obj.calibration(channels, outputs)]
+            floors = [c.wideband_floor_uv for c in board_obj.calibration(channels, outputs)]
             scenario = client_scenario(protocol, client, floor_uv=floors,
                                        noise_uv=board_obj.sensor.noise_uv or 1.5)
         self._url = url
@@ -177,7 +178,7 @@ class SimSource(Source):
         self._info: SourceInfo | None = None
         self._emitted = 0
         self._t0 = 0.0
-        self._chunks = 0
+        self._loss_counts = LossCounts()  # a simulator loses nothing; counts what it gives
 
     # ------------------------------------------------------------------ Source API
 
@@ -202,7 +203,7 @@ class SimSource(Source):
             return
         self._sim.reset()
         self._emitted = 0
-        self._chunks = 0
+        self._loss_counts = LossCounts()
         self._set_state("open")
 
     def start(self) -> None:
@@ -238,16 +239,10 @@ class SimSource(Source):
     def close(self) -> None:
         self._set_state("closed")
 
-    def stats(self) -> dict:
-        return {
-            "samples": self._emitted,
-            "lost_samples": 0,
-            "gaps_by_cause": {cause: 0 for cause in GAP_CAUSES},
-            "chunks": self._chunks,
-            "fs_hz": self._fs,
-            "pace": self._pace,
-            "total_samples": self._total,
-        }
+    def stats(self) -> SourceStats:
+        """Samples and chunks delivered (rate, pace and length are in ``info``)."""
+        return self._loss_counts.snapshot(state=self._state, no_data_s=self._no_data_s(),
+                                          framing="sim")
 
     # ------------------------------------------------------------------ helpers
 
@@ -295,9 +290,9 @@ class SimSource(Source):
         arrival = monotonic_s()
         for start in range(0, n, self._chunk):
             samples = block[start:start + self._chunk]
-            out.append(Chunk(samples=samples, first_index=self._emitted, arrival_s=arrival))
+            out.append(self._loss_counts.count(
+                Chunk(samples=samples, first_index=self._emitted, arrival_s=arrival)))
             self._emitted += samples.shape[0]
-            self._chunks += 1
         if self._total is not None and self._emitted >= self._total:
             self._set_state("finished")
         return out

@@ -29,6 +29,7 @@ from emgfeedback.types import Chunk as Chunk
 from emgfeedback.types import Gap as Gap
 from emgfeedback.types import SourceEvent as SourceEvent
 from emgfeedback.types import SourceInfo as SourceInfo
+from emgfeedback.types import SourceStats as SourceStats
 
 #: States a source reports (``Source.state``).
 SOURCE_STATES = ("closed", "open", "streaming", "no_data", "reconnecting", "stopped", "finished")
@@ -139,8 +140,12 @@ class Source(ABC):
         """Release the device or stream. Idempotent."""
 
     @abstractmethod
-    def stats(self) -> dict:
-        """Counters: at least ``samples``, ``lost_samples``, ``gaps_by_cause`` (dict)."""
+    def stats(self) -> SourceStats:
+        """The source's counters now (:class:`~emgfeedback.types.SourceStats`)."""
+
+    def _no_data_s(self) -> float:
+        """:meth:`time_without_data_s` rounded to ms, as the statistics report it."""
+        return round(self.time_without_data_s(), 3)
 
     def __enter__(self) -> Source:
         self.open()
@@ -151,73 +156,54 @@ class Source(ABC):
 
 
 class LossCounts:
-    """Samples delivered and samples lost by cause: the counters every source reports.
+    """Samples and chunks delivered, samples lost by cause: the counters every source keeps.
 
     Attributes
     ----------
     samples : int
         Samples delivered in chunks.
+    chunks : int
+        Chunks delivered.
     gaps_by_cause, lost_by_cause : dict
         Per :data:`GAP_CAUSES` entry, how many gaps and how many samples they held.
     """
 
     def __init__(self) -> None:
         self.samples = 0
+        self.chunks = 0
         self.gaps_by_cause = dict.fromkeys(GAP_CAUSES, 0)
         self.lost_by_cause = dict.fromkeys(GAP_CAUSES, 0)
 
     def count(self, chunk: Chunk) -> Chunk:
         """Account for a chunk about to be delivered (its samples and gaps); returns it."""
         self.samples += chunk.n_samples
+        self.chunks += 1
         for gap in chunk.gaps:
             self.gaps_by_cause[gap.cause] += 1
             self.lost_by_cause[gap.cause] += gap.n_samples
         return chunk
+
+    def overrun(self, chunk: Chunk) -> None:
+        """A counted chunk was dropped before delivery: its samples become an overrun gap."""
+        self.samples -= chunk.n_samples
+        self.chunks -= 1
+        if chunk.n_samples:
+            self.gaps_by_cause["overrun"] += 1
+            self.lost_by_cause["overrun"] += chunk.n_samples
 
     @property
     def lost_samples(self) -> int:
         """Samples known missing, all causes together."""
         return sum(self.lost_by_cause.values())
 
-    def as_dict(self) -> dict:
-        """``samples``, ``lost_samples``, and the non-zero ``lost_by_cause``/``gaps_by_cause``."""
-        return {
-            "samples": self.samples,
-            "lost_samples": self.lost_samples,
-            "lost_by_cause": {k: v for k, v in self.lost_by_cause.items() if v},
-            "gaps_by_cause": {k: v for k, v in self.gaps_by_cause.items() if v},
-        }
-
-
-def take_chunks(ready: threading.Condition, chunks, timeout_s: float, ended) -> list[Chunk]:
-    """Hand the chunks a reader thread queued to ``Source.read`` (shared by threaded sources).
-
-    Parameters
-    ----------
-    ready : threading.Condition
-        Notified by the reader thread after it appends to ``chunks``.
-    chunks : collections.deque
-        The queue of chunks, guarded by ``ready``'s lock.
-    timeout_s : float
-        Longest wait for at least one chunk, in seconds.
-    ended : callable
-        Returns True when no more chunks can come (closed or finished): stop waiting.
-
-    Returns
-    -------
-    list of Chunk
-        Everything queued, oldest first; empty on timeout or end.
-    """
-    deadline = time.monotonic() + timeout_s
-    with ready:
-        while not chunks:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or ended():
-                return []
-            ready.wait(remaining)
-        taken = list(chunks)
-        chunks.clear()
-    return taken
+    def snapshot(self, **fields) -> SourceStats:
+        """A :class:`~emgfeedback.types.SourceStats` of these counts (causes that occurred)
+        and the other ``fields`` given."""
+        return SourceStats(
+            samples=self.samples, chunks=self.chunks,
+            lost_by_cause={k: v for k, v in self.lost_by_cause.items() if v},
+            gaps_by_cause={k: v for k, v in self.gaps_by_cause.items() if v},
+            **fields)
 
 
 # --------------------------------------------------------------------------- URLs

@@ -8,7 +8,11 @@
 >>> from emgfeedback.analysis.timing import analyse_timing
 >>> from emgfeedback.analysis.symmetry import pair_symmetry, amplitude_index
 >>> from emgfeedback.analysis.mvc import capture_mvc, percent_mvc
->>> from emgfeedback.analysis.recordings import read_recording
+>>> from emgfeedback.analysis.units import to_uv, UV_FACTORS
+>>> from emgfeedback.analysis.summary import analyse, analyse_recording
+
+Pure: arrays (or a recording source's blocks) in, numbers out. Files are read by
+:mod:`emgfeedback.io` and numbers are rendered by :mod:`emgfeedback.reports`.
 
 What each number means (tone, floor, baseline, static level, MVC, symmetry) is defined
 once, in :mod:`emgfeedback.analysis.quantities` and docs/analysis.md.

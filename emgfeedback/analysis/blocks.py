@@ -1,5 +1,6 @@
-"""Building blocks for reading recordings in blocks: spill files, re-chunking, Welch's
-spectrum segment by segment, merged mean/variance and exact percentiles of spilled values.
+"""Building blocks for reading recordings in blocks: spill files and forward reads of them,
+re-chunking, Welch's spectrum segment by segment (many channels at once), merged
+mean/variance, exact percentiles from bin counts, and a worker thread for per-block work.
 
 Used by :mod:`emgfeedback.analysis.streaming`; each gives what its whole-array counterpart
 gives (``scipy.signal.welch``, ``np.mean``/``np.std``, ``np.percentile``) to floating-point
@@ -10,9 +11,15 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
+
+from emgfeedback.analysis._docs import shared_params
 
 #: Bins of the histogram that finds exact percentiles in spilled values.
 _HIST_BINS = 1 << 14
@@ -30,21 +37,24 @@ class Spill:
         self.n_cols = n_cols
         self.n_rows = 0
         self._fh = open(self.path, "w+b")  # noqa: SIM115 - closed by close()
+        self._lock = threading.Lock()  # one file position, two threads (Worker)
 
     def append(self, rows: np.ndarray) -> None:
         """Append ``(n, n_cols)`` rows at the end."""
         a = np.ascontiguousarray(rows, dtype=self.dtype).reshape(-1, self.n_cols)
-        self._fh.seek(0, os.SEEK_END)
-        a.tofile(self._fh)
-        self.n_rows += a.shape[0]
+        with self._lock:
+            self._fh.seek(0, os.SEEK_END)
+            a.tofile(self._fh)
+            self.n_rows += a.shape[0]
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start`` to ``stop`` (clipped to what is there), ``(n, n_cols)``."""
         start, stop = max(int(start), 0), min(int(stop), self.n_rows)
         if stop <= start:
             return np.empty((0, self.n_cols), dtype=self.dtype)
-        self._fh.seek(start * self.n_cols * self.dtype.itemsize)
-        out = np.fromfile(self._fh, dtype=self.dtype, count=(stop - start) * self.n_cols)
+        with self._lock:
+            self._fh.seek(start * self.n_cols * self.dtype.itemsize)
+            out = np.fromfile(self._fh, dtype=self.dtype, count=(stop - start) * self.n_cols)
         return out.reshape(-1, self.n_cols)
 
     def blocks(self, rows: int):
@@ -55,6 +65,60 @@ class Spill:
     def close(self) -> None:
         """Close the file (the caller removes its folder)."""
         self._fh.close()
+
+
+class ReadAhead:
+    """Reads of a :class:`Spill` that mostly move forward, served from one larger read.
+
+    A request inside the rows read last is a slice of them; any other reads ``rows`` rows
+    (or more) from its start: reads in increasing order touch each row about once.
+    """
+
+    def __init__(self, spill: Spill, rows: int):
+        self.spill, self.rows = spill, max(int(rows), 1)
+        self.start, self.buf = 0, spill.read(0, 0)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (clipped to what is there), as :meth:`Spill.read`."""
+        start, stop = max(int(start), 0), min(int(stop), self.spill.n_rows)
+        end = self.start + self.buf.shape[0]
+        if not (self.start <= start and stop <= end):
+            self.start = start
+            self.buf = self.spill.read(start, max(stop, start + self.rows))
+        return self.buf[start - self.start: stop - self.start]
+
+
+class Worker:
+    """One background thread that runs the tasks given to it in order, a few at most
+    waiting (the caller blocks rather than queue blocks without bound).
+
+    NumPy's array operations and FFTs and the ``nogil`` kernels release the GIL, so the
+    work of one block here overlaps with the next block's in the caller: two cores.
+    A task's exception is raised in the caller at :meth:`submit` or :meth:`drain`.
+    """
+
+    def __init__(self, depth: int = 3):
+        self.depth = max(int(depth), 1)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyse")
+        self._pending: deque = deque()
+
+    def submit(self, fn, *args) -> None:
+        """Queue ``fn(*args)`` after the tasks already queued."""
+        while len(self._pending) >= self.depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def drain(self) -> None:
+        """Wait for every queued task."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the thread (queued tasks are abandoned once the running one ends)."""
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
 
 
 def rechunk(chunks, rows: int):
@@ -75,41 +139,68 @@ def rechunk(chunks, rows: int):
 
 class Welch:
     """Welch's averaged periodogram accumulated segment by segment (scipy's defaults:
-    periodic Hann window, 50 % overlap, constant detrend, one-sided density)."""
+    periodic Hann window, 50 % overlap, constant detrend, one-sided density).
 
-    def __init__(self, fs_hz: float, nperseg: int):
+    With ``n_cols`` it holds that many signals of equal length at once (``add`` takes
+    ``(n, n_cols)`` blocks; one FFT call for all); each column gives what a one-column
+    Welch fed the same samples gives, bit for bit (the columns are transformed as rows).
+    """
+
+    def __init__(self, fs_hz: float, nperseg: int, n_cols: int | None = None):
         self.fs, self.nper = fs_hz, nperseg
+        self.n_cols = n_cols
+        k = 1 if n_cols is None else int(n_cols)
         self.step = nperseg - nperseg // 2
         self.win = signal.get_window("hann", nperseg)
         self.scale = 1.0 / (fs_hz * float(np.sum(self.win * self.win)))
-        self.sum = np.zeros(nperseg // 2 + 1)
+        self.sum = np.zeros((k, nperseg // 2 + 1))
         self.count = 0
-        self.tail = np.empty(0)
+        self.tail = np.empty((k, 0))
         self.n = 0
 
     def add(self, x: np.ndarray) -> None:
-        """Add the next samples (1-D); complete segments are transformed at once."""
-        self.n += x.size
-        data = np.concatenate([self.tail, x]) if self.tail.size else x
-        n_seg = (data.size - self.nper) // self.step + 1 if data.size >= self.nper else 0
+        """Add the next samples (1-D, or ``(n, n_cols)``); complete segments are
+        transformed at once."""
+        if x.shape[0] == 0:  # e.g. a block of a channel that is all gap
+            return
+        rows = np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1).T  # (k, n)
+        self.n += rows.shape[1]
+        data = np.concatenate([self.tail, rows], axis=1) if self.tail.shape[1] else rows
+        size = data.shape[1]
+        n_seg = (size - self.nper) // self.step + 1 if size >= self.nper else 0
         if n_seg > 0:
-            idx = np.arange(self.nper)[None, :] + self.step * np.arange(n_seg)[:, None]
-            segs = data[idx]
-            segs = segs - segs.mean(axis=1, keepdims=True)
-            spec = np.fft.rfft(segs * self.win, axis=1)
-            p = (spec.real ** 2 + spec.imag ** 2) * self.scale
+            # (k, n_seg, nper) views of the overlapping segments (no copy), then one copy.
+            segs = sliding_window_view(data, self.nper, axis=1)[:, : n_seg * self.step:
+                                                                self.step]
+            segs = segs - segs.mean(axis=2, keepdims=True)
+            segs *= self.win
+            spec = np.fft.rfft(segs, axis=2)
+            # |X|² summed over the segments, then scaled once (the same sum to rounding).
+            p = np.square(spec.real)
+            p += np.square(spec.imag)
+            p = p.sum(axis=1) * self.scale
             if self.nper % 2:
                 p[:, 1:] *= 2.0
             else:
                 p[:, 1:-1] *= 2.0
-            self.sum += p.sum(axis=0)
+            self.sum += p
             self.count += n_seg
-        self.tail = data[n_seg * self.step:].copy()
+        self.tail = data[:, n_seg * self.step:].copy()
 
     def result(self):
-        """``(f, p)``: frequencies and the mean periodogram so far (density, µV²/Hz)."""
+        """``(f, p)``: frequencies and the mean periodogram so far (density, µV²/Hz);
+        ``p`` is ``(n_freqs, n_cols)`` with ``n_cols``."""
         f = np.fft.rfftfreq(self.nper, 1.0 / self.fs)
-        return f, self.sum / max(self.count, 1)
+        p = self.sum / max(self.count, 1)
+        return f, (p[0] if self.n_cols is None else p.T)
+
+    def column(self, j: int) -> Welch:
+        """A one-column Welch in the state of column ``j`` (to go on alone)."""
+        one = Welch(self.fs, self.nper)
+        one.sum = self.sum[j: j + 1].copy()
+        one.count, one.n = self.count, self.n
+        one.tail = self.tail[j: j + 1].copy()
+        return one
 
 
 class Stats:
@@ -138,41 +229,172 @@ class Stats:
         return math.sqrt(self.m2[c] / (self.n[c] - 1)) if self.n[c] > 1 else 0.0
 
 
+def convert_columns(block: np.ndarray, cols, factors, means) -> np.ndarray:
+    """The EMG columns of a block in µV (counts minus their mean, times µV per count).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        ``(n, n_columns)`` samples as the recording gives them.
+    cols : list of int
+        The EMG columns, in order.
+    factors, means : list
+        Per EMG column, µV per unit and the mean to remove first (None: none).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, len(cols))`` float64, a new array.
+    """
+    x = block[:, cols].astype(np.float64, copy=True)
+    for j in range(x.shape[1]):
+        if means[j] is not None:
+            x[:, j] -= means[j]
+        if factors[j] != 1.0:
+            x[:, j] *= factors[j]
+    return x
+
+
+@shared_params
+def window_psd(windows: np.ndarray, fs_hz: float, w: int) -> np.ndarray:
+    """``scipy.signal.welch(windows, fs_hz, nperseg=w, axis=1)[1]`` with one FFT call.
+
+    Parameters
+    ----------
+    windows : numpy.ndarray
+        ``(k, w)`` windows, one Welch segment each (Hann window, constant detrend).
+    {fs_hz}
+    w : int
+        Window length in samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, w // 2 + 1)`` one-sided power spectral densities, µV²/Hz.
+    """
+    from scipy import fft
+
+    win = signal.get_window("hann", w)
+    scale = 1.0 / (fs_hz * float((win * win).sum()))
+    d = windows - np.mean(windows, axis=-1, keepdims=True)
+    spec = fft.rfft(win * d, n=w, axis=-1)
+    p = (np.conjugate(spec) * spec).real * scale
+    if w % 2:
+        p[:, 1:] *= 2.0
+    else:
+        p[:, 1:-1] *= 2.0
+    return p
+
+
+class KeyHistogram:
+    """Counts of non-negative values by the top bits of their float64 pattern.
+
+    For a non-negative double the integer read from its bits grows with the value, so
+    ``bits >> _KEY_SHIFT`` (the exponent and the mantissa's top bits) sorts values into
+    ordered bins about 0.8 % wide. Counting while the values go by, then gathering the few
+    bins that hold the wanted ranks in one read, finds exact order statistics in two passes
+    over the data and one over its spill (:meth:`percentiles`).
+    """
+
+    def __init__(self):
+        self.counts = np.zeros(1, dtype=np.int64)  # grows to the largest key seen
+        self.n = 0
+
+    def add(self, v: np.ndarray) -> None:
+        """Count the values ``v`` (1-D, finite, >= 0)."""
+        if v.size == 0:
+            return
+        keys = _keys(v)
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi >= self.counts.size:
+            self.counts = np.concatenate(
+                [self.counts, np.zeros(hi + 1 - self.counts.size, dtype=np.int64)])
+        self.counts[lo: hi + 1] += np.bincount(keys - lo, minlength=hi - lo + 1)
+        self.n += v.size
+
+    def plan(self, percentiles) -> None:
+        """Say which percentiles are wanted: the bins holding their ranks are then
+        gathered (:meth:`gather`) when the values go by a second time."""
+        n = self.n
+        self._ranks = {}
+        for q in percentiles:
+            v = (n - 1) * (np.true_divide(q, 100))
+            lo = int(math.floor(v))
+            self._ranks[q] = (lo, min(lo + 1, max(n - 1, 0)), float(v - lo))
+        self._cum = np.cumsum(self.counts)
+        wanted = sorted({r for lo, hi, _ in self._ranks.values() for r in (lo, hi)})
+        self._key_of = {r: int(np.searchsorted(self._cum, r, side="right")) for r in wanted}
+        self.keys = np.array(sorted(set(self._key_of.values())), dtype=np.int64)
+        # A bin too full to hold in memory is narrowed down by reading the values again.
+        self.too_big = bool(n) and int(self.counts[self.keys].max()) > _GATHER_MAX
+        self._parts: list = []
+
+    def gather(self, v: np.ndarray) -> None:
+        """Keep the values of ``v`` (the same values as counted, in any blocks) that
+        fall in a wanted bin."""
+        if v.size and not self.too_big:
+            self._parts.append(v[np.isin(_keys(v), self.keys)])
+
+    def percentiles(self, values=None) -> list[float]:
+        """``np.percentile(all values, percentiles)``, exactly, after :meth:`plan` and a
+        :meth:`gather` of every value; ``values()`` yields them all again (1-D blocks)
+        when a wanted bin was too full to gather (:attr:`too_big`)."""
+        n = self.n
+        if n == 0:
+            return [math.nan] * len(self._ranks)
+        found = {}
+        if self.too_big:
+            for r, k in self._key_of.items():
+                lo_v, hi_v = _key_range(k)
+                below = int(self._cum[k - 1]) if k else 0
+                found[r] = _select(values, lo_v, hi_v, r - below)
+        else:
+            v = np.concatenate(self._parts) if self._parts else np.empty(0)
+            kv = _keys(v)
+            for k in self.keys:
+                got = np.sort(v[kv == k])
+                below = int(self._cum[k - 1]) if k else 0
+                for r, kr in self._key_of.items():
+                    if kr == k:
+                        found[r] = float(got[r - below])
+        return [_lerp(found[lo], found[hi], t) for lo, hi, t in self._ranks.values()]
+
+
+#: Bits dropped from a float64 pattern to make a :class:`KeyHistogram` key (7 mantissa
+#: bits are kept: bins 2^-7 of an octave wide).
+_KEY_SHIFT = 45
+
+
+def _keys(v: np.ndarray) -> np.ndarray:
+    # +0.0 is 0; a -0.0 would be negative: count it with +0.0.
+    bits = np.ascontiguousarray(v, dtype=np.float64).view(np.int64)
+    return np.maximum(bits, 0) >> _KEY_SHIFT
+
+
+def _key_range(key: int) -> tuple[float, float]:
+    """The smallest and largest doubles of a key's bin."""
+    lo = np.array([key << _KEY_SHIFT], dtype=np.int64).view(np.float64)[0]
+    hi = np.array([((key + 1) << _KEY_SHIFT) - 1], dtype=np.int64).view(np.float64)[0]
+    return float(lo), float(hi)
+
+
 def _lerp(a: float, b: float, t: float) -> float:
     """numpy's linear interpolation between order statistics (``np.percentile``)."""
     diff = b - a
     return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
 
-def exact_percentiles(spill: Spill, col_min: float, col_max: float, percentiles,
-                      block_rows: int = 1 << 16) -> list[float]:
-    """``np.percentile(values, percentiles)`` of a one-column spill, reading it in blocks."""
-    n = spill.n_rows
-    if n == 0:
-        return [math.nan] * len(percentiles)
-    ranks = {}
-    for q in percentiles:
-        v = (n - 1) * (np.true_divide(q, 100))
-        lo = int(math.floor(v))
-        ranks[q] = (lo, min(lo + 1, n - 1), float(v - lo))
-    wanted = sorted({r for lo, hi, _ in ranks.values() for r in (lo, hi)})
-    values = {r: _select(spill, col_min, col_max, r, block_rows) for r in wanted}
-    return [_lerp(values[ranks[q][0]], values[ranks[q][1]], ranks[q][2])
-            for q in percentiles]
-
-
-def _select(spill: Spill, lo: float, hi: float, rank: int, block_rows: int) -> float:
-    """The ``rank``-th smallest value (0-based) among those in ``[lo, hi]``."""
+def _select(values, lo: float, hi: float, rank: int) -> float:
+    """The ``rank``-th smallest value (0-based) among those in ``[lo, hi]`` of the blocks
+    ``values()`` yields (read as often as needed: a histogram of the range, then the
+    values of one bin, or a narrower range)."""
     below = 0  # values < lo
     for _ in range(64):
         if hi <= lo:
             return float(lo)
         counts = np.zeros(_HIST_BINS, dtype=np.int64)
-        n_in = 0
-        for _, blk in spill.blocks(block_rows):
-            v = blk[:, 0]
+        for v in values():
             v = v[(v >= lo) & (v <= hi)]
-            n_in += v.size
             counts += np.bincount(_bins(v, lo, hi), minlength=_HIST_BINS)
         cum = np.cumsum(counts)
         k = rank - below
@@ -180,8 +402,7 @@ def _select(spill: Spill, lo: float, hi: float, rank: int, block_rows: int) -> f
         before = int(cum[b - 1]) if b else 0
         if counts[b] <= _GATHER_MAX:
             parts = []
-            for _, blk in spill.blocks(block_rows):
-                v = blk[:, 0]
+            for v in values():
                 v = v[(v >= lo) & (v <= hi)]
                 parts.append(v[_bins(v, lo, hi) == b])
             vals = np.sort(np.concatenate(parts))

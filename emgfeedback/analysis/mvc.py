@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.errors import ConfigError
 
 
+@shared_params
 def capture_mvc(envelope_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     """MVC per channel: the maximum of the ``window_s`` moving mean of the envelope.
 
@@ -19,8 +21,7 @@ def capture_mvc(envelope_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     ----------
     envelope_uv : array_like
         Envelope (e.g. the pipeline's moving RMS) in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     window_s : float
         Averaging window in seconds (default 0.5).
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector
 from emgfeedback.analysis.rest import rest_mask
 from emgfeedback.errors import ConfigError
@@ -48,16 +49,15 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
+@shared_params
 def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=None,
                   **params) -> list[np.ndarray]:
     """Detect bursts in a recording.
 
     Parameters
     ----------
-    filtered_uv : array_like
-        Band-passed signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {filtered_uv}
+    {fs_hz}
     method : str
         One of :data:`DETECTORS`.
     rest : array_like of bool, optional
@@ -144,6 +144,41 @@ def events_to_bursts(events, n_channels: int, n_samples: int | None = None) -> l
         if on is not None and n_samples is not None:
             out[c].append((on, n_samples))
     return [np.array(b, dtype=np.int64).reshape(-1, 2) for b in out]
+
+
+def burst_times(bursts, fs_hz: float) -> dict:
+    """One channel's bursts as the report gives them: onset and offset times, seconds.
+
+    A burst whose onset is the recording's first sample is the detectors' mark for a
+    recording that began mid-contraction (:attr:`OnsetEvent.unknown`): the muscle was
+    already active, so that time is no onset; ``onset_unknown`` says so per burst.
+
+    Parameters
+    ----------
+    bursts : array_like
+        ``(k, 2)`` ``(onset, offset)`` sample indices from the recording's start.
+    fs_hz : float
+        Sample rate in hertz.
+
+    Returns
+    -------
+    dict
+        ``onsets_s``, ``offsets_s`` (lists of float) and ``onset_unknown`` (list of bool).
+    """
+    b = np.asarray(bursts, dtype=np.int64).reshape(-1, 2)
+    return {"onsets_s": [float(i) / fs_hz for i in b[:, 0]],
+            "offsets_s": [float(i) / fs_hz for i in b[:, 1]],
+            "onset_unknown": [bool(i == 0) for i in b[:, 0]]}
+
+
+def known_onsets(bursts_per_channel) -> list[np.ndarray]:
+    """Per channel, the onset indices that are real onsets (not a recording's first sample,
+    see :func:`burst_times`): what activation timing and firing order may use."""
+    out = []
+    for b in bursts_per_channel:
+        on = np.asarray(b, dtype=np.int64).reshape(-1, 2)[:, 0]
+        out.append(on[on > 0])
+    return out
 
 
 def mask_to_bursts(active, fs_hz: float, min_on_s: float, min_off_s: float) -> np.ndarray:

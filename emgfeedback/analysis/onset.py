@@ -24,6 +24,13 @@ The detector works on the band-passed signal in µV, channel by channel:
    (``rise_temperature``). Both steps use every sample and adapt to the SNR.
    Offsets are the change point from the burst's power back to rest. ``delay_ms`` is the
    time from the estimate to the moment the event is emitted.
+6. *Mid-contraction start*: a stream that begins during a contraction gets an onset
+   flagged ``unknown`` at its first sample, then the offset and later onsets as usual.
+   With a baseline set before the first sample, the envelope is above the onset threshold
+   from the first sample compared; with a learned one, the learning window's power steps
+   down far below its start, or (until the first event) a long stretch far quieter than
+   the learned baseline follows, which then becomes the baseline (``quiet_ratio``,
+   ``quiet_s``).
 
 The numba kernel (:mod:`.onset_kernels`) keeps every piece of state in arrays, so feeding
 a stream in any partition into blocks gives exactly the same events as one call.
@@ -36,15 +43,20 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.onset_kernels import (
     _F_MU,
     _F_NF,
     _F_P0,
     _F_SD,
     _I_ACTIVE,
+    _I_GIVEN,
     _I_NI,
+    _I_PROV,
     _I_READY,
+    _I_SEEN,
     _P_HLEN,
+    _P_LEARN,
     _onset_kernel,
 )
 from emgfeedback.errors import ConfigError
@@ -105,6 +117,13 @@ class OnsetConfig:
         per sample of ``rise_smooth_s`` (dimensionless, default 1.0): the onset is the
         posterior median over the rise start with the rise length summed out. 0 gives the
         single best-fitting (start, length) pair instead.
+    quiet_ratio : float
+        Start mid-contraction, for a learned baseline: the learning window's power falling
+        below this fraction of its start, or, until the first event, the power staying
+        below this fraction of the learned baseline power for ``quiet_s``, means the stream
+        began during a contraction (0-1, default 0.3).
+    quiet_s : float
+        How long the quieter stretch must last, in seconds (default 0.5).
     """
 
     window_s: float = 0.2
@@ -122,6 +141,8 @@ class OnsetConfig:
     min_sd_ratio: float = 0.05
     rise_smooth_s: float = 0.02
     rise_temperature: float = 1.0
+    quiet_ratio: float = 0.3
+    quiet_s: float = 0.5
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -147,6 +168,8 @@ class OnsetConfig:
             raise ConfigError(f"onset ramps_ms {self.ramps_ms!r}: expected durations >= 0 ms")
         if self.off_fraction >= 1.0:
             raise ConfigError("onset off_fraction must be below 1")
+        if not 0.0 < self.quiet_ratio < 1.0:
+            raise ConfigError(f"onset quiet_ratio = {self.quiet_ratio!r}: expected 0-1")
 
 
 @dataclass(frozen=True)
@@ -197,6 +220,7 @@ def detector_block(filtered_uv, n_channels: int, first_index: int | None,
     return np.ascontiguousarray(x), first
 
 
+@shared_params
 class OnsetDetector:
     """Streaming onset/offset detector for several channels.
 
@@ -206,8 +230,7 @@ class OnsetDetector:
         Detector parameters.
     n_channels : int
         Number of channels.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
 
     Examples
     --------
@@ -233,11 +256,13 @@ class OnsetDetector:
              int(cfg.conditioning == "tkeo"),
              max(max_back, min_on, 2 * self._w) + int(round(cfg.refine_s * fs_hz)) + 1,
              int(round(cfg.settle_s * fs_hz)), max(int(round(cfg.rise_smooth_s * fs_hz)), 1),
-             max(int(round(0.05 * fs_hz)), 1), int(round(cfg.refine_s * fs_hz))],
+             max(int(round(0.05 * fs_hz)), 1), int(round(cfg.refine_s * fs_hz)),
+             max(int(round(cfg.quiet_s * fs_hz)), self._w + 2)],
             dtype=np.int64,
         )
         self._fparams = np.array(
-            [cfg.on_sd, cfg.off_sd, cfg.off_fraction, cfg.min_sd_ratio, cfg.rise_temperature],
+            [cfg.on_sd, cfg.off_sd, cfg.off_fraction, cfg.min_sd_ratio, cfg.rise_temperature,
+             cfg.quiet_ratio],
             dtype=np.float64,
         )
         ramps = sorted({int(round(r * fs_hz / 1000.0)) for r in cfg.ramps_ms})
@@ -254,6 +279,7 @@ class OnsetDetector:
         self._istate = np.zeros((ch, _I_NI), dtype=np.int64)
         self._ring = np.zeros((ch, self._w), dtype=np.float64)
         self._hist = np.zeros((ch, int(self._iparams[_P_HLEN])), dtype=np.float64)
+        self._learnbuf = np.zeros((ch, int(self._iparams[_P_LEARN])), dtype=np.float64)
         self._next_index: int | None = None
 
     @property
@@ -295,6 +321,9 @@ class OnsetDetector:
         self._fstate[:, _F_SD] = sd
         self._fstate[:, _F_P0] = mu * mu + sd * sd
         self._istate[:, _I_READY] = 1
+        # Known before the first sample: a stream that starts above it started active.
+        self._istate[:, _I_GIVEN] = (self._istate[:, _I_SEEN] == 0).astype(np.int64)
+        self._istate[:, _I_PROV] = 0
 
     def process(self, filtered_uv, first_index: int | None = None) -> list[OnsetEvent]:
         """Feed band-passed samples; return the events confirmed in this block.
@@ -325,18 +354,21 @@ class OnsetDetector:
         ev_kind = np.empty(cap, dtype=np.int64)
         ev_idx = np.empty(cap, dtype=np.int64)
         ev_det = np.empty(cap, dtype=np.int64)
+        ev_unk = np.empty(cap, dtype=np.int64)
         k = _onset_kernel(x, np.int64(first_index), self._iparams, self._fparams, self._ramps,
-                         self._fstate,
-                          self._istate, self._ring, self._hist, ev_ch, ev_kind, ev_idx, ev_det)
+                          self._fstate, self._istate, self._ring, self._hist, self._learnbuf,
+                          ev_ch, ev_kind, ev_idx, ev_det, ev_unk)
         order = np.lexsort((ev_ch[:k], ev_det[:k]))
         ms_per_sample = 1000.0 / self.fs_hz
         return [
             OnsetEvent(int(ev_ch[j]), "on" if ev_kind[j] else "off", int(ev_idx[j]),
-                       int(ev_det[j]), float((ev_det[j] - ev_idx[j]) * ms_per_sample))
+                       int(ev_det[j]), float((ev_det[j] - ev_idx[j]) * ms_per_sample),
+                       bool(ev_unk[j]))
             for j in order
         ]
 
 
+@shared_params
 def baseline_from_rest(filtered_uv, fs_hz: float, config: OnsetConfig | None = None):
     """Baseline mean and SD of the detection envelope over a rest recording.
 
@@ -344,8 +376,7 @@ def baseline_from_rest(filtered_uv, fs_hz: float, config: OnsetConfig | None = N
     ----------
     filtered_uv : array_like
         Band-passed rest signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     config : OnsetConfig, optional
         Detector parameters (window and conditioning matter).
 
@@ -363,15 +394,14 @@ def baseline_from_rest(filtered_uv, fs_hz: float, config: OnsetConfig | None = N
     return env.mean(axis=0), env.std(axis=0, ddof=1)
 
 
+@shared_params
 def detection_envelope(filtered_uv, fs_hz: float, config: OnsetConfig | None = None):
     """The detector's envelope (moving RMS or TKEO energy, in µV), computed offline.
 
     Parameters
     ----------
-    filtered_uv : array_like
-        Band-passed signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {filtered_uv}
+    {fs_hz}
     config : OnsetConfig, optional
         Detector parameters.
 

@@ -23,9 +23,9 @@ _S_NF = 11
 _T_NI = 18
 # Integer parameters.
 (_P_D, _P_P, _P_LEARN, _P_SETTLE, _P_CONF, _P_BACK, _P_HB, _P_QUIET, _P_REST, _P_CONFOFF,
- _P_Q) = range(11)
+ _P_Q, _P_CONFFAST) = range(12)
 # Float parameters.
-_Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET = range(8)
+_Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET, _Q_FAST = range(9)
 
 
 @njit(cache=True, nogil=True)
@@ -374,12 +374,20 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                 if ts[c, _T_PEND] == 0 and g > fp[_Q_HON]:
                     ts[c, _T_PEND] = 1
                     ts[c, _T_ALARM] = b
-                if ts[c, _T_PEND] == 1 and b - ts[c, _T_ALARM] >= ip[_P_CONF]:
+                decide = False
+                level = 0.0
+                if ts[c, _T_PEND] == 1 and b - ts[c, _T_ALARM] >= ip[_P_CONFFAST]:
                     a0 = ts[c, _T_ALARM]
                     tot = 0.0
                     for j in range(a0 + 1, b + 1):
                         tot += hist[c, j % hb]
                     level = tot / ((b - a0) * d)
+                    # Two stages: a burst far above rest is confirmed after the short
+                    # stage; anything else waits the full confirmation and needs the
+                    # ordinary ratio (a QRS or a spike dies out before then).
+                    decide = b - a0 >= ip[_P_CONF] or level >= fp[_Q_FAST]
+                if decide:
+                    a0 = ts[c, _T_ALARM]
                     ts[c, _T_PEND] = 0
                     if level >= fp[_Q_CONF]:
                         lo = max(a0 - ip[_P_BACK], ts[c, _T_FIRSTB],

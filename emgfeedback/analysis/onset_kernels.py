@@ -16,18 +16,26 @@ import numpy as np
 from numba import njit
 
 # Per-channel float state slots.
-_F_SUM, _F_MU, _F_SD, _F_WMEAN, _F_WM2, _F_P0, _F_P0ACC, _F_LEVEL, _F_X1, _F_X2 = range(10)
-_F_NF = 10
-# Per-channel integer state slots.
+(_F_SUM, _F_MU, _F_SD, _F_WMEAN, _F_WM2, _F_P0, _F_P0ACC, _F_LEVEL, _F_X1, _F_X2, _F_QM,
+ _F_QM2, _F_QP, _F_HEADP) = range(14)
+_F_NF = 14
+# Per-channel integer state slots. Mid-contraction starts: _I_START is the stream's first
+# index, _I_GIVEN a baseline set before any sample, _I_EVAL0 the first sample compared with
+# the thresholds (+1; 0: none yet), _I_HEADACT an unbroken run above the onset threshold
+# since then, _I_ANYEV any event emitted, _I_PROV a learned baseline still provisional
+# (watched for a much quieter stretch), _I_QRUN that stretch's length, _I_QN its samples
+# in the new baseline, _I_SKIP no learning before this index, _I_HEADDONE the start of
+# the stream has been judged.
 (_I_POS, _I_SEEN, _I_LEARN, _I_ACTIVE, _I_RUN, _I_LASTEVT, _I_DOWN, _I_LEVELN, _I_READY,
- _I_HPOS, _I_ONSET, _I_PEND, _I_PENDLO, _I_ARMED) = range(14)
-_I_NI = 14
+ _I_HPOS, _I_ONSET, _I_PEND, _I_PENDLO, _I_ARMED, _I_START, _I_GIVEN, _I_EVAL0, _I_HEADACT,
+ _I_ANYEV, _I_PROV, _I_QRUN, _I_QN, _I_SKIP, _I_HEADDONE) = range(24)
+_I_NI = 24
 
 # Integer parameters.
 (_P_W, _P_MINON, _P_MINOFF, _P_LEARN, _P_MAXBACK, _P_TKEO, _P_HLEN, _P_SETTLE, _P_SMOOTH,
- _P_MARGIN, _P_REFINE) = range(11)
+ _P_MARGIN, _P_REFINE, _P_QUIET) = range(12)
 # Float parameters.
-_Q_ON, _Q_OFF, _Q_OFFFRAC, _Q_MINSD, _Q_TEMP = range(5)
+_Q_ON, _Q_OFF, _Q_OFFFRAC, _Q_MINSD, _Q_TEMP, _Q_QUIET = range(6)
 
 
 @njit(cache=True, nogil=True)
@@ -215,8 +223,64 @@ def _mean_hist(hist, c, hpos, hlen, idx, first, last):
 
 
 @njit(cache=True, nogil=True)
+def _head_end(buf, n, w, quiet_ratio):
+    """Did the learning window begin during a contraction that ended inside it?
+
+    ``buf`` holds the conditioned signal over the window. The most likely single step in
+    its power (two Gaussian segments, maximum likelihood) is found; when the power after
+    it is below ``quiet_ratio`` x the power before, and the first ``w`` samples are that
+    loud too (a burst in the middle of a resting window is not a start mid-contraction),
+    the step's position is returned; else -1.
+    """
+    margin = max(w // 4, 1)
+    if n < 4 * margin:
+        return -1
+    total = 0.0
+    for j in range(n):
+        total += buf[j]
+    run = 0.0
+    for j in range(margin):
+        run += buf[j]
+    best = -1e300
+    best_t = -1
+    for t in range(margin, n - margin):
+        m1 = max(run / t, 1e-30)
+        m2 = max((total - run) / (n - t), 1e-30)
+        ll = -0.5 * t * math.log(m1) - 0.5 * (n - t) * math.log(m2)
+        if ll > best:
+            best = ll
+            best_t = t
+        run += buf[t]
+    if best_t < 0:
+        return -1
+    before = 0.0
+    for j in range(best_t):
+        before += buf[j]
+    before /= best_t
+    after = (total - before * best_t) / (n - best_t)
+    head = 0.0
+    nh = min(w, best_t)
+    for j in range(nh):
+        head += buf[j]
+    head /= nh
+    if after < quiet_ratio * before and after < quiet_ratio * head:
+        return best_t
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, kind, index, det, unknown):
+    ev_ch[n_ev] = c
+    ev_kind[n_ev] = kind
+    ev_idx[n_ev] = index
+    ev_det[n_ev] = det
+    ev_unk[n_ev] = unknown
+    return n_ev + 1
+
+
+@njit(cache=True, nogil=True)
 def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring, hist,
-                  ev_ch, ev_kind, ev_idx, ev_det):
+                  learnbuf, ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
     """Run the detector over ``x`` (n, ch); write events; return how many were written."""
     n, n_ch = x.shape
     w = iparams[_P_W]
@@ -230,11 +294,13 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
     smooth = iparams[_P_SMOOTH]
     margin = iparams[_P_MARGIN]
     refine = iparams[_P_REFINE]
+    quiet_n = iparams[_P_QUIET]
     on_sd = fparams[_Q_ON]
     off_sd = fparams[_Q_OFF]
     off_frac = fparams[_Q_OFFFRAC]
     min_sd_ratio = fparams[_Q_MINSD]
     temp = fparams[_Q_TEMP]
+    quiet_ratio = fparams[_Q_QUIET]
     n_ev = 0
     for c in range(n_ch):
         fs_ = fstate[c]
@@ -258,33 +324,114 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                 fs_[_F_SUM] = 0.0
             p = fs_[_F_SUM] / w
             e = math.sqrt(p)
+            if is_[_I_SEEN] == 0:
+                is_[_I_START] = idx
             is_[_I_SEEN] += 1
             hpos = is_[_I_HPOS]
             hist[c, hpos] = cond
             hpos = hpos + 1 if hpos + 1 < hlen else 0
             is_[_I_HPOS] = hpos
-            if is_[_I_SEEN] <= max(w, settle):
-                # Window still filling or upstream filters still settling.
+            if is_[_I_SEEN] <= max(w, settle) or (is_[_I_READY] == 0 and idx < is_[_I_SKIP]):
+                # Window still filling or upstream filters still settling (or, after a
+                # start mid-contraction, the window still holding the contraction's end).
                 is_[_I_LASTEVT] = idx
                 continue
             if is_[_I_READY] == 0:
                 # Welford: numerically stable mean/variance of the rest envelope.
                 is_[_I_LEARN] += 1
                 k = is_[_I_LEARN]
+                learnbuf[c, k - 1] = cond
                 delta = e - fs_[_F_WMEAN]
                 fs_[_F_WMEAN] += delta / k
                 fs_[_F_WM2] += delta * (e - fs_[_F_WMEAN])
                 fs_[_F_P0ACC] += p
                 if k >= n_learn_target:
+                    is_[_I_LASTEVT] = idx
+                    end = -1 if is_[_I_HEADDONE] == 1 else _head_end(learnbuf[c], k, w,
+                                                                      quiet_ratio)
+                    is_[_I_HEADDONE] = 1
+                    if end >= 0:
+                        # The stream began mid-contraction and it ended in this window:
+                        # an onset of unknown time at the stream's start, the offset at
+                        # the step, and the baseline learned afresh after the step (once
+                        # the moving window no longer holds the contraction).
+                        off_i = idx - (k - 1 - end)
+                        n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1,
+                                     is_[_I_START], idx, 1)
+                        n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 0,
+                                     off_i, idx, 0)
+                        is_[_I_ANYEV] = 1
+                        is_[_I_LEARN] = 0
+                        fs_[_F_WMEAN] = 0.0
+                        fs_[_F_WM2] = 0.0
+                        fs_[_F_P0ACC] = 0.0
+                        is_[_I_SKIP] = off_i + w
+                        is_[_I_ARMED] = 1
+                        continue
                     fs_[_F_MU] = fs_[_F_WMEAN]
                     fs_[_F_SD] = math.sqrt(fs_[_F_WM2] / max(k - 1, 1))
                     fs_[_F_P0] = fs_[_F_P0ACC] / k
+                    head_p = 0.0
+                    for j in range(min(w, k)):
+                        head_p += learnbuf[c, j]
+                    fs_[_F_HEADP] = head_p / min(w, k)
                     is_[_I_READY] = 1
-                    is_[_I_LASTEVT] = idx
+                    # A learned baseline may be a contraction that filled the whole
+                    # window: watched until the first event for a much quieter stretch.
+                    is_[_I_PROV] = 1 - is_[_I_ANYEV]
                 continue
             mu = fs_[_F_MU]
             sd_eff = max(fs_[_F_SD], min_sd_ratio * mu, 1e-12)
             p0 = max(fs_[_F_P0], 1e-24)
+            first_eval = is_[_I_EVAL0] == 0
+            if first_eval:
+                is_[_I_EVAL0] = idx + 1
+                if is_[_I_GIVEN] == 1 and e > mu + on_sd * sd_eff:
+                    # Already above the onset threshold when the detector starts, with a
+                    # baseline known beforehand: the stream may have begun mid-contraction.
+                    is_[_I_HEADACT] = 1
+                    is_[_I_ARMED] = 1
+            if is_[_I_PROV] == 1 and is_[_I_ACTIVE] == 0 and is_[_I_PEND] == 0:
+                if p < quiet_ratio * p0:
+                    is_[_I_QRUN] += 1
+                    if is_[_I_QRUN] > w:
+                        # the moving window holds only the quiet stretch now
+                        is_[_I_QN] += 1
+                        kq = is_[_I_QN]
+                        dq = e - fs_[_F_QM]
+                        fs_[_F_QM] += dq / kq
+                        fs_[_F_QM2] += dq * (e - fs_[_F_QM])
+                        fs_[_F_QP] += p
+                    if is_[_I_QRUN] >= quiet_n and is_[_I_QN] >= 2:
+                        # The "rest" learned at the start was (partly) a contraction, and
+                        # the quiet stretch is the baseline from now on. When the learning
+                        # window began loud too, the stream began mid-contraction: onset of
+                        # unknown time at the stream's start, offset at the most likely
+                        # step down. (A burst that began inside the window is only dropped.)
+                        kq = is_[_I_QN]
+                        pq = max(fs_[_F_QP] / kq, 1e-24)
+                        first = max(is_[_I_LASTEVT] + 1, idx - hlen + 1)
+                        offset = _change_point(hist, c, hpos, hlen, idx, first, idx, p0, pq)
+                        if fs_[_F_HEADP] * quiet_ratio > pq:
+                            n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1,
+                                         is_[_I_START], idx, 1)
+                            n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 0,
+                                         offset, idx, 0)
+                            is_[_I_ANYEV] = 1
+                        is_[_I_PROV] = 0
+                        fs_[_F_MU] = fs_[_F_QM]
+                        fs_[_F_SD] = math.sqrt(fs_[_F_QM2] / max(kq - 1, 1))
+                        fs_[_F_P0] = pq
+                        is_[_I_LASTEVT] = offset
+                        is_[_I_RUN] = 0
+                        is_[_I_ARMED] = 1
+                        continue
+                else:
+                    is_[_I_QRUN] = 0
+                    is_[_I_QN] = 0
+                    fs_[_F_QM] = 0.0
+                    fs_[_F_QM2] = 0.0
+                    fs_[_F_QP] = 0.0
             if is_[_I_PEND] == 1:
                 # A confirmed onset waits for its rise to be fitted: after ``refine``
                 # samples, or now if the burst is already ending (then only up to where
@@ -297,11 +444,8 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                                       ramps, margin, smooth, temp * smooth) \
                         if hi > lo else is_[_I_ONSET]
                     onset = max(onset, idx - max_back - refine)
-                    ev_ch[n_ev] = c
-                    ev_kind[n_ev] = 1
-                    ev_idx[n_ev] = onset
-                    ev_det[n_ev] = idx
-                    n_ev += 1
+                    n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1, onset,
+                                 idx, 0)
                     is_[_I_PEND] = 0
                     is_[_I_ONSET] = onset
                     is_[_I_LASTEVT] = onset
@@ -315,6 +459,7 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                 else:
                     is_[_I_RUN] = 0
                     is_[_I_ARMED] = 1
+                    is_[_I_HEADACT] = 0
                 if is_[_I_RUN] >= min_on:
                     # Backdate: most likely change point from rest power to the power of the
                     # confirming run, within the history and after the previous event.
@@ -323,16 +468,25 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     onset = idx - min_on + 1
                     if p1 > p0 and first <= idx:
                         onset = _change_point(hist, c, hpos, hlen, idx, first, idx, p0, p1)
-                    if ramps.size and p1 > p0:
+                    # With a baseline known from the start, a run unbroken since the
+                    # detector started, or a change point pinned at that first sample,
+                    # means the burst began before the stream: its onset is unknown.
+                    head = is_[_I_GIVEN] == 1 and is_[_I_ANYEV] == 0 and (
+                        is_[_I_HEADACT] == 1 or onset <= is_[_I_EVAL0] - 1)
+                    if head:
+                        n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1,
+                                     is_[_I_START], idx, 1)
+                        onset = is_[_I_START]
+                    elif ramps.size and p1 > p0:
                         # The rise is fitted once ``refine`` samples past it are in.
                         is_[_I_PEND] = 1
                         is_[_I_PENDLO] = max(first, onset - ramps[-1] - w)
                     else:
-                        ev_ch[n_ev] = c
-                        ev_kind[n_ev] = 1
-                        ev_idx[n_ev] = onset
-                        ev_det[n_ev] = idx
-                        n_ev += 1
+                        n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1,
+                                     onset, idx, 0)
+                    is_[_I_ANYEV] = 1
+                    is_[_I_PROV] = 0
+                    is_[_I_HEADACT] = 0
                     is_[_I_ACTIVE] = 1
                     is_[_I_RUN] = 0
                     is_[_I_ONSET] = onset
@@ -364,11 +518,8 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                             # the change point to the end favours p0.
                             offset = _change_point(hist, c, hpos, hlen, idx, first, idx,
                                                    p1, p0)
-                    ev_ch[n_ev] = c
-                    ev_kind[n_ev] = 0
-                    ev_idx[n_ev] = offset
-                    ev_det[n_ev] = idx
-                    n_ev += 1
+                    n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 0,
+                                 offset, idx, 0)
                     is_[_I_ACTIVE] = 0
                     is_[_I_RUN] = 0
                     is_[_I_ARMED] = 0

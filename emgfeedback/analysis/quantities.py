@@ -31,7 +31,9 @@ import math
 import numpy as np
 from scipy import signal
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.errors import ConfigError
+from emgfeedback.types import quantisation_floor_uv
 
 #: Length of the windows the resting tone is measured over, seconds.
 TONE_WINDOW_S = 0.5
@@ -74,14 +76,12 @@ def noise_floor_uv(calibration=None, fs_hz: float | None = None, band_hz=None,
     """
     step = calibration.uv_per_count if calibration is not None else quantisation_uv
     sensor = calibration.sensor_noise_uv if calibration is not None else 0.0
-    q_rms = 0.0
-    if step is not None and math.isfinite(step) and step > 0:
-        q_rms = step / math.sqrt(12.0)
-        if band_hz is not None and fs_hz:
-            low, high = band_hz
-            high = min(high, fs_hz / 2.0)
-            q_rms *= math.sqrt(max(high - low, 0.0) / (fs_hz / 2.0))
-    theoretical = math.hypot(q_rms, sensor)
+    fraction = 1.0
+    if band_hz is not None and fs_hz:
+        low, high = band_hz
+        high = min(high, fs_hz / 2.0)
+        fraction = max(high - low, 0.0) / (fs_hz / 2.0)
+    theoretical = quantisation_floor_uv(step, sensor, fraction)
     if measured_uv is not None:
         if not (math.isfinite(measured_uv) and measured_uv >= 0):
             raise ConfigError(f"measured floor {measured_uv!r} µV: expected a number >= 0")
@@ -89,6 +89,7 @@ def noise_floor_uv(calibration=None, fs_hz: float | None = None, band_hz=None,
     return theoretical
 
 
+@shared_params
 def usable_samples(raw_uv, fs_hz: float, settle_s: float = SETTLE_S,
                    flat_s: float = 0.25) -> np.ndarray:
     """Samples that may count as rest: present, not padding, and after the filters settled.
@@ -104,8 +105,7 @@ def usable_samples(raw_uv, fs_hz: float, settle_s: float = SETTLE_S,
     ----------
     raw_uv : array_like
         Unfiltered signal in µV, ``(n_samples, n_channels)`` (or 1-D).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     settle_s, flat_s : float
         Settling time and shortest flat run, seconds.
 
@@ -148,6 +148,7 @@ def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
 
 
+@shared_params
 def filter_power_ratio(rest_windows_uv, fs_hz: float, pipeline) -> float:
     """Power of the input in the analysis band over the power measured after the filters.
 
@@ -163,8 +164,7 @@ def filter_power_ratio(rest_windows_uv, fs_hz: float, pipeline) -> float:
     ----------
     rest_windows_uv : array_like
         ``(n_windows, window_samples)`` filtered rest samples, µV.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     pipeline : PipelineConfig
         The processing the samples went through.
 
@@ -221,6 +221,43 @@ def filter_power_ratio_from_psd(f, p, fs_hz: float, pipeline) -> float:
     edges = np.flatnonzero(in_band)
     weight[edges[0]] = weight[edges[-1]] = 0.5
     return float(np.sum(est * weight)) / measured
+
+
+def tone_from_windows(window_ms_uv2, power_ratio: float,
+                      floor_uv: float) -> tuple[float, float, bool, str]:
+    """The resting tone from the mean squares of the rest windows: the one formula.
+
+    The raw in-band RMS is the square root of the median window mean square (robust to a
+    stray twitch) times what the filters took from the band (:func:`filter_power_ratio`);
+    the tone is that RMS with the floor removed in quadrature, ``√(raw² − floor²)``, and
+    is a measurement only when at least :data:`VALID_FLOOR_RATIO` × the floor.
+
+    Parameters
+    ----------
+    window_ms_uv2 : array_like
+        Mean square of each rest window, µV² (at least one).
+    power_ratio : float
+        :func:`filter_power_ratio` of those windows (1.0 for unfiltered outputs).
+    floor_uv : float
+        The channel's noise floor, µV RMS.
+
+    Returns
+    -------
+    tone_uv, raw_rms_uv : float
+        The floor-corrected tone and the in-band RMS before the correction, µV.
+    valid : bool
+        Whether the tone is a measurement.
+    reason : str
+        Why not ("" when valid).
+    """
+    floor = float(floor_uv)
+    raw = math.sqrt(float(np.median(window_ms_uv2)) * power_ratio)
+    tone = math.sqrt(max(raw * raw - floor * floor, 0.0))
+    valid = bool(tone >= VALID_FLOOR_RATIO * floor and tone > 0)
+    reason = "" if valid else (
+        f"tone {tone:.2f} µV is below {VALID_FLOOR_RATIO:g}× the noise floor "
+        f"({floor:.2f} µV): not a measurement")
+    return tone, raw, valid, reason
 
 
 def baseline_mean_uv(envelope_uv, usable=None) -> np.ndarray:
@@ -280,6 +317,7 @@ def apdf_uv(envelope_uv, usable=None, percentiles=(10, 50, 90)) -> np.ndarray:
     return out
 
 
+@shared_params
 def rest_quantities(raw_uv, filtered_uv, fs_hz: float, pipeline, floors_uv,
                     envelope_uv=None, output_kinds=None) -> tuple[list[dict], np.ndarray]:
     """Every resting quantity of a recording, per channel, by the one rule all paths share.
@@ -294,8 +332,7 @@ def rest_quantities(raw_uv, filtered_uv, fs_hz: float, pipeline, floors_uv,
         Unfiltered signal in µV, ``(n_samples, n_channels)``, NaN where missing.
     filtered_uv : array_like
         The pipeline's filtered signal (same shape; any value where ``raw_uv`` is NaN).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     pipeline : PipelineConfig
         The processing that produced ``filtered_uv``.
     floors_uv : sequence of float
@@ -347,6 +384,7 @@ def rest_quantities(raw_uv, filtered_uv, fs_hz: float, pipeline, floors_uv,
     return channels, mask
 
 
+@shared_params
 def channel_floors_uv(fs_hz: float, band_hz, output_kinds=None, quantisation_uv=None,
                       calibration=None, measured_uv: float | None = None) -> list[float]:
     """Noise floor per channel (µV RMS in ``band_hz``): the one rule every path uses.
@@ -358,8 +396,7 @@ def channel_floors_uv(fs_hz: float, band_hz, output_kinds=None, quantisation_uv=
 
     Parameters
     ----------
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     band_hz : tuple of float
         The analysis band.
     output_kinds : sequence of str, optional

@@ -13,9 +13,11 @@ import warnings
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.errors import ConfigError
 
 
+@shared_params
 def windowed_rms(x_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     """RMS of consecutive non-overlapping windows.
 
@@ -23,8 +25,7 @@ def windowed_rms(x_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     ----------
     x_uv : array_like
         Signal in µV, ``(n_samples, n_channels)`` (or 1-D).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     window_s : float
         Window length in seconds.
 
@@ -46,6 +47,7 @@ def windowed_rms(x_uv, fs_hz: float, window_s: float = 0.5) -> np.ndarray:
     return np.sqrt(ms)
 
 
+@shared_params
 def rest_mask(x_uv, fs_hz: float, window_s: float = 0.5, percentile: float = 10.0,
               tolerance: float = 1.3) -> np.ndarray:
     """Per-sample mask of rest, per channel.
@@ -54,8 +56,7 @@ def rest_mask(x_uv, fs_hz: float, window_s: float = 0.5, percentile: float = 10.
     ----------
     x_uv : array_like
         Band-passed signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     window_s : float
         Window length in seconds (default 0.5).
     percentile : float

@@ -31,9 +31,12 @@ import math
 import numpy as np
 
 from emgfeedback.analysis import quality as q
+from emgfeedback.analysis._docs import shared_params
 
 #: Grades, best first.
 GRADES = ("good", "usable", "not usable")
+#: Result kind a check's grade is stored under with a session (one result per channel).
+RESULT_KIND = "signal_check"
 _SEVERITY_GRADE = {"info": "good", "warn": "usable", "fail": "not usable"}
 #: Baseline walk over the rest (peak-to-peak of 1 s means), µV at the electrode, above
 #: which the channel is drifting. Natural wander is tens of µV; settling electrodes, mV.
@@ -80,9 +83,11 @@ def _reason(code: str, severity: str, verdict: str, action: str) -> dict:
     return {"code": code, "severity": severity, "verdict": verdict, "action": action}
 
 
+@shared_params
 def check_signal(counts, calibration, fs_hz: float, *, rest_samples: int | None = None,
                  contraction: tuple[int, int] | None = None, mains_hz: float = 50.0,
-                 lost_samples=None, board=None, names=None, placements=None) -> dict:
+                 lost_samples=None, board=None, names=None, placements=None,
+                 pipeline_config) -> dict:
     """Grade each channel of a check recording.
 
     Parameters
@@ -91,21 +96,23 @@ def check_signal(counts, calibration, fs_hz: float, *, rest_samples: int | None 
         ADC counts, ``(n_samples, n_channels)``, float with NaN where samples were lost.
     calibration : sequence of ChannelCalibration
         Per channel (output kind, step, rails).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     rest_samples : int, optional
         Samples ``[0, rest_samples)`` are the rest (default: all, or up to the
         contraction).
     contraction : tuple of int, optional
         ``(start, stop)`` sample indices of the test contraction; None when it was skipped.
-    mains_hz : float
-        Mains frequency (50 or 60).
+    {mains_hz}
     lost_samples : int or sequence of int, optional
         Samples lost per channel that are not in ``counts`` as NaN.
     board : Board, optional
         The board (for the gain in use); unknown when None.
     names, placements : sequence of str, optional
         Channel names and placement texts (to find each channel's placement).
+    pipeline_config : PipelineConfig
+        The processing to grade with: the live path's
+        (:func:`emgfeedback.runtime.default_pipeline_config` for the source's rate, passed by
+        the caller so that the analysis does not import the runtime).
 
     Returns
     -------
@@ -119,7 +126,6 @@ def check_signal(counts, calibration, fs_hz: float, *, rest_samples: int | None 
     from emgfeedback.analysis.placements import placement_for
     from emgfeedback.analysis.quantities import channel_floors_uv, rest_quantities
     from emgfeedback.dsp import process_offline
-    from emgfeedback.runtime.processor import default_pipeline_config
 
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim == 1:
@@ -136,7 +142,7 @@ def check_signal(counts, calibration, fs_hz: float, *, rest_samples: int | None 
     stop = contraction[0] if contraction else n
     rest_n = min(int(rest_samples) if rest_samples else stop, stop, n)
     uv = counts_to_uv(c, calibration)
-    cfg = default_pipeline_config(fs_hz, mains_hz)
+    cfg = pipeline_config
     filtered, _ = process_offline(np.where(np.isfinite(uv), uv, 0.0), cfg, kinds=kinds)
     band = tuple(cfg.band_hz)
     quality = q.assess_quality(uv[:rest_n], fs_hz, filtered_uv=filtered[:rest_n],

@@ -1,30 +1,40 @@
-"""Whole-recording analysis in blocks: :func:`~emgfeedback.analysis.report.analyse`'s numbers
+"""Whole-recording analysis in blocks: :func:`~emgfeedback.analysis.summary.analyse`'s numbers
 with memory that does not grow with the recording's length.
 
-:func:`analyse_source` reads a :class:`~emgfeedback.analysis.recordings.RecordingSource`
+:func:`analyse_source` reads a :class:`~emgfeedback.io.recordings.RecordingSource`
 block by block and makes a few passes over it:
 
 1. read: the samples (in µV) are written to a private temporary file, and what needs the
-   raw signal only is accumulated: the mains spectrum (Welch, segment by segment), the
-   quantisation step, lost samples, the per-second electrode-off flags, clipping;
+   raw signal only is accumulated: the mains spectrum (Welch, segment by segment, all
+   channels in one transform), the quantisation step, lost samples, the per-second
+   electrode-off flags, clipping;
 2. filter: the processing chain runs block by block (it is causal and chunk-size
    invariant); the filtered signal is written to the temporary folder; the usable samples
    (never padding, gaps or settling), the 0.5 s window RMS values (rest, SNR), the peak
-   envelope, the ECG band energy (decimated) and the APDF envelope values are kept;
+   envelope, the ECG band energy (decimated; zero-phase filtered over ``ECG_SPAN_S`` with
+   margins, by a compiled loop that is SciPy's ``sosfiltfilt`` bit for bit) and a count
+   of the APDF envelope's values by bin (:class:`~.blocks.KeyHistogram`) are kept;
 3. rest: with the rest windows known, the resting tone (median window power, the filters'
-   power ratio from the mean rest spectrum) and the onset detector's baseline;
+   power ratio from the mean rest spectrum) and the onset detector's baseline; the APDF
+   envelope is computed again and the few bins holding its percentiles are gathered;
 4. onsets: the streaming detector over the filtered signal;
-5. per burst: recovery and the left/right amplitudes, read back around each burst.
+5. per burst: recovery and the left/right amplitudes, read back around each burst (all
+   channels' bursts in time order, from one forward read).
 
-Each step calls the same definitions as :func:`~emgfeedback.analysis.report.analyse`
-(usable samples, floors, the filter power ratio, quality verdicts, recovery, symmetry,
-timing); where a whole-array function cannot take a block, the block's summary goes to its
-``*_from_*`` counterpart. The results agree with :func:`analyse` to floating-point rounding
-(``tests/e2e/test_round_trips.py`` checks it on a session and its CSV and EDF exports,
-with gaps, at two block sizes). Memory: a few blocks of samples plus about 1/20 of a value
-per sample for the ECG band energy (8 channels × 10 min at 2 kHz: 17-22 MB above the
-import floor, about 1.1× the samples' int16 size); the temporary files (a private folder
-in ``TMPDIR``) take up to 25 bytes per sample per channel on disk.
+Each step calls the same definitions as :func:`~emgfeedback.analysis.summary.analyse`
+(usable samples, floors, the filter power ratio, the resting tone, quality verdicts,
+recovery, symmetry, timing); where a whole-array function cannot take a block, the block's
+summary goes to its ``*_from_*`` counterpart. The results agree with :func:`analyse` to
+floating-point rounding (``tests/e2e/test_round_trips.py`` checks it on a session and its
+CSV and EDF exports, with gaps, at two block sizes).
+
+Speed: the work of a block that can wait (the spectra in pass 1, the APDF envelope and the
+ECG energy in pass 2, the envelope's percentile bins in pass 3) runs in a second thread
+(:class:`~.blocks.Worker`, blocks in order, so the results do not depend on timing) while
+the next block is read and filtered. Memory: a few blocks of samples plus about 1/20 of a
+value per sample for the ECG band energy; the temporary files (a private folder in
+``TMPDIR``) take 17 bytes per sample per channel on disk (raw and filtered float64, the
+usable flags).
 Only the ``streaming`` detector is supported (the others are zero-phase, whole-array).
 """
 
@@ -33,33 +43,38 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 
 import numpy as np
-from scipy import signal
 
-from emgfeedback.analysis.blocks import Spill, Stats, Welch, exact_percentiles, rechunk
+from emgfeedback.analysis._docs import shared_params
+from emgfeedback.analysis.blocks import (
+    KeyHistogram,
+    ReadAhead,
+    Spill,
+    Stats,
+    Welch,
+    Worker,
+    convert_columns,
+    rechunk,
+    window_psd,
+)
+from emgfeedback.errors import ConfigError
 
 #: Recordings shorter than this are analysed as whole arrays (they are small), s.
 MIN_BLOCKED_S = 20.0
-#: Rest windows per block (blocks are whole windows, so windows never straddle blocks).
-BLOCK_WINDOWS = 16
+#: Rest windows per block (blocks are whole windows, so windows never straddle blocks):
+#: 16 s at 0.5 s windows (per-block Python work small; longer costs more in page faults).
+BLOCK_WINDOWS = 32
 #: Longest stretch after a burst read at once when looking for the return to rest, s.
 RECOVERY_SPAN_S = 30.0
 #: ECG band filtering looks this far on both sides of a block (zero-phase filter), s.
 ECG_MARGIN_S = 4.0
+#: Span filtered at once for the ECG band energy (its margins are then a small part), s.
+ECG_SPAN_S = 64.0
 
 
-def _convert(block: np.ndarray, cols, factors, means) -> np.ndarray:
-    """The EMG columns in µV (counts minus their mean, times µV per count)."""
-    x = block[:, cols].astype(np.float64, copy=True)
-    for j in range(x.shape[1]):
-        if means[j] is not None:
-            x[:, j] -= means[j]
-        if factors[j] != 1.0:
-            x[:, j] *= factors[j]
-    return x
-
-
+@shared_params
 def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count: float = 1.0,
                    detector: str = "streaming", mains_hz: float | None = None,
                    highpass_hz: float | None = None, quantisation_uv=None,
@@ -71,14 +86,13 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
     ----------
     src : RecordingSource
         The recording (its :meth:`chunks` are read more than once only for counts).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     units, uv_per_count
-        As :func:`~emgfeedback.analysis.recordings.to_uv`.
+        As :func:`~emgfeedback.analysis.units.to_uv`.
     detector : str
         Must be ``streaming``.
     mains_hz, highpass_hz, quantisation_uv, reference, progress, output_kinds, calibration
-        As :func:`~emgfeedback.analysis.report.analyse` (``output_kinds`` and
+        As :func:`~emgfeedback.analysis.summary.analyse` (``output_kinds`` and
         ``calibration`` for every channel of ``src``, ``quantisation_uv`` per EMG channel).
     block_windows : int
         0.5 s windows per block.
@@ -86,11 +100,10 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
     Returns
     -------
     dict
-        The dictionary :func:`~emgfeedback.analysis.report.analyse` returns; ``_arrays``
+        The dictionary :func:`~emgfeedback.analysis.summary.analyse` returns; ``_arrays``
         holds the envelope and rest mask decimated for a plot (``plot_step``).
     """
-    from emgfeedback.analysis.recordings import UV_FACTORS
-    from emgfeedback.errors import ConfigError
+    from emgfeedback.analysis.units import UV_FACTORS
 
     if detector != "streaming":
         raise ConfigError(f"detector {detector}: only 'streaming' runs on a recording read in "
@@ -154,6 +167,7 @@ class _Job:
         self.quantisation_uv = quantisation_uv
         self.mains_hz, self.highpass_hz = mains_hz, highpass_hz
         self.spills: list[Spill] = []
+        self.worker = Worker()  # a second core for the work of each block that can wait
 
     def spill(self, name, n_cols, dtype=np.float64) -> Spill:
         s = Spill(self.folder, name, n_cols, dtype)
@@ -161,6 +175,7 @@ class _Job:
         return s
 
     def close(self):
+        self.worker.close()
         for s in self.spills:
             s.close()
 
@@ -171,10 +186,20 @@ class _Job:
         fs, n_ch = self.fs, self.n_ch
         self.raw = self.spill("raw.f8", n_ch)
         nper = int(round(fs))
-        self.vote = [Welch(fs, nper) if k in ("raw", "uv") else None for k in self.kinds]
         self.checks = [CHECKS_BY_KIND.get(k, CHECKS_BY_KIND["raw"]) for k in self.kinds]
-        self.qwelch = [Welch(fs, nper) if "mains" in ch else None for ch in self.checks]
+        # Mains spectra, all channels in one Welch: the vote (zero-filled signal, raw/uV
+        # channels) and quality's (finite samples only). Until a sample is missing both see
+        # the same samples, so quality's is the vote's (when it covers the channel); at the
+        # first missing sample each channel's goes on alone (Welch.column).
+        self.vote_cols = [c for c, k in enumerate(self.kinds) if k in ("raw", "uv")] \
+            if self.mains_hz is None else []
+        self.vote = Welch(fs, nper, len(self.vote_cols)) if self.vote_cols else None
+        q_cols = [c for c in range(n_ch) if "mains" in self.checks[c]]
+        self._q_cols, self._q_alias = q_cols, set(q_cols) <= set(self.vote_cols)
+        self._q_all = None if self._q_alias or not q_cols else Welch(fs, nper, len(q_cols))
+        self.qwelch = [None] * n_ch  # per channel, once split
         self.qfinite = [[] for _ in range(n_ch)]  # the first finite samples (short files)
+        n_finite = np.zeros(n_ch, dtype=np.int64)
         self.n_nan = np.zeros(n_ch, dtype=np.int64)
         want_q = self.quantisation_uv is None and self.calibration is None
         self.uniq = [np.empty(0) for _ in range(n_ch)] if want_q else None
@@ -184,23 +209,53 @@ class _Job:
         self.rail = [[] for _ in range(n_ch)]
         self.clipped = np.zeros(n_ch, dtype=np.int64)
         for blk in rechunk(self.src.chunks(), self.rows):
-            x = _convert(blk, self.cols, self.factors, self.means)
+            x = convert_columns(blk, self.cols, self.factors, self.means)
             self.raw.append(x)
             finite = np.isfinite(x)
-            self.n_nan += (~finite).sum(axis=0)
-            zero = np.where(finite, x, 0.0)
+            all_finite = bool(finite.all())
+            if not all_finite:
+                self.n_nan += (~finite).sum(axis=0)
+            self.worker.submit(self._spectra, x, finite, all_finite)
+            rounded = np.round(x, 9) if self.uniq is not None else None
             for c in range(n_ch):
-                if self.vote[c] is not None and self.mains_hz is None:
-                    self.vote[c].add(zero[:, c])
-                xc = x[finite[:, c], c]
-                if self.qwelch[c] is not None:
-                    self.qwelch[c].add(xc)
-                    if self.qwelch[c].n <= nper:
-                        self.qfinite[c].append(xc)
+                fc = finite[:, c]
+                xc = x[:, c] if all_finite else x[fc, c]
+                n_finite[c] += xc.size
+                if n_finite[c] <= nper:
+                    self.qfinite[c].append(xc)
                 if self.uniq is not None and self.uniq[c] is not None:
-                    u = np.union1d(self.uniq[c], np.unique(np.round(xc, 9)))
-                    self.uniq[c] = u if u.size <= 50_000 else None
+                    rc = rounded[:, c] if all_finite else rounded[fc, c]
+                    u = self.uniq[c]
+                    if u.size:  # only values not seen yet are sorted in (usually none)
+                        at = np.minimum(np.searchsorted(u, rc), u.size - 1)
+                        rc = rc[u[at] != rc]
+                    if rc.size:
+                        u = np.union1d(u, rc)
+                        self.uniq[c] = u if u.size <= 50_000 else None
                 self._off_windows(c, x[:, c], xc, w1)
+        self.worker.submit(self._split_spectra)
+        self.worker.drain()
+
+    def _split_spectra(self) -> None:
+        """Give each mains-checked channel its own spectrum (from the shared one)."""
+        if not self._q_cols or self.qwelch[self._q_cols[0]] is not None:
+            return
+        for j, c in enumerate(self._q_cols):
+            self.qwelch[c] = (self.vote.column(self.vote_cols.index(c)) if self._q_alias
+                              else self._q_all.column(j))
+
+    def _spectra(self, x, finite, all_finite) -> None:
+        """The mains spectra of one block (in the worker thread, blocks in order)."""
+        if not all_finite:
+            self._split_spectra()  # from here on the channels' samples differ
+        if self.vote is not None:
+            zero = x if all_finite else np.where(finite, x, 0.0)
+            self.vote.add(zero[:, self.vote_cols])
+        if self._q_all is not None and self.qwelch[self._q_cols[0]] is None:
+            self._q_all.add(x[:, self._q_cols])
+        for c in self._q_cols:
+            if self.qwelch[c] is not None:
+                self.qwelch[c].add(x[:, c] if all_finite else x[finite[:, c], c])
 
     def _off_windows(self, c, xc_all, xc_finite, w1):
         cal = self.calibration[c] if self.calibration is not None else None
@@ -228,7 +283,6 @@ class _Job:
         from emgfeedback.analysis.quality import FLAT_RUN_S
         from emgfeedback.analysis.quantities import SETTLE_S, TONE_WINDOW_S, usable_samples
         from emgfeedback.analysis.rest import windowed_rms
-        from emgfeedback.analysis.tone import moving_rms
         from emgfeedback.dsp import KindPipeline
 
         fs, n_ch, n = self.fs, self.n_ch, self.raw.n_rows
@@ -239,66 +293,110 @@ class _Job:
         settle = int(round(SETTLE_S * fs))
         look_back = max(flat_n, flat_env) + settle + 2
         look_ahead = max(flat_n, flat_env) + 1
-        ecg_cols = [c for c in range(n_ch) if "ecg" in self.checks[c]]
-        margin = int(round(ECG_MARGIN_S * fs)) if ecg_cols else 0
+        self.ecg_cols = [c for c in range(n_ch) if "ecg" in self.checks[c]]
         self.ecg_step = max(int(fs // 100), 1)
-        sos = signal.butter(2, [5.0, min(30.0, 0.45 * fs)], btype="band", fs=fs,
-                            output="sos") if ecg_cols else None
-        k_ecg = max(int(0.04 * fs), 1)
-        self.ecg_energy = {c: [] for c in ecg_cols}
+        self.ecg_energy = {c: [] for c in self.ecg_cols}
         self.filtered = self.spill("filtered.f8", n_ch)
         self.usable = self.spill("usable.u1", n_ch, np.uint8)
-        self.env_spill = [self.spill(f"env{c}.f8", 1) for c in range(n_ch)]
-        self.env_min = np.full(n_ch, np.inf)
-        self.env_max = np.full(n_ch, -np.inf)
+        self.env_hist = [KeyHistogram() for _ in range(n_ch)]
         self.peak = np.full(n_ch, -np.inf)
         self.rest_rms, self.snr_rms = [], []
         self.plot_step = max(n // 20000, 1)
         self.plot_env, self.plot_pos = [], []
-        w_env = max(int(round(0.1 * fs)), 1)
-        prev_f = np.empty((0, n_ch))
+        self._prev_f = np.empty((0, n_ch))  # the envelope's history (worker)
         for a in range(0, n, self.rows):
             b = min(a + self.rows, n)
-            ctx_a, ctx_b = max(a - max(look_back, margin), 0), min(b + max(look_ahead, margin), n)
-            ctx = self.raw.read(ctx_a, ctx_b)
+            ctx_a = max(a - look_back, 0)
+            ctx = self.raw.read(ctx_a, min(b + look_ahead, n))
             x = ctx[a - ctx_a: b - ctx_a]
-            zero = np.where(np.isfinite(x), x, 0.0)
+            finite = np.isfinite(x)
+            zero = x if finite.all() else np.where(finite, x, 0.0)
             filt, env = pipe.process(zero)
             self.filtered.append(filt)
             if env.size:
                 self.peak = np.maximum(self.peak, env.max(axis=0))
             # Usable samples: usable_samples() on the block with enough context both sides.
-            u_a = max(a - look_back, 0)
-            u_b = min(b + look_ahead, n)
-            use_ctx = ctx[u_a - ctx_a: u_b - ctx_a]
-            use = usable_samples(use_ctx, fs)
+            use = usable_samples(ctx, fs)
             if env_cols:
-                use[:, env_cols] = usable_samples(use_ctx[:, env_cols], fs, flat_s=FLAT_RUN_S)
-            use = use[a - u_a: b - u_a]
-            self.usable.append(use.astype(np.uint8))
-            self.rest_rms.append(windowed_rms(np.where(use, filt, np.nan), fs, TONE_WINDOW_S))
-            self.snr_rms.append(windowed_rms(filt, fs, 0.5))
-            # APDF envelope: the 100 ms moving RMS over the usable samples.
-            both = np.concatenate([prev_f, filt]) if prev_f.size else filt
-            mr = moving_rms(both, fs, 0.1)[prev_f.shape[0]:]
-            prev_f = both[-w_env:]
-            for c in range(n_ch):
-                v = mr[use[:, c] & np.isfinite(mr[:, c]), c]
-                if v.size:
-                    self.env_spill[c].append(v)
-                    self.env_min[c] = min(self.env_min[c], float(v.min()))
-                    self.env_max[c] = max(self.env_max[c], float(v.max()))
-            # ECG: zero-phase band energy, cut from a block with margins, decimated.
-            for c in ecg_cols:
-                xz = ctx[:, c]
-                xz = np.where(np.isfinite(xz), xz, 0.0)
-                low = signal.sosfiltfilt(sos, xz)
-                e = np.convolve(low * low, np.ones(k_ecg) / k_ecg, mode="same")
-                first = a + (-a) % self.ecg_step
-                self.ecg_energy[c].append(e[first - ctx_a: b - ctx_a: self.ecg_step].copy())
+                use[:, env_cols] = usable_samples(ctx[:, env_cols], fs, flat_s=FLAT_RUN_S)
+            use = use[a - ctx_a: b - ctx_a]
+            self.usable.append(use.view(np.uint8))
+            all_use = bool(use.all())
+            snr = windowed_rms(filt, fs, 0.5)
+            self.snr_rms.append(snr)
+            self.rest_rms.append(snr if all_use and TONE_WINDOW_S == 0.5 else windowed_rms(
+                np.where(use, filt, np.nan), fs, TONE_WINDOW_S))
+            self.worker.submit(self._envelope_block, a, filt, use, all_use)
             first = a + (-a) % self.plot_step
             self.plot_env.append(env[first - a:: self.plot_step].copy())  # not a view
             self.plot_pos.append(np.arange(first, b, self.plot_step))
+        self.worker.drain()
+
+    def _envelope_block(self, a, filt, use, all_use) -> None:
+        """The APDF envelope's values counted per channel and, every ECG_SPAN_S,
+        the ECG band energy (in the worker thread, blocks in order)."""
+        for c, v in enumerate(self._envelope_values(filt, use, all_use)):
+            self.env_hist[c].add(v)
+        group = self.rows * max(int(round(ECG_SPAN_S * self.fs / self.rows)), 1)
+        if self.ecg_cols and a % group == 0:
+            self._ecg_block(a, min(a + group, self.raw.n_rows))
+
+    def _envelope_values(self, filt, use, all_use) -> list:
+        """Per channel, the APDF envelope (the 100 ms moving RMS) at the usable samples of
+        the next block (blocks in order: the window's history is carried)."""
+        from emgfeedback.analysis.tone import moving_rms
+
+        fs, prev_f = self.fs, self._prev_f
+        both = np.concatenate([prev_f, filt]) if prev_f.size else filt
+        mr = moving_rms(both, fs, 0.1)[prev_f.shape[0]:]
+        self._prev_f = both[-max(int(round(0.1 * fs)), 1):]
+        if all_use and bool(np.isfinite(mr).all()):
+            return [mr[:, c] for c in range(self.n_ch)]
+        keep = use & np.isfinite(mr)
+        return [mr[keep[:, c], c] for c in range(self.n_ch)]
+
+    def _gather_envelope(self, filt, use) -> None:
+        # The APDF percentiles' bins, from the envelope computed again (worker thread).
+        for c, v in enumerate(self._envelope_values(filt, use, bool(use.all()))):
+            self.env_hist[c].gather(v)
+
+    def _envelope_spills(self) -> dict:
+        """The APDF envelope values of the channels whose percentile bins were too full to
+        gather, computed again into spills (one pass; very long recordings only)."""
+        big = [c for c in range(self.n_ch) if self.env_hist[c].too_big]
+        spills = {c: self.spill(f"env{c}.f8", 1) for c in big}
+        self._prev_f = np.empty((0, self.n_ch))
+        for a, filt in self.filtered.blocks(self.rows) if big else ():
+            use = self.usable.read(a, a + filt.shape[0]).astype(bool)
+            values = self._envelope_values(filt, use, bool(use.all()))
+            for c in big:
+                spills[c].append(values[c])
+        return {c: (lambda s=s: (blk[:, 0] for _, blk in s.blocks(1 << 18)))
+                for c, s in spills.items()}
+
+    def _ecg_block(self, a: int, b: int) -> None:
+        """Quality's ECG band energy (``quality._ecg_low`` then ``_ecg_energy``, decimated)
+        at rows ``a`` to ``b``: zero-phase filtered over the block with margins long enough
+        for the filter's start-up to die out, so blocks join as the whole array would."""
+        from emgfeedback.analysis.quality import _ecg_sos
+        from emgfeedback.analysis.streaming_kernels import (
+            centred_mean_of_squares,
+            sosfiltfilt_columns,
+        )
+
+        fs, n, cols = self.fs, self.raw.n_rows, self.ecg_cols
+        margin = int(round(ECG_MARGIN_S * fs))
+        ctx_a = max(a - margin, 0)
+        xz = self.raw.read(ctx_a, min(b + margin, n))[:, cols]
+        if not np.isfinite(xz).all():
+            xz = np.where(np.isfinite(xz), xz, 0.0)
+        low = sosfiltfilt_columns(_ecg_sos(fs), xz)
+        # The 40 ms centred moving mean of its square, at the kept (decimated) rows only.
+        first = a + (-a) % self.ecg_step
+        at = np.arange(first, b, self.ecg_step) - ctx_a
+        mean = centred_mean_of_squares(low, max(int(0.04 * fs), 1), at)
+        for j, c in enumerate(cols):
+            self.ecg_energy[c].append(mean[:, j].copy())
 
     # ------------------------------------------------------------------ pass 3: rest
     def rest_pass(self):
@@ -307,29 +405,27 @@ class _Job:
         fs, n_ch, w = self.fs, self.n_ch, self.w
         rms = np.concatenate(self.rest_rms) if self.rest_rms else np.empty((0, n_ch))
         if rms.shape[0] == 0:
-            from emgfeedback.errors import ConfigError
-
             raise ConfigError(f"recording of {self.filtered.n_rows / fs:.2f} s is shorter "
                               "than one rest window (0.5 s)")
-        with np.errstate(invalid="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                quiet = np.nanpercentile(rms, 10.0, axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a channel without a window
+            quiet = np.nanpercentile(rms, 10.0, axis=0)
             self.rest_win = rms <= 1.3 * quiet[None, :]
-        unfiltered = [k in ("rect", "env") for k in self.kinds]
-        self.win_ms = [[] for _ in range(n_ch)]
-        self.rest_psd = [None] * n_ch
+        self.win_ms, self.rest_psd = [[] for _ in range(n_ch)], [None] * n_ch
         self.rest_psd_n = np.zeros(n_ch, dtype=np.int64)
+        self.rest_f = np.fft.rfftfreq(w, 1.0 / fs)  # scipy.signal.welch's frequencies
         self.ocfg = OnsetConfig()
         w_det = max(int(round(self.ocfg.window_s * fs)), 1)
         self.valid_stats, self.all_stats = Stats(n_ch), Stats(n_ch)
+        for h in self.env_hist:
+            h.plan([10, 50, 90])
+        self._prev_f = np.empty((0, n_ch))
         prev = np.empty((0, n_ch))
         self.plot_rest = []
         for a, filt in self.filtered.blocks(self.rows):
             b = a + filt.shape[0]
             use = self.usable.read(a, b).astype(bool)
+            self.worker.submit(self._gather_envelope, filt, use)
             n_win = filt.shape[0] // w
             wi = a // w
             mask = np.zeros(filt.shape, dtype=bool)
@@ -337,31 +433,46 @@ class _Job:
             mask &= use
             first = a + (-a) % self.plot_step
             self.plot_rest.append(mask[first - a:: self.plot_step].copy())
-            # Tone: windows entirely at rest.
-            if n_win:
-                xs = filt[: n_win * w].reshape(n_win, w, n_ch)
-                ms = mask[: n_win * w].reshape(n_win, w, n_ch).all(axis=1)
-                for c in range(n_ch):
-                    win = xs[ms[:, c], :, c]
-                    win = win[np.all(np.isfinite(win), axis=1)]
-                    if win.shape[0] == 0:
-                        continue
-                    self.win_ms[c].append(np.mean(win * win, axis=1))
-                    if not unfiltered[c] and w >= 16:
-                        f, p = signal.welch(win, fs=fs, nperseg=w, axis=1)
-                        self.rest_f = f
-                        s = p.sum(axis=0)
-                        self.rest_psd[c] = s if self.rest_psd[c] is None else self.rest_psd[c] + s
-                        self.rest_psd_n[c] += win.shape[0]
+            if n_win:  # the resting tone's windows
+                self.worker.submit(self._tone_windows, filt, mask.copy(), n_win)
             # Detector baseline: its envelope over the rest samples (after its window).
             both = np.concatenate([prev, filt]) if prev.size else filt
             denv = detection_envelope(both, fs, self.ocfg)[prev.shape[0]:]
             prev = both[-w_det:]
-            idx = np.arange(a, b)
+            if a >= w_det:  # the envelope is full from here on
+                after = denv
+            else:
+                after = denv[max(w_det - a, 0):]
+                mask[: min(w_det - a, mask.shape[0])] = False
             for c in range(n_ch):
-                self.valid_stats.add(c, denv[mask[:, c] & (idx >= w_det), c])
-                self.all_stats.add(c, denv[idx >= w_det, c])
+                self.valid_stats.add(c, denv[mask[:, c], c])
+                self.all_stats.add(c, after[:, c])
         self.w_det = w_det
+        self.worker.drain()
+
+    def _tone_windows(self, filt, mask, n_win) -> None:
+        """The rest windows' mean squares and spectra of one block (worker thread)."""
+        fs, n_ch, w = self.fs, self.n_ch, self.w
+        unfiltered = [k in ("rect", "env") for k in self.kinds]
+        xs = filt[: n_win * w].reshape(n_win, w, n_ch)
+        ms = mask[: n_win * w].reshape(n_win, w, n_ch).all(axis=1)
+        spectra = []  # (channel, its windows) whose spectrum is needed
+        for c in range(n_ch):
+            win = xs[ms[:, c], :, c]
+            win = win[np.all(np.isfinite(win), axis=1)]
+            if win.shape[0] == 0:
+                continue
+            self.win_ms[c].append(np.mean(win * win, axis=1))
+            if not unfiltered[c] and w >= 16:
+                spectra.append((c, win))
+        if spectra:  # one FFT call for every channel's windows
+            p = window_psd(np.concatenate([win for _, win in spectra]), fs, w)
+            at = 0
+            for c, win in spectra:
+                s = p[at: at + win.shape[0]].sum(axis=0)
+                at += win.shape[0]
+                self.rest_psd[c] = s if self.rest_psd[c] is None else self.rest_psd[c] + s
+                self.rest_psd_n[c] += win.shape[0]
 
     # ------------------------------------------------------------------ pass 4: onsets
     def onset_pass(self):
@@ -389,56 +500,63 @@ class _Job:
         pre_n = int(round(2.0 * fs))
         hold = max(int(round(0.25 * fs)), 1)
         span = int(round(RECOVERY_SPAN_S * fs))
-        self.recovery, self.burst_rms = [], []
-        for c in range(self.n_ch):
+        # Every channel's bursts in the order of their stretches: one forward read.
+        jobs = sorted((max(int(on) - guard - pre_n, 0), c, k)
+                      for c in range(self.n_ch) for k, (on, _) in enumerate(self.bursts[c]))
+        reader = ReadAhead(self.filtered, 2 * span + self.rows)
+        recs = [[None] * len(b) for b in self.bursts]
+        self.burst_rms = [{} for _ in range(self.n_ch)]
+        for seg_a, c, k in jobs:
             b = self.bursts[c]
-            recs, amps = [], {}
-            for k, (on, off) in enumerate(b):
-                prev = b[k - 1] if k else None
-                nxt = b[k + 1] if k + 1 < len(b) else None
-                next_on = int(nxt[0]) if nxt is not None else n
-                seg_a = max(int(on) - guard - pre_n, 0)
-                seg_b = min(next_on, int(off) + span)
-                x = self.filtered.read(seg_a, seg_b)[:, c]
-                # The burst before (or a stand-in ending at sample 0: its "previous offset").
-                local = [[prev[0] - seg_a, prev[1] - seg_a] if prev is not None
-                         else [-seg_a - 1, -seg_a], [on - seg_a, off - seg_a]]
-                if seg_b < next_on:  # cut short: a stand-in for the rest of the recording
-                    local.append([seg_b - seg_a, seg_b - seg_a + 1])
-                elif nxt is not None:
-                    local.append([nxt[0] - seg_a, nxt[1] - seg_a])
-                r = recovery_after_bursts(x, fs, np.array(local, dtype=np.int64))[1]
-                return_s = r.return_s
-                if not math.isfinite(return_s) and seg_b < next_on and math.isfinite(r.pre_uv):
-                    return_s = self._return_after(c, int(off), next_on - guard, hold,
-                                                  (1.0 + 0.2) * r.pre_uv)
-                recs.append({"onset_s": int(on) / fs, "return_s": return_s,
-                             "residual_pct": r.residual_pct})
-                amps[int(on)] = r.burst_uv
-            self.recovery.append(recs)
-            self.burst_rms.append(amps)
+            on, off = int(b[k][0]), int(b[k][1])
+            prev = b[k - 1] if k else None
+            nxt = b[k + 1] if k + 1 < len(b) else None
+            next_on = int(nxt[0]) if nxt is not None else n
+            seg_b = min(next_on, off + span)
+            x = reader.read(seg_a, seg_b)[:, c]
+            # The burst before (or a stand-in ending at sample 0: its "previous offset").
+            local = [[prev[0] - seg_a, prev[1] - seg_a] if prev is not None
+                     else [-seg_a - 1, -seg_a], [on - seg_a, off - seg_a]]
+            if seg_b < next_on:  # cut short: a stand-in for the rest of the recording
+                local.append([seg_b - seg_a, seg_b - seg_a + 1])
+            elif nxt is not None:
+                local.append([nxt[0] - seg_a, nxt[1] - seg_a])
+            r = recovery_after_bursts(x, fs, np.array(local, dtype=np.int64))[1]
+            return_s = r.return_s
+            if not math.isfinite(return_s) and seg_b < next_on and math.isfinite(r.pre_uv):
+                return_s = self._return_after(c, off, next_on - guard, hold,
+                                              (1.0 + 0.2) * r.pre_uv)
+            recs[c][k] = {"onset_s": on / fs, "return_s": return_s,
+                          "residual_pct": r.residual_pct}
+            self.burst_rms[c][on] = r.burst_uv
+        self.recovery = recs
 
     def _return_after(self, c, off, end, hold, threshold) -> float:
         """First time after ``off + hold`` from which the 0.25 s moving RMS stays at or
         below ``threshold`` for ``hold`` samples (as recovery_after_bursts), scanning on."""
-        from emgfeedback.analysis.tone import moving_rms
+        from emgfeedback.analysis.tone import first_run, moving_rms
 
         start = min(off + hold, self.filtered.n_rows)
-        run = 0
+        run = 0  # samples at or below the threshold up to the block's start
         for a in range(start, max(end, start), self.rows):
             b = min(a + self.rows, end)
             x = self.filtered.read(a - hold, b)[:, c]
             env = moving_rms(x, self.fs, hold / self.fs)[hold:] if a >= hold else \
                 moving_rms(self.filtered.read(0, b)[:, c], self.fs, hold / self.fs)[a:]
             ok = env <= threshold
-            for i, v in enumerate(ok):
-                run = run + 1 if v else 0
-                if run == hold:
-                    return (a + i - hold + 1 - start + hold) / self.fs
+            lead = int(np.argmin(ok)) if not ok.all() else ok.size
+            if run + lead >= hold:  # the run carried in completes here
+                return (a - run - start + hold) / self.fs
+            j = first_run(ok, hold)
+            if j >= 0:
+                return (a + j - start + hold) / self.fs
+            run = run + ok.size if lead == ok.size else ok.size - 1 - int(
+                np.flatnonzero(~ok)[-1])
         return math.nan
 
     # ------------------------------------------------------------------ all
     def run(self, reference: int) -> dict:
+        from emgfeedback.analysis.offline import burst_times, known_onsets
         from emgfeedback.analysis.quality import (
             channel_quality,
             ecg_from_energy,
@@ -448,11 +566,16 @@ class _Job:
             snr_from_window_rms,
         )
         from emgfeedback.analysis.quantities import (
-            VALID_FLOOR_RATIO,
             channel_floors_uv,
             filter_power_ratio_from_psd,
+            tone_from_windows,
         )
-        from emgfeedback.analysis.report import estimate_quantisation_uv, find_pairs
+        from emgfeedback.analysis.summary import (
+            analysis_band_hz,
+            estimate_quantisation_uv,
+            find_pairs,
+            symmetry_entry,
+        )
         from emgfeedback.analysis.symmetry import pair_symmetry
         from emgfeedback.analysis.timing import analyse_timing
         from emgfeedback.dsp import PipelineConfig
@@ -462,7 +585,7 @@ class _Job:
         self.read_pass()
         n = self.raw.n_rows
         if n < MIN_BLOCKED_S * fs:  # short: whole arrays are small, and analyse() is the rule
-            from emgfeedback.analysis.report import analyse
+            from emgfeedback.analysis.summary import analyse
 
             return analyse(self.raw.read(0, n), fs, self.names, mains_hz=self.mains_hz,
                            highpass_hz=self.highpass_hz, quantisation_uv=self.quantisation_uv,
@@ -470,10 +593,13 @@ class _Job:
                            output_kinds=self.kinds, calibration=self.calibration)
         mains = self.mains_hz
         if mains is None:
-            votes = [mains_ratio_from_psd(*v.result(), fs) if v.count else
-                     mains_ratio(np.zeros(0), fs) for v in self.vote if v is not None]
+            votes = []
+            if self.vote is not None:
+                f, p = self.vote.result()
+                votes = [mains_ratio_from_psd(f, p[:, j], fs) if self.vote.count else
+                         mains_ratio(np.zeros(0), fs) for j in range(len(self.vote_cols))]
             mains = max(votes, key=lambda v: v[0])[1] if votes else 50.0
-        band = (20.0, min(450.0, 0.45 * fs))
+        band = analysis_band_hz(fs)
         self.cfg = PipelineConfig(fs_hz=fs, band_hz=band, notch_hz=mains,
                                   highpass_hz=self.highpass_hz)
         self.say("filtering")
@@ -493,9 +619,9 @@ class _Job:
         self.say("recovery and symmetry")
         self.burst_pass()
         channels = []
+        again = self._envelope_spills()
         for c, name in enumerate(self.names):
-            p10, p50, p90 = exact_percentiles(self.env_spill[c], self.env_min[c],
-                                              self.env_max[c], [10, 50, 90])
+            p10, p50, p90 = self.env_hist[c].percentiles(again.get(c))
             floor = float(floors[c])
             ms = np.concatenate(self.win_ms[c]) if self.win_ms[c] else np.empty(0)
             if ms.size == 0:
@@ -506,17 +632,11 @@ class _Job:
                 if self.rest_psd[c] is not None:
                     ratio = filter_power_ratio_from_psd(
                         self.rest_f, self.rest_psd[c] / self.rest_psd_n[c], fs, self.cfg)
-                raw = math.sqrt(float(np.median(ms)) * ratio)
-                tone = math.sqrt(max(raw * raw - floor * floor, 0.0))
-                valid = bool(tone >= VALID_FLOOR_RATIO * floor and tone > 0)
-                reason = "" if valid else (
-                    f"tone {tone:.2f} µV is below {VALID_FLOOR_RATIO:g}× the noise floor "
-                    f"({floor:.2f} µV): not a measurement")
+                tone, raw, valid, reason = tone_from_windows(ms, ratio, floor)
                 rest_s = ms.size * self.w / fs
             channels.append({
                 "name": name, "output": self.kinds[c],
-                "onsets_s": [float(i) / fs for i in self.bursts[c][:, 0]],
-                "offsets_s": [float(i) / fs for i in self.bursts[c][:, 1]],
+                **burst_times(self.bursts[c], fs),
                 "resting_tone_uv": tone, "noise_floor_uv": floor, "tone_valid": valid,
                 "tone_note": reason, "raw_rest_rms_uv": raw, "rest_s": rest_s,
                 "static_level_p10_uv": float(p10), "apdf_p50_uv": float(p50),
@@ -535,22 +655,14 @@ class _Job:
         }
         if n_ch > 1:
             ref = min(max(int(reference), 0), n_ch - 1)
-            timing = analyse_timing([b[:, 0] for b in self.bursts], fs, reference=ref)
+            timing = analyse_timing(known_onsets(self.bursts), fs, reference=ref)
             out["timing"] = timing.to_dict(fs, self.names)
             sym = []
             for left, right in find_pairs(self.names):
                 s = pair_symmetry(None, fs, self.bursts, left, right,
                                   burst_rms={left: self.burst_rms[left],
                                              right: self.burst_rms[right]})
-                sym.append({
-                    "left": self.names[left], "right": self.names[right],
-                    "n_repetitions": s["n_repetitions"],
-                    "amplitude_index_pct": s["amplitude_index_pct"],
-                    "amplitude_index_sd": s["amplitude_index_sd"],
-                    "lag_ms_mean": s["lag_ms_mean"], "lag_ms_sd": s["lag_ms_sd"],
-                    "repetitions": [{"amplitude_index_pct": r["amplitude_index_pct"],
-                                     "lag_ms": r["lag_ms"]} for r in s["repetitions"]],
-                })
+                sym.append(symmetry_entry(self.names[left], self.names[right], s))
             out["symmetry"] = sym
         env = np.concatenate(self.plot_env) if self.plot_env else np.empty((0, n_ch))
         rest = np.concatenate(self.plot_rest) if self.plot_rest else np.empty((0, n_ch), bool)

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.timing import group_repetitions
 
 _SIDE_WORDS = {"l": "left", "left": "left", "lt": "left", "links": "left",
@@ -101,16 +102,15 @@ def amplitude_index(right_uv, left_uv):
     return float(out) if out.ndim == 0 else out
 
 
+@shared_params
 def pair_symmetry(filtered_uv, fs_hz: float, bursts, left: int, right: int,
                   max_spread_s: float = 1.0, burst_rms=None) -> dict:
     """Symmetry of one left/right pair over its repetitions.
 
     Parameters
     ----------
-    filtered_uv : array_like
-        Band-passed signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {filtered_uv}
+    {fs_hz}
     bursts : sequence of array_like
         Per channel, ``(k, 2)`` ``(onset, offset)`` sample indices.
     left, right : int

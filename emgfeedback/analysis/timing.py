@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
+
 
 @dataclass(frozen=True)
 class Repetition:
@@ -85,6 +87,7 @@ class TimingResult:
         }
 
 
+@shared_params
 def group_repetitions(onsets_per_channel, fs_hz: float, max_spread_s: float = 1.0):
     """Group onsets of several channels into repetitions.
 
@@ -92,8 +95,7 @@ def group_repetitions(onsets_per_channel, fs_hz: float, max_spread_s: float = 1.
     ----------
     onsets_per_channel : sequence of array_like
         Per channel, onset sample indices (any order).
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     max_spread_s : float
         Largest time between the first and any other onset of one repetition, seconds.
 
@@ -123,6 +125,7 @@ def group_repetitions(onsets_per_channel, fs_hz: float, max_spread_s: float = 1.
     return reps
 
 
+@shared_params
 def analyse_timing(onsets_per_channel, fs_hz: float, reference: int = 0,
                    expected_order=None, max_spread_s: float = 1.0) -> TimingResult:
     """Lags and firing order per repetition, with summary statistics.
@@ -131,8 +134,7 @@ def analyse_timing(onsets_per_channel, fs_hz: float, reference: int = 0,
     ----------
     onsets_per_channel : sequence of array_like
         Per channel, onset sample indices.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     reference : int
         Channel the lags are measured from (e.g. the target muscle).
     expected_order : sequence of int, optional

@@ -28,16 +28,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.quantities import (
     VALID_FLOOR_RATIO,
     filter_power_ratio,
     noise_floor_uv,
+    tone_from_windows,
 )
 from emgfeedback.analysis.rest import rest_from_spans, rest_mask
 from emgfeedback.errors import ConfigError
 
-__all__ = ["VALID_FLOOR_RATIO", "Recovery", "ToneResult", "moving_rms", "noise_floor_uv",
-           "recovery_after_bursts", "resting_tone"]
+__all__ = ["VALID_FLOOR_RATIO", "Recovery", "ToneResult", "first_run", "moving_rms",
+           "noise_floor_uv", "recovery_after_bursts", "resting_tone"]
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,27 @@ def moving_rms(x_uv, fs_hz: float, window_s: float = 0.1) -> np.ndarray:
     if squeeze:
         x = x[:, None]
     w = max(int(round(window_s * fs_hz)), 1)
-    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), np.nan_to_num(x) ** 2]), axis=0)
-    idx = np.arange(1, x.shape[0] + 1)
-    start = np.maximum(idx - w, 0)
-    ms = (c[idx] - c[start]) / (idx - start)[:, None]
-    out = np.sqrt(np.maximum(ms, 0.0))
+    n = x.shape[0]
+    if not np.isfinite(x).all():
+        x = np.nan_to_num(x)
+    # Running sums of squares (a leading zero row), then window sums by slices: the start
+    # divides by the samples so far, the rest by the window.
+    c = np.empty((n + 1, x.shape[1]))
+    c[0] = 0.0
+    np.cumsum(x * x, axis=0, out=c[1:])
+    out = np.empty(x.shape)
+    head = min(w, n)
+    np.divide(c[1: head + 1], np.arange(1, head + 1, dtype=np.float64)[:, None],
+              out=out[:head])
+    if n > w:
+        np.subtract(c[w + 1:], c[1: n - w + 1], out=out[w:])
+        out[w:] /= float(w)
+    np.maximum(out, 0.0, out=out)
+    np.sqrt(out, out=out)
     return out[:, 0] if squeeze else out
 
 
+@shared_params
 def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s: float = 0.5,
                  envelope_window_s: float = 0.1, notch_hz: float | None = None,
                  notch_q: float = 30.0, band_hz=(20.0, 450.0), pipeline=None,
@@ -134,10 +149,8 @@ def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s:
 
     Parameters
     ----------
-    filtered_uv : array_like
-        Band-passed signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {filtered_uv}
+    {fs_hz}
     floors_uv : array_like, optional
         Noise floor per channel in µV RMS (see :func:`noise_floor_uv`); 0 if not given.
     rest : optional
@@ -198,14 +211,9 @@ def resting_tone(filtered_uv, fs_hz: float, floors_uv=None, rest=None, window_s:
             continue
         unfiltered = output_kinds is not None and output_kinds[c] in ("rect", "env")
         ratio = 1.0 if unfiltered else filter_power_ratio(w_ok, fs_hz, pipeline)
-        raw = math.sqrt(float(np.median(np.mean(w_ok * w_ok, axis=1))) * ratio)
-        tone = math.sqrt(max(raw * raw - floor * floor, 0.0))
-        valid = tone >= VALID_FLOOR_RATIO * floor and tone > 0
-        reason = "" if valid else (
-            f"tone {tone:.2f} µV is below {VALID_FLOOR_RATIO:g}× the noise floor "
-            f"({floor:.2f} µV): not a measurement"
-        )
-        results.append(ToneResult(tone, raw, floor, bool(valid), reason, float(p10),
+        tone, raw, valid, reason = tone_from_windows(np.mean(w_ok * w_ok, axis=1), ratio,
+                                                     floor)
+        results.append(ToneResult(tone, raw, floor, valid, reason, float(p10),
                                   float(p50), float(p90), w_ok.shape[0] * w / fs_hz,
                                   int(w_ok.shape[0])))
     return results
@@ -221,6 +229,7 @@ def _default_pipeline(fs_hz, band_hz, notch_hz, notch_q):
                           notch_q=notch_q)
 
 
+@shared_params
 def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float = 2.0,
                           residual_delay_s: float = 1.0, residual_window_s: float = 2.0,
                           tolerance: float = 0.2, envelope_window_s: float = 0.25,
@@ -231,8 +240,7 @@ def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float
     ----------
     filtered_uv : array_like
         Band-passed signal of one channel in µV, ``(n_samples,)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {fs_hz}
     bursts : array_like
         ``(k, 2)`` ``(onset, offset)`` sample indices, sorted.
     pre_window_s : float
@@ -276,16 +284,23 @@ def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float
             # The moving RMS lags by its window, so look from offset + window on.
             seg = env[min(off + hold, x.size): max(next_on - guard, 0)]
             ok = seg <= (1.0 + tolerance) * pre_uv
-            if ok.size < hold:
-                ok = np.zeros(0, dtype=bool)
-            # First sample from which the envelope stays within tolerance for one window.
-            run = np.convolve(ok.astype(np.int64), np.ones(hold, dtype=np.int64), "valid") \
-                if ok.size else np.zeros(0)
-            hits = np.flatnonzero(run == hold)
-            if hits.size:
-                return_s = (hits[0] + hold) / fs_hz
+            # First sample from which the envelope stays within tolerance for one window
+            # (windowed counts from a cumulative sum: exact, O(n) whatever ``hold``).
+            first = first_run(ok, hold)
+            if first >= 0:
+                return_s = (first + hold) / fs_hz
         out.append(Recovery(int(on), int(off), pre_uv, burst_uv, post_uv, return_s, residual))
     return out
+
+
+def first_run(flags, length: int) -> int:
+    """Index of the first run of at least ``length`` True values in ``flags`` (-1: none)."""
+    ok = np.asarray(flags, dtype=bool)
+    if length < 1 or ok.size < length:
+        return -1
+    count = np.concatenate(([0], np.cumsum(ok, dtype=np.int64)))
+    hits = np.flatnonzero(count[length:] - count[:-length] == length)
+    return int(hits[0]) if hits.size else -1
 
 
 def _rms(seg) -> float:

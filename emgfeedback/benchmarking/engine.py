@@ -4,9 +4,20 @@ One :class:`~emgfeedback.runtime.Engine` with the simulator's board description,
 processing (pipeline, onset detector, quality windows), a protocol runner and a session
 recorder (SQLite in a temporary directory) is fed the simulator's samples in fixed chunks
 on this thread, and each :meth:`~emgfeedback.runtime.Engine.process_chunk` call is timed
-with ``time.perf_counter_ns``. The samples are generated before each timed call, so only
-the engine's own work is measured. A protocol that finishes is started again at once, so
-the runner works for the whole stream.
+with ``time.perf_counter_ns`` (wall) and ``time.thread_time_ns`` (this thread's CPU). The
+samples are generated before each timed call, so only the engine's own work is measured. A
+protocol that finishes is started again at once, so the runner works for the whole stream.
+
+The stream is driven as fast as the engine goes, not paced: ten minutes of signal take
+seconds, so the recorder's thread commits about as many samples per commit as a paced run
+does in a minute, and competes for the interpreter lock that much harder.
+
+Every slow chunk is explained (``slow``): each stage of the chunk (pipeline, onset detector,
+protocol runner, quality step, garbage collection, the rest of the engine: recorder queue,
+display ring, snapshot) is timed too, and a chunk over 1 ms is put down to its largest stage,
+or to *waiting* when its thread got less than half of the wall time as CPU (another thread of
+this process held the interpreter lock, e.g. the recorder committing, or another process had
+the core).
 
 The figures are wall time on a shared machine: a chunk that waited for the CPU counts as
 slow, which is what a user would feel. Report the machine's load with them.
@@ -14,15 +25,69 @@ slow, which is what a user would feel. Report the machine's load with them.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 #: Simulator scenario used for the stream (rests and contractions, so onsets happen).
 SCENARIO = "drill"
+#: Stages timed inside each chunk (``engine`` is the chunk's time not spent in the others).
+STAGES = ("pipeline", "onsets", "protocol", "quality", "gc", "engine")
+#: A chunk slower than this is explained in ``slow`` (µs).
+SLOW_US = 1000.0
+
+
+class _StageClock:
+    """Wall time per stage within the current chunk, by wrapping the stages' callables."""
+
+    def __init__(self) -> None:
+        self.ns = dict.fromkeys(STAGES, 0)
+        self.quality_step = ""
+        self._gc_t0 = 0
+
+    def wrap(self, stage: str, fn):
+        clock, ns = time.perf_counter_ns, self.ns
+
+        def timed(*args, **kwargs):
+            t0 = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                ns[stage] += clock() - t0
+        return timed
+
+    def wrap_steps(self, make_steps):
+        """Wrap the quality assessment's generator factory to note which step ran."""
+        def labelled(*args, **kwargs):
+            steps = make_steps(*args, **kwargs)
+
+            def gen():
+                while True:
+                    try:
+                        label = next(steps)
+                    except StopIteration as end:
+                        self.quality_step = self.quality_step or "result"
+                        return end.value
+                    self.quality_step = str(label or "step")
+                    yield label
+            return gen()
+        return labelled
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter_ns()
+        else:
+            self.ns["gc"] += time.perf_counter_ns() - self._gc_t0
+
+    def reset(self) -> None:
+        for k in self.ns:
+            self.ns[k] = 0
+        self.quality_step = ""
 
 
 def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float = 2000.0,
@@ -48,10 +113,17 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
     Returns
     -------
     dict
-        ``chunk_us_p50``, ``chunk_us_p99``, ``chunk_us_p999``, ``chunk_us_max`` (µs per
-        chunk), ``chunks``, ``chunk_interval_us`` (the time between chunks at this rate),
-        ``over_1ms`` and ``over_5ms`` (chunk counts), ``quality_windows`` (assessed),
-        ``onsets``, ``cues`` and the configuration.
+        ``chunk_us_p50``, ``chunk_us_p99``, ``chunk_us_p999``, ``chunk_us_max`` (wall µs per
+        chunk), ``cpu_us_*`` (this thread's CPU), ``chunks``, ``chunk_interval_us`` (the
+        time between chunks at this rate), ``over_1ms`` and ``over_5ms`` (chunk counts),
+        ``stages_us`` (per stage: ``p50``, ``p999``, ``max`` µs), ``slow`` (chunks over 1 ms
+        and over 5 ms of wall time counted by cause, chunks over 1 ms of CPU time counted
+        by cause, the ten slowest chunks and the five with the most CPU time, with their stage
+        times), ``quality_windows``
+        (assessed), ``onsets``, ``cues``, ``writer_commits`` (chunks during which the
+        recorder committed), ``warm_up_s`` (:func:`~emgfeedback.runtime.warmup.warm_up`,
+        before the stream), ``first_chunk_us``, ``load_avg_1min`` (the highest seen) and
+        the configuration.
     """
     from emgfeedback.acquisition import open_source
     from emgfeedback.acquisition.simulator import Simulator
@@ -59,6 +131,7 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
     from emgfeedback.protocol import ProtocolRunner, load_protocol
     from emgfeedback.runtime import Engine
     from emgfeedback.runtime.processor import Processor
+    from emgfeedback.runtime.warmup import warm_up
     from emgfeedback.storage import SessionMeta, SessionStore
 
     url = f"sim://?channels={n_channels}&fs={fs_hz:g}&scenario={SCENARIO}&seed={seed}"
@@ -66,49 +139,89 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
     source.open()
     info = source.info
     proto = load_protocol(protocol)
+    stages = _StageClock()
 
     def new_runner(start_index: int) -> ProtocolRunner:
-        return ProtocolRunner(proto, info.fs_hz, info.channel_names, start_index=start_index)
+        runner = ProtocolRunner(proto, info.fs_hz, info.channel_names, start_index=start_index)
+        runner.step = stages.wrap("protocol", runner.step)
+        return runner
 
     n_total = int(round(minutes * 60.0 * fs_hz)) // chunk_samples * chunk_samples
-    times_ns = np.empty(n_total // chunk_samples, dtype=np.int64)
+    n_chunks = n_total // chunk_samples
+    times_ns = np.empty(n_chunks, dtype=np.int64)
     cpu_ns = np.empty_like(times_ns)
-    onsets = cues = 0
+    stage_ns = np.zeros((n_chunks, len(STAGES)), dtype=np.int64)
+    causes: list[str] = [""] * n_chunks  # of the wall time
+    own: list[str] = [""] * n_chunks  # of the CPU time (this thread's own work)
+    onsets = cues = commits = 0
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         store = SessionStore(Path(tmp) / "bench.sqlite")
         sid = store.create_session(SessionMeta(fs_hz=info.fs_hz, channel_names=info.channel_names,
                                                calibration=info.calibration, source_url=url))
         writer = store.open_writer(sid)
         processor = Processor(info, runner=new_runner(0))
+        processor.pipeline.process = stages.wrap("pipeline", processor.pipeline.process)
+        processor.detector.process = stages.wrap("onsets", processor.detector.process)
+        processor._update_quality = stages.wrap("quality", processor._update_quality)
+        processor._assess_steps = stages.wrap_steps(processor._assess_steps)
         engine = Engine(source, processor, writer=writer)
         engine.open()
+        # What Engine.open does before the source starts (every chunk is timed, the first
+        # one included: it used to load the onset kernels from Numba's cache, ~25 ms).
+        warm_up_s = warm_up(processor)
         sim = Simulator(SCENARIO, n_channels, fs_hz, seed=seed)
-        engine.process_chunk(Chunk(sim.next_counts(chunk_samples), 0, time.monotonic()))
-        index = chunk_samples  # the first (compiling) chunk is not timed
+        index = 0
         block_samples = int(fs_hz) // chunk_samples * chunk_samples
         clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+        gc.callbacks.append(stages.on_gc)
         k = 0
-        while k < times_ns.size:
-            block = sim.next_counts(block_samples)
-            for start in range(0, block_samples, chunk_samples):
-                if k == times_ns.size:
-                    break
-                if processor.runner.finished:
-                    processor.runner = new_runner(index)
-                chunk = Chunk(block[start:start + chunk_samples], index, time.monotonic())
-                c0, t0 = cpu_clock(), clock()
-                out = engine.process_chunk(chunk)
-                times_ns[k] = clock() - t0
-                cpu_ns[k] = cpu_clock() - c0
-                onsets += len(out.onsets)
-                cues += len(out.cues)
-                index += chunk_samples
-                k += 1
+        try:
+            while k < n_chunks:
+                block = sim.next_counts(block_samples)
+                for start in range(0, block_samples, chunk_samples):
+                    if k == n_chunks:
+                        break
+                    if engine.runner is None:  # the last one finished (and was recorded)
+                        engine.start_protocol(new_runner(index))
+                    chunk = Chunk(block[start:start + chunk_samples], index, time.monotonic())
+                    stages.reset()
+                    commits_before = writer.stats()["commits"]
+                    c0, t0 = cpu_clock(), clock()
+                    out = engine.process_chunk(chunk)
+                    times_ns[k] = clock() - t0
+                    cpu_ns[k] = cpu_clock() - c0
+                    committed = writer.stats()["commits"] != commits_before
+                    commits += committed
+                    row = stage_ns[k]
+                    for j, name in enumerate(STAGES[:-1]):
+                        row[j] = stages.ns[name]
+                    row[-1] = max(0, times_ns[k] - int(row[:-1].sum()))
+                    if max(times_ns[k], cpu_ns[k]) > SLOW_US * 1000:
+                        causes[k] = _cause(times_ns[k], cpu_ns[k], row, stages.quality_step,
+                                           out.cues, committed)
+                        own[k] = _cause(cpu_ns[k], cpu_ns[k], row, stages.quality_step,
+                                        out.cues, committed)
+                    onsets += len(out.onsets)
+                    cues += len(out.cues)
+                    index += chunk_samples
+                    k += 1
+        finally:
+            gc.callbacks.remove(stages.on_gc)
         writer.close()
         windows = processor.assessed_windows
         store.close()
     source.close()
     us, cpu_us = times_ns / 1000.0, cpu_ns / 1000.0
+    stage_us = stage_ns / 1000.0
+    slowest = np.argsort(us)[::-1][:10]
+    busiest = np.argsort(cpu_us)[::-1][:5]
+
+    def detail(i: int) -> dict:
+        return {"chunk": int(i), "wall_us": float(us[i]), "cpu_us": float(cpu_us[i]),
+                "cause": causes[i], "cpu_cause": own[i],
+                **{f"{name}_us": float(stage_us[i, j]) for j, name in enumerate(STAGES)}}
+
     return {
         "n_channels": n_channels,
         "fs_hz": fs_hz,
@@ -126,8 +239,41 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
         "cpu_us_max": float(cpu_us.max()),
         "over_1ms": int(np.count_nonzero(us > 1000.0)),
         "over_5ms": int(np.count_nonzero(us > 5000.0)),
+        "stages_us": {name: {"p50": float(np.percentile(stage_us[:, j], 50)),
+                             "p999": float(np.percentile(stage_us[:, j], 99.9)),
+                             "max": float(stage_us[:, j].max())}
+                      for j, name in enumerate(STAGES)},
+        "slow": {
+            "over_1ms_by_cause": _count(causes, us, 1000.0),
+            "over_5ms_by_cause": _count(causes, us, 5000.0),
+            "cpu_over_1ms_by_cause": _count(own, cpu_us, 1000.0),
+            "slowest": [detail(i) for i in slowest],
+            "busiest": [detail(i) for i in busiest],
+        },
         "quality_windows": int(windows),
         "onsets": int(onsets),
         "cues": int(cues),
-        "load_avg_1min": os.getloadavg()[0],
+        "writer_commits": int(commits),
+        "warm_up_s": warm_up_s,
+        "first_chunk_us": float(us[0]) if us.size else 0.0,
+        "load_avg_1min": max(load0, os.getloadavg()[0]),
     }
+
+
+def _cause(wall_ns: int, cpu_ns: int, row: np.ndarray, quality_step: str, cues,
+           committed: bool) -> str:
+    """What made one slow chunk slow (see the module docstring)."""
+    if cpu_ns < 0.5 * wall_ns:
+        return "waiting (recorder commit)" if committed else "waiting (CPU or lock)"
+    name = STAGES[int(np.argmax(row))]
+    if name == "quality":
+        return f"quality ({quality_step or 'copy'})"
+    if name == "protocol":
+        ends = sorted({c.kind for c in cues if c.kind in ("phase_end", "rep_counted")})
+        return f"protocol ({'+'.join(ends) or 'step'})"
+    return name
+
+
+def _count(causes: list[str], us: np.ndarray, over_us: float) -> dict:
+    counts = Counter(c for c, u in zip(causes, us, strict=True) if c and u > over_us)
+    return dict(counts.most_common())

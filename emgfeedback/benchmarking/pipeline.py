@@ -7,7 +7,8 @@ engine's per-chunk cost, :mod:`emgfeedback.benchmarking.engine`). Measures, in o
   samples x channels), one call each, best of ``repeats``;
 * per-block cost of streaming ``block`` samples at a time (µs per call, median and p99);
 * both also in this thread's CPU time, which is steadier on a shared machine;
-* the largest absolute difference between the two outputs.
+* the largest absolute difference between the two outputs;
+* the same (shorter offline signal) at 1, 2, 4, 8 and 16 channels (:func:`run_sweep`).
 
 The SciPy chain is what one would write without this package, on the same filters
 (:func:`emgfeedback.dsp.pipeline.design_stages`): ``sosfilt`` with carried ``zi`` per stage
@@ -340,11 +341,69 @@ def run_benchmark(
     )
 
 
+#: Channel counts every run also reports (``by_channels`` in the JSON), as issue 16 asks.
+SWEEP_CHANNELS = (1, 2, 4, 8, 16)
+#: Longest offline signal of the sweep, minutes (the headline count uses ``--minutes``).
+SWEEP_MAX_MINUTES = 2.0
+
+
+def sweep_entry(result: BenchResult) -> dict:
+    """The per-channel-count summary of one run (``by_channels[str(n)]`` in the JSON)."""
+    from emgfeedback.dsp.kernels_fast import SPECIALISED_CHANNEL_COUNTS
+
+    d = result.as_dict()
+    off, blk = d["offline"], d["block"]
+    return {
+        "kernel": ("specialised" if result.n_channels in SPECIALISED_CHANNEL_COUNTS
+                   else "generic"),
+        "minutes": result.minutes,
+        "offline": {k: off[k] for k in ("numba_msps", "scipy_msps", "speedup", "speedup_cpu")},
+        "block": {k: blk[k] for k in ("numba_us", "scipy_us", "speedup", "speedup_cpu")},
+        "max_abs_diff": d["max_abs_diff"],
+        "max_abs_diff_filtered": d["max_abs_diff_filtered"],
+        "kernel_load_s": d["kernel_load_s"],
+    }
+
+
+def run_sweep(headline: BenchResult, minutes: float, block: int, cfg: PipelineConfig,
+              repeats: int, counts=SWEEP_CHANNELS, progress: bool = True) -> dict:
+    """:func:`run_benchmark` at each channel count of ``counts`` and the headline run's
+    count (which reuses ``headline``); offline signals of
+    ``min(minutes, SWEEP_MAX_MINUTES)`` minutes.
+
+    Returns
+    -------
+    dict
+        ``{str(n_channels): sweep_entry(...)}``.
+    """
+    out = {}
+    for n in sorted({*counts, headline.n_channels}):
+        if n == headline.n_channels:
+            out[str(n)] = sweep_entry(headline)
+            continue
+        _progress(f"bench: sweep, {n} channel(s)", progress)
+        result = run_benchmark(minutes=min(minutes, SWEEP_MAX_MINUTES), n_channels=n,
+                               block=block, cfg=cfg, repeats=repeats, progress=False)
+        out[str(n)] = sweep_entry(result)
+    return out
+
+
+def sweep_table(sweep: dict) -> str:
+    """Readable lines for :func:`run_sweep`."""
+    rows = ["", f"{'channels':>8}{'kernel':>13}{'offline x':>11}{'block x':>9}"
+                f"{'block µs':>10}{'max diff':>10}{'load s':>8}"]
+    for n, e in sweep.items():
+        rows.append(f"{n:>8}{e['kernel']:>13}{e['offline']['speedup']:10.1f}x"
+                    f"{e['block']['speedup']:8.1f}x{e['block']['numba_us']:10.2f}"
+                    f"{e['max_abs_diff']:10.2g}{e['kernel_load_s']:8.2f}")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``benchmarks/bench_pipeline.py`` (same options as ``emgfeedback bench``)."""
     import argparse
 
-    from emgfeedback.commands.bench import add_arguments
+    from emgfeedback.benchmarking.options import add_arguments
     from emgfeedback.errors import EmgFeedbackError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -377,6 +436,7 @@ def run_from_args(args) -> int:
         progress=True,
     )
     report = result.as_dict()
+    report["by_channels"] = run_sweep(result, args.minutes, args.block, cfg, args.repeats)
     engine_minutes = getattr(args, "engine_minutes", 0.0) or 0.0
     if engine_minutes < 0:
         raise ConfigError(f"--engine-minutes must be >= 0, got {engine_minutes}")
@@ -391,6 +451,7 @@ def run_from_args(args) -> int:
         print(json.dumps(report, indent=None))
         return 0
     print(result.table())
+    print(sweep_table(report["by_channels"]))
     if "engine" in report:
         print(engine_table(report["engine"]))
     return 0

@@ -24,9 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from emgfeedback.errors import ConfigError
-
-#: File name endings taken from a directory (other files, e.g. databases, are left out).
-RECORDING_SUFFIXES = (".csv", ".tsv", ".txt", ".edf", ".bdf")
+from emgfeedback.io.recordings import recording_files
 
 #: ``analyze`` options passed on to every file's run: (attribute, option, takes a value).
 FORWARDED = (
@@ -41,30 +39,6 @@ def is_batch(inputs) -> bool:
     """True when ``inputs`` (the positional arguments of ``analyze``) name several files or
     a directory."""
     return len(inputs) > 1 or any(Path(p).is_dir() for p in inputs)
-
-
-def collect_inputs(inputs) -> list[Path]:
-    """The recordings named by ``inputs``: files as given, directories' recordings sorted.
-
-    Raises
-    ------
-    ConfigError
-        When an input does not exist, or nothing is left to analyse.
-    """
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files.extend(sorted(f for f in p.iterdir()
-                                if f.is_file() and f.suffix.lower() in RECORDING_SUFFIXES))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ConfigError(f"{p}: no such file or directory")
-    if not files:
-        raise ConfigError(f"no recording ({', '.join(RECORDING_SUFFIXES)}) in "
-                          f"{', '.join(map(str, inputs))}")
-    return files
 
 
 def child_argv(args, path: Path) -> list[str]:
@@ -112,7 +86,7 @@ def run_batch(args, out=None, err=None) -> int:
     jobs = args.jobs or os.cpu_count() or 1
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    files = collect_inputs(args.file)
+    files = recording_files(args.file)
     results: list[dict | None] = [None] * len(files)
     lock = threading.Lock()
     state = {"next": 0, "done": 0}

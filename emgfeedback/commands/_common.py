@@ -1,5 +1,9 @@
 """Shared pieces of the commands that run the engine (record, baseline, run, live).
 
+:func:`open_recording` sets up source → store → session → writer → recorder → engine
+once for ``record``, ``baseline`` and ``run``; each command parses its options, calls it,
+waits and prints.
+
 Exit statuses are defined once here (:data:`EXIT_CODES`) and printed in the ``--help`` of
 every command that records (:data:`EXIT_CODES_EPILOG`); stop signals (SIGINT, SIGTERM,
 SIGHUP) end a recording like Ctrl-C: final commit, status, summary (:func:`stop_on_signals`,
@@ -189,6 +193,116 @@ def make_outlets(args, info) -> list:
     setup = channel_setup(info, args)
     return [LslOutlet(info, channel_names=setup.names, placements=setup.placements,
                       sides=setup.sides)]
+
+
+@dataclass
+class HeadlessRecording:
+    """What :func:`open_recording` set up for a headless command.
+
+    Attributes
+    ----------
+    source : Source
+        Opened, not started (the engine starts it).
+    info : SourceInfo
+    names : tuple of str
+        The channel names of this run (``--names``, the subject's set-up, else the
+        source's): the session's and the onset markers' names.
+    store : SessionStore or None
+        None with ``record=False``.
+    session_id : int or None
+    writer : SessionWriter or None
+    recorder : Recorder
+        The engine's recorder, recording into ``writer`` (switched off without a store).
+    engine : Engine
+    config : PipelineConfig
+        The processing every chunk goes through.
+    runner : ProtocolRunner or None
+        The protocol the engine runs (it then ends with it).
+    """
+
+    source: object
+    info: object
+    names: tuple
+    store: object
+    session_id: int | None
+    writer: object
+    recorder: object
+    engine: object
+    config: object
+    runner: object = None
+
+    def finish(self, stopped: StopRequested | None, *, command: str,
+               incomplete: str | None = None) -> RecordingOutcome | None:
+        """:func:`finish_recording` (None, after stopping the engine, when not recording)."""
+        if self.writer is None:
+            self.engine.stop()
+            return None
+        return finish_recording(self.engine, self.writer, self.session_id, stopped=stopped,
+                                incomplete=incomplete, command=command)
+
+
+def open_recording(args, url: str, *, record: bool = True, session_protocol: str = "",
+                   signal: dict | None = None, seconds: float | None = None,
+                   give_up_s: float | None = None, make_runner=None) -> HeadlessRecording:
+    """Open the source and the store, create the session and build the engine and its
+    recorder: the set-up ``record``, ``baseline`` and ``run`` share.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_source_arguments` (``db``, ``subject``, ``note``,
+        ``names``, ``placements``, ``sides``, ``mains``, ``lsl``).
+    url : str
+        The source URL (after any rewriting the command does, e.g. ``--fast``).
+    record : bool
+        Store the session (False: ``run --no-record``; nothing is opened in the store).
+    session_protocol : str
+        What the session row names as its protocol (``baseline``, a protocol's name).
+    signal : dict, optional
+        The pre-session signal check (``commands.check.pre_session_check``) to store with
+        the session.
+    seconds : float, optional
+        Stop after this much stream (``stop_after_s``).
+    give_up_s : float, optional
+        End early after this long without data from a silent source (default
+        :data:`~emgfeedback.runtime.engine.GIVE_UP_S`).
+    make_runner : callable, optional
+        ``f(info, names, store) -> ProtocolRunner``: a protocol to run; the engine ends
+        when it finishes (``stop_when_protocol_done``).
+
+    Returns
+    -------
+    HeadlessRecording
+    """
+    from emgfeedback.acquisition import open_source
+    from emgfeedback.commands.check import store_session_check
+    from emgfeedback.runtime import Engine, Processor, default_pipeline_config
+    from emgfeedback.runtime.engine import GIVE_UP_S
+    from emgfeedback.runtime.recording import Recorder
+
+    source = open_source(url)
+    source.open()
+    info = source.info
+    names = tuple(channel_setup(info, args).names)
+    store = open_store(args.db) if record else None
+    runner = make_runner(info, names, store) if make_runner is not None else None
+    config = default_pipeline_config(info.fs_hz, args.mains)
+    recorder = Recorder(channel_names=names)
+    session_id = writer = None
+    if store is not None:
+        session_id = new_session(store, info, args, protocol=session_protocol)
+        store_session_check(store, session_id, signal)
+        writer = store.open_writer(session_id)
+        recorder.start(writer, session_id)
+    engine = Engine(
+        source, processor_factory=lambda i: Processor(i, config, mains_hz=args.mains),
+        recorder=recorder, outlets=make_outlets(args, info), stop_after_s=seconds,
+        give_up_s=GIVE_UP_S if give_up_s is None else give_up_s,
+        stop_when_protocol_done=runner is not None)
+    if runner is not None:
+        engine.start_protocol(runner)
+    return HeadlessRecording(source, info, names, store, session_id, writer, recorder,
+                             engine, config, runner)
 
 
 def progress(label: str, done: float, total: float, width: int = 30, stream=None) -> None:
@@ -387,9 +501,12 @@ def finish_recording(engine, writer, session_id: int, *, stopped: StopRequested 
         reason = "too_slow"  # the stall backstop of run_for ran out
     elif incomplete:
         reason = incomplete
+    status = "incomplete" if reason else "complete"
     with stop_ignored():
-        stored_all = writer.close(status="incomplete" if reason else "complete",
-                                  reason=reason)
+        if engine.recorder.writer is writer:  # switch the recorder off, closing the writer
+            stored_all = engine.recorder.stop(status=status, reason=reason)
+        else:
+            stored_all = writer.close(status=status, reason=reason)
     if error is not None:
         print(f"emgfeedback {command}: session {session_id} kept as {writer.final_status} "
               f"({writer.end_reason})", file=sys.stderr)

@@ -64,9 +64,10 @@ def run(args) -> int:
             return run_batch(args)
         args.file = args.file[0]
     from emgfeedback.analysis.offline import DETECTORS
-    from emgfeedback.analysis.recordings import open_recording, open_session, to_uv
-    from emgfeedback.analysis.report import analyse, json_ready, text_report
-    from emgfeedback.analysis.streaming import analyse_source
+    from emgfeedback.analysis.summary import analyse_recording, json_ready
+    from emgfeedback.analysis.units import emg_channels
+    from emgfeedback.io.recordings import open_recording, open_session
+    from emgfeedback.reports.text import print_file_facts, text_report
 
     if args.detector not in DETECTORS:
         raise ConfigError(f"--detector {args.detector}: expected one of {', '.join(DETECTORS)}")
@@ -108,59 +109,25 @@ def run(args) -> int:
         if long_file:
             print(f"analyze: {msg} ...", file=sys.stderr, flush=True)
 
-    quant = None
-    if args.units == "counts":
-        quant = [args.uv_per_count] * len(emg_names)
-    kinds_all = [src.meta.get("output_kinds", {}).get(n, "raw") for n in src.channel_names]
-    if args.detector == "streaming":
-        # Read in blocks: memory does not grow with the recording (analysis.streaming).
-        progress(f"{len(emg_names)} EMG channel(s), reading in blocks")
-        result = analyse_source(src, fs, units=args.units, uv_per_count=args.uv_per_count,
-                                mains_hz=args.mains, highpass_hz=args.highpass,
-                                quantisation_uv=quant, reference=ref, progress=progress,
-                                output_kinds=kinds_all)
-        duration = result["duration_s"]
-    else:  # the zero-phase detectors need the whole recording in memory
-        rec = src.read()
-        x, is_emg_arr = to_uv(rec, args.units, args.uv_per_count)
-        duration = x.shape[0] / fs
-        progress(f"read {duration:.0f} s, {len(emg_names)} EMG channel(s)")
-        if duration >= 1.0:
-            result = analyse(x, fs, rec.channel_names, detector=args.detector,
-                             is_emg=is_emg_arr, mains_hz=args.mains,
-                             highpass_hz=args.highpass, quantisation_uv=quant,
-                             reference=ref, progress=progress, output_kinds=kinds_all)
-    if duration < 1.0:
-        raise ConfigError(f"{args.file}: {duration:.2f} s of data; need at least 1 s")
-    rec = src
-    result["file"] = str(args.file)
-    result["format"] = rec.format
-    result["file_notes"] = rec.notes
-    add_file_facts(result, rec, is_emg, fs)
-    if args.units == "counts" and args.uv_per_count == 1.0:
-        result["file_notes"].append("units are counts: µV values below are counts")
+    result = analyse_recording(src, fs, is_emg=is_emg, units=args.units,
+                               uv_per_count=args.uv_per_count, detector=args.detector,
+                               mains_hz=args.mains, highpass_hz=args.highpass, reference=ref,
+                               progress=progress, name=args.file)
     if args.plot:
+        from emgfeedback.reports.plot import plot_result
+
         progress("plotting")
         plot_result(result, args.plot, force=args.force, protect=_inputs(args))
     if args.json:
         json.dump(json_ready(result), sys.stdout, indent=1, allow_nan=False)
         print()
     else:
-        print(f"{args.file} ({rec.format})")
-        text_report(result, rec.notes)
+        print(f"{args.file} ({src.format})")
+        text_report(result, src.notes)
         print_file_facts(result)
         if args.plot:
             print(f"\nplot written to {args.plot}")
     return 0
-
-
-def emg_channels(units, override: str | None) -> list[bool]:
-    """Which channels are EMG (µV, mV, V or counts), as
-    :func:`~emgfeedback.analysis.recordings.to_uv` decides."""
-    from emgfeedback.analysis.recordings import UV_FACTORS
-
-    return [(override or u or "uv").lower() in (*UV_FACTORS, "count", "counts")
-            for u in units]
 
 
 def _input_bytes(args) -> int:
@@ -177,81 +144,3 @@ def _inputs(args) -> list:
     from emgfeedback import outputs
 
     return outputs.database_files(args.file)
-
-
-def add_file_facts(result: dict, rec, is_emg, fs_hz: float) -> None:
-    """Put what the file said into the result: units, markers and gaps (times in s)."""
-    result["units"] = {n: (u or "uV") for n, u, e in
-                       zip(rec.channel_names, rec.units, is_emg, strict=True) if e}
-    result["markers"] = [{"time_s": m["index"] / fs_hz, "label": m["label"]}
-                         for m in rec.markers]
-    result["gaps"] = [{"start_s": g["start"] / fs_hz, "n_samples": int(g["n_samples"]),
-                       "cause": g["cause"]} for g in rec.gaps]
-
-
-def print_file_facts(result: dict, file=sys.stdout) -> None:
-    """Markers and gaps of the file, one line each (the first 20)."""
-    gaps, markers = result.get("gaps", []), result.get("markers", [])
-    if gaps:
-        lost = sum(g["n_samples"] for g in gaps)
-        print(f"\n{len(gaps)} gap(s), {lost} samples missing (not analysed as rest):",
-              file=file)
-        for g in gaps[:20]:
-            print(f"  {g['start_s']:.3f} s: {g['n_samples']} samples ({g['cause']})", file=file)
-    if markers:
-        print(f"\n{len(markers)} marker(s):", file=file)
-        for m in markers[:20]:
-            print(f"  {m['time_s']:.3f} s  {m['label']}", file=file)
-        if len(markers) > 20:
-            print(f"  ... {len(markers) - 20} more (--json lists all)", file=file)
-
-
-def plot_result(result: dict, path: str, *, force: bool = False, protect=()) -> None:
-    """Draw each channel's envelope with onsets, offsets, rest windows and tone (PNG).
-
-    The figure is rendered in memory and written with :func:`emgfeedback.outputs.write_output`
-    (0600, atomic, an existing file only with ``force``, never a file in ``protect``).
-    """
-    import io
-
-    from emgfeedback import outputs
-    from emgfeedback.errors import require
-
-    matplotlib = require("matplotlib", "plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    arrays = result["_arrays"]
-    env, rest = arrays["envelope"], arrays["rest"]
-    fs = result["fs_hz"]
-    n_ch = len(result["channels"])
-    # A recording read in blocks keeps every plot_step-th sample only (enough for a screen).
-    kept = int(arrays.get("plot_step", 1))
-    step = max(env.shape[0] // 20000, 1)
-    t = np.arange(env.shape[0]) * kept / fs
-    fig, axes = plt.subplots(n_ch, 1, figsize=(12, 2.2 * n_ch + 0.6), sharex=True,
-                             squeeze=False)
-    for c, ch in enumerate(result["channels"]):
-        ax = axes[c, 0]
-        ax.plot(t[::step], env[::step, c], lw=0.8, color="0.2", label="envelope")
-        r = rest[:, c]
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], r.astype(int), [0]])))
-        for a, b in zip(edges[::2], edges[1::2], strict=True):
-            ax.axvspan(a * kept / fs, b * kept / fs, color="tab:blue", alpha=0.08, lw=0)
-        for on in ch["onsets_s"]:
-            ax.axvline(on, color="tab:green", lw=1)
-        for off in ch["offsets_s"]:
-            ax.axvline(off, color="tab:red", lw=1, ls="--")
-        tone = ch["resting_tone_uv"]
-        if tone is not None and np.isfinite(tone):
-            ax.axhline(tone, color="tab:orange" if ch["tone_valid"] else "tab:gray",
-                       lw=1, ls=":", label=f"tone {tone:.2f} µV")
-        ax.set_ylabel(f"{ch['name']}\nµV")
-        ax.legend(loc="upper right", fontsize=7)
-    axes[-1, 0].set_xlabel("time (s): green onsets, red offsets, shaded rest")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=100, format="png")
-    plt.close(fig)
-    outputs.write_output(path, buffer.getvalue(), force=force, protect=protect, option="--plot")

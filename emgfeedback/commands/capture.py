@@ -1,31 +1,31 @@
 """``emgfeedback capture``: the board check. Stream for a while, show rate, losses and
 ranges live, optionally write every sample to CSV and print a JSON summary.
 
-CSV layout (``--out``): ``#`` lines giving the source, board, sample rate (``# fs_hz:``),
-units and each channel's name and calibration, then a header ``index,<name>_uV,...`` and
-one row per sample with its absolute sample index and each channel in µV at the electrode
-(``(counts - offset_counts) * uv_per_count``, so the raw counts can be recovered exactly).
-Missing samples are written as one comment line per gap, just before the first sample after
-it::
-
-    # gap start=1240 n=8 cause=crc
-
-so ``pandas.read_csv(path, comment="#")`` reads the samples, ``emgfeedback analyze FILE``
-reads rate, names, units and gaps with no options, and the gaps are still in the file for
-whoever looks.
+The work (reading, tallying, the CSV text, the summary) is in
+:mod:`emgfeedback.acquisition.capture`; this command parses, calls and prints. The CSV
+layout (``--out``) is described there: ``#`` header lines, ``index,<name>_uV,...`` rows,
+``# gap start=.. n=.. cause=..`` lines, so ``pandas.read_csv(path, comment="#")`` reads the
+samples and ``emgfeedback analyze FILE`` reads rate, names, units and gaps.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-import time
-
-import numpy as np
 
 from emgfeedback import bounds, outputs
+from emgfeedback.acquisition.capture import (  # the CSV text, importable from here too
+    CaptureTally,
+    capture_gap_line,
+    capture_header,
+    capture_rows,
+    capture_stream,
+    capture_summary,
+    live_line,
+)
 from emgfeedback.errors import ConfigError
+
+__all__ = ["capture_gap_line", "capture_header", "capture_rows", "register", "run"]
 
 
 def register(subparsers) -> None:
@@ -52,56 +52,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def capture_header(info, source_url: str) -> str:
-    """The ``#`` lines and column header of a ``capture --out`` CSV (see the module doc).
-
-    Parameters
-    ----------
-    info : SourceInfo
-        The opened source (rate, board, channel names, calibration).
-    source_url : str
-        The source as the user gave it.
-    """
-    def one_line(text) -> str:
-        return " ".join(str(text).split())
-
-    lines = [
-        f"# emgfeedback capture of {one_line(source_url)}",
-        f"# fs_hz: {float(info.fs_hz):g}",
-        f"# board: {one_line(info.board)}  framing: {one_line(info.framing or '')}",
-        "# values: µV at the electrode = (counts - offset_counts) * uv_per_count",
-    ]
-    for i, (name, cal) in enumerate(zip(info.channel_names, info.calibration, strict=True)):
-        lines.append(f"# channel {i}: {one_line(name)}; units: uV; uv_per_count: "
-                     f"{cal.uv_per_count!r}; offset_counts: {cal.offset_counts!r}; "
-                     f"output: {cal.output}")
-    cols = [re.sub(r"[^A-Za-z0-9]+", "_", n).strip("_") or f"ch{i}"
-            for i, n in enumerate(info.channel_names)]
-    lines.append("index," + ",".join(f"{c}_uV" for c in cols))
-    return "\n".join(lines) + "\n"
-
-
-def capture_rows(first_index: int, counts, calibration) -> str:
-    """CSV rows ``index,µV,...`` for a block of counts (shortest exact float text)."""
-    from emgfeedback.acquisition.boards import counts_to_uv
-
-    uv = counts_to_uv(np.asarray(counts), calibration)
-    if uv.shape[0] == 0:
-        return ""
-    return "\n".join(f"{i}," + ",".join(repr(v) for v in row)
-                     for i, row in enumerate(uv.tolist(), start=int(first_index))) + "\n"
-
-
-def capture_gap_line(gap) -> str:
-    """The ``# gap start=.. n=.. cause=..`` line of one gap."""
-    return f"# gap start={gap.start_index} n={gap.n_samples} cause={gap.cause}\n"
-
-
-def _channel_ranges(names, lo, hi) -> str:
-    return "  ".join(f"{n} {int(a)}..{int(b)}" for n, a, b in zip(names, lo, hi, strict=True)
-                     if a <= b)
-
-
 def run(args) -> int:
     """Capture from ``args.source``; returns 0 if samples arrived, 1 if none did."""
     from emgfeedback.acquisition.source import open_source
@@ -115,64 +65,28 @@ def run(args) -> int:
     try:
         source.open()
         info = source.info
-        names = list(info.channel_names)
         if args.out:
             out = outputs.start_output(args.out, force=args.force, text=True)
             out.write(capture_header(info, args.source))
-        n_ch = info.n_channels
-        total_lo = np.full(n_ch, np.iinfo(np.int64).max)
-        total_hi = np.full(n_ch, np.iinfo(np.int64).min)
-        win_lo, win_hi = total_lo.copy(), total_hi.copy()
-        samples = lost = 0
-        first_arrival = last_arrival = None
-        first_index = end_index = None
-        live = not args.quiet
+        tally = CaptureTally(info.n_channels)
         tty = sys.stderr.isatty()
-        t0 = time.monotonic()
-        next_print = t0 + (0.25 if tty else 1.0)
+
+        def on_chunk(chunk) -> None:
+            if out is not None:
+                out.write("".join(capture_gap_line(gap) for gap in chunk.gaps))
+                out.write(capture_rows(chunk.first_index, chunk.samples, info.calibration))
+            tally.add(chunk)
+
+        def on_tick(elapsed_s: float) -> None:
+            line = live_line(elapsed_s, tally, source.stats(), info.channel_names)
+            sys.stderr.write("\r" + line + "\x1b[K" if tty else line + "\n")
+            sys.stderr.flush()
+            tally.close_window()
+
         source.start()
-        while True:
-            now = time.monotonic()
-            if now - t0 >= args.seconds or source.finished:
-                break
-            for chunk in source.read(min(0.1, max(0.0, args.seconds - (now - t0)))):
-                data = chunk.samples
-                for gap in chunk.gaps:
-                    lost += gap.n_samples
-                    if out is not None:
-                        out.write(capture_gap_line(gap))
-                if out is not None:
-                    out.write(capture_rows(chunk.first_index, data, info.calibration))
-                samples += chunk.n_samples
-                if chunk.n_samples:
-                    win_lo = np.minimum(win_lo, data.min(axis=0))
-                    win_hi = np.maximum(win_hi, data.max(axis=0))
-                if first_arrival is None:
-                    first_arrival, first_index = chunk.arrival_s, chunk.end_index
-                last_arrival, end_index = chunk.arrival_s, chunk.end_index
-            now = time.monotonic()
-            if live and now >= next_print:
-                next_print = now + (0.25 if tty else 1.0)
-                stats = source.stats()
-                rate = stats.get("fs_hz_measured")
-                if rate is None and last_arrival is not None and last_arrival > first_arrival:
-                    rate = (end_index - first_index) / (last_arrival - first_arrival)
-                line = (f"{now - t0:5.1f} s  {rate or 0:8.1f} Hz  {samples} samples  "
-                        f"lost {stats.get('lost_samples', lost)}  "
-                        f"crc {stats.get('crc_errors', 0)}  "
-                        f"skipped {stats.get('bytes_skipped', 0)}  "
-                        f"reconnects {stats.get('reconnects', 0)}  [{source.state}]  "
-                        + _channel_ranges(names, win_lo, win_hi))
-                if tty:
-                    sys.stderr.write("\r" + line + "\x1b[K")
-                else:
-                    sys.stderr.write(line + "\n")
-                sys.stderr.flush()
-                total_lo, total_hi = np.minimum(total_lo, win_lo), np.maximum(total_hi, win_hi)
-                win_lo = np.full(n_ch, np.iinfo(np.int64).max)
-                win_hi = np.full(n_ch, np.iinfo(np.int64).min)
-        elapsed = time.monotonic() - t0
-        total_lo, total_hi = np.minimum(total_lo, win_lo), np.maximum(total_hi, win_hi)
+        elapsed = capture_stream(source, args.seconds, on_chunk,
+                                 None if args.quiet else on_tick, 0.25 if tty else 1.0)
+        tally.close_window()
         stats = source.stats()
         source.stop()
         if out is not None:
@@ -181,39 +95,9 @@ def run(args) -> int:
         if out is not None:
             out.discard()  # no-op once committed
         source.close()
-    if live and sys.stderr.isatty():
+    if not args.quiet and sys.stderr.isatty():
         sys.stderr.write("\n")
-    fs_measured = stats.get("fs_hz_measured")
-    if fs_measured is None and last_arrival is not None and last_arrival > first_arrival:
-        fs_measured = (end_index - first_index) / (last_arrival - first_arrival)
-    summary = {
-        "source": args.source,
-        "framing": stats.get("framing") or info.framing,
-        "seconds": round(elapsed, 3),
-        "samples": int(stats.get("samples", samples)),
-        "lost_samples": int(stats.get("lost_samples", lost)),
-        "lost_by_cause": stats.get("lost_by_cause", {}),
-        "gaps_by_cause": stats.get("gaps_by_cause", {}),
-        "crc_errors": int(stats.get("crc_errors", 0)),
-        "format_errors": int(stats.get("format_errors", 0)),
-        "bytes_skipped": int(stats.get("bytes_skipped", 0)),
-        "reconnects": int(stats.get("reconnects", 0)),
-        "no_data_events": int(stats.get("no_data_events", 0)),
-        "unplugs": int(stats.get("unplugs", 0)),
-        "no_data_s": float(stats.get("no_data_s", 0.0)),  # time without data (silent, unplugged)
-        "state": stats.get("state", source.state),  # the source's state at the end
-        "fs_hz_nominal": info.fs_hz,
-        "fs_hz_measured": None if fs_measured is None else round(float(fs_measured), 2),
-        "board": info.board,
-        "channels": [
-            {"name": name, "min": int(lo) if lo <= hi else None,
-             "max": int(hi) if lo <= hi else None,
-             "uv_per_count": cal.uv_per_count, "floor_uv": round(cal.floor_uv, 3)}
-            for name, lo, hi, cal in zip(names, total_lo, total_hi, info.calibration,
-                                         strict=True)
-        ],
-        "out": args.out,
-    }
+    summary = capture_summary(args.source, info, stats, tally, elapsed, args.out)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:

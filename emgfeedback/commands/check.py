@@ -15,10 +15,10 @@ from emgfeedback import bounds
 from emgfeedback.analysis.signal_check import CONTRACTION_S, GRADES, REST_S
 from emgfeedback.commands._common import EXIT_FAILED, EXIT_OK, json_ready, progress
 from emgfeedback.errors import ConfigError
+from emgfeedback.reports.signal_checks import placement_lines, verdict_lines
 
 _CHECK_S = bounds.Range(3.0, 600.0, "s")
 _CONTRACT_S = bounds.Range(1.0, 60.0, "s")
-_MARK = {"fail": "✗", "warn": "!", "info": "·"}
 
 
 def register(sub) -> None:
@@ -88,23 +88,6 @@ def channel_labels(info, protocol=None, names_arg=None, placements_arg=None):
     names = per_channel(info, names_arg, "--names", tuple(info.channel_names))
     places = per_channel(info, placements_arg, "--placements", ("",) * info.n_channels)
     return list(names), list(places), info.n_channels
-
-
-def placement_lines(name: str, placement_text: str) -> list[str]:
-    """Where the electrodes go for one channel, as text lines (diagram when known)."""
-    from emgfeedback.analysis.placements import placement_for, text_diagram
-
-    place = placement_for(name, placement_text)
-    lines = [f"{name}" + (f" — {place.muscle}" if place else "")]
-    if placement_text:
-        lines.append(f"  placement: {placement_text}")
-    if place is None:
-        lines.append("  no placement for this name in hardware/WIRING.md: electrodes on the "
-                     "muscle belly along the fibres, 20 mm apart; reference on bone")
-        return lines
-    lines += ["  " + line for line in text_diagram(place)]
-    lines.append(f"  ({place.where})")
-    return lines
 
 
 def wants_contraction(flag) -> bool:
@@ -190,27 +173,6 @@ def run_check(url: str, *, protocol=None, names=None, placements=None,
 
     check["grade"] = worst_grade(ch["grade"] for ch in check["channels"])
     return check
-
-
-def verdict_lines(check: dict) -> list[str]:
-    """The check's verdicts as text: per channel its grade, then each reason and action."""
-    lines = []
-    for ch in check["channels"]:
-        lines.append(f"{ch['channel']}: {ch['grade'].upper()}")
-        problems = [r for r in ch["reasons"] if r["severity"] != "info"]
-        if not problems:
-            lines.append("  ✓ contact, noise at rest" + (" and contraction" if
-                                                          check["contraction"] else "")
-                         + ": fine")
-        snr = ch["measures"].get("snr_db")
-        if snr is not None:
-            lines.append(f"  · test contraction: SNR {snr:.1f} dB over rest")
-        for r in ch["reasons"]:
-            lines.append(f"  {_MARK[r['severity']]} {r['verdict']}")
-            if r["severity"] != "info" or r["action"] != "nothing":
-                lines.append(f"      → {r['action']}")
-    lines.append(f"overall: {check['grade'].upper()}")
-    return lines
 
 
 def run(args) -> int:

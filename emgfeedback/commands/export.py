@@ -13,8 +13,8 @@ from emgfeedback.commands.sessions import (
     session_id_arg,
 )
 from emgfeedback.errors import StorageError
+from emgfeedback.io.export import FORMATS, export_session
 from emgfeedback.storage import SessionStore, default_db_path
-from emgfeedback.storage.export import FORMATS, export_session
 
 
 def register(subparsers) -> None:

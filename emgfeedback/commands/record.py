@@ -14,10 +14,7 @@ import sys
 from emgfeedback.commands._common import (
     add_exit_codes_epilog,
     add_source_arguments,
-    finish_recording,
-    make_outlets,
-    new_session,
-    open_store,
+    open_recording,
     stop_on_signals,
     wait_recording,
 )
@@ -61,34 +58,20 @@ def check_give_up(value: float) -> float:
 
 def run(args) -> int:
     """Record ``--seconds`` of the source into the store; returns an exit status."""
-    from emgfeedback.acquisition import open_source
-    from emgfeedback.runtime import Engine, Processor, default_pipeline_config
-
     give_up_s = check_give_up(args.give_up)
-    from emgfeedback.commands.check import pre_session_check, store_session_check
+    from emgfeedback.commands.check import pre_session_check
 
     signal = pre_session_check(args.source, None, args, "the recording")  # None without --check
     with stop_on_signals():
-        source = open_source(args.source)
-        source.open()
-        store = open_store(args.db)
-        session_id = new_session(store, source.info, args)
-        store_session_check(store, session_id, signal)
-        writer = store.open_writer(session_id)
-        engine = Engine(
-            source,
-            processor_factory=lambda info: Processor(
-                info, default_pipeline_config(info.fs_hz, args.mains), mains_hz=args.mains),
-            writer=writer, outlets=make_outlets(args, source.info), stop_after_s=args.seconds,
-            give_up_s=give_up_s)
+        rec = open_recording(args, args.source, signal=signal, seconds=args.seconds,
+                             give_up_s=give_up_s)
         stopped = None
         try:
-            engine.start()
-            stopped = wait_recording(engine, args.seconds, f"recording session {session_id}",
-                                     "record")
+            rec.engine.start()
+            stopped = wait_recording(rec.engine, args.seconds,
+                                     f"recording session {rec.session_id}", "record")
         finally:
-            outcome = finish_recording(engine, writer, session_id, stopped=stopped,
-                                       command="record")
-        print(session_id)
+            outcome = rec.finish(stopped, command="record")
+        print(rec.session_id)
         sys.stdout.flush()
     return outcome.exit_code

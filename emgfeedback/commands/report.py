@@ -14,8 +14,8 @@ from emgfeedback.commands.sessions import (
     session_id_arg,
 )
 from emgfeedback.errors import ConfigError
+from emgfeedback.reports.session_report import session_quantities, write_report
 from emgfeedback.storage import SessionStore, default_db_path
-from emgfeedback.storage.report import session_quantities, write_report
 
 
 def register(subparsers) -> None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                     write_report(store, args.session, tmp)
             numbers = session_quantities(store, args.session) if want_json else None
             if numbers is not None:  # H9 (#20): the grade stored with the session, or None
-                from emgfeedback.runtime.signal_check_run import stored_check
+                from emgfeedback.reports.signal_checks import stored_check
 
                 numbers["signal_check"] = stored_check(store, args.session)
         except sqlite3.DatabaseError as exc:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if want_json:
         if args.out is not None:
             numbers["out"] = str(args.out)
-        from emgfeedback.analysis.report import json_ready  # H10: no SciPy at start-up
+        from emgfeedback.analysis.summary import json_ready  # H10: no SciPy at start-up
 
         print(json.dumps(json_ready(numbers), indent=1, allow_nan=False))
         return 0

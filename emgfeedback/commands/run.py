@@ -12,12 +12,8 @@ from emgfeedback.commands._common import (
     StopRequested,
     add_exit_codes_epilog,
     add_source_arguments,
-    channel_setup,
-    finish_recording,
     json_ready,
-    make_outlets,
-    new_session,
-    open_store,
+    open_recording,
     print_new_events,
     progress,
     stop_on_signals,
@@ -36,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--no-record", action="store_true", help="do not store the session")
     p.add_argument("--json", action="store_true",
                    help="print the results as one JSON object (cues go to stderr)")
+    from emgfeedback.commands.record import add_give_up_argument
+
+    add_give_up_argument(p)  # a silent or unplugged board ends the run, as in `record`
     from emgfeedback.commands.check import add_check_arguments  # H9 (#20)
 
     add_check_arguments(p)
@@ -67,26 +66,6 @@ def client_url(url: str, requested: str) -> str:
     return url
 
 
-def stored_baseline(store, subject: str, names) -> list[float] | None:
-    """The subject's latest baseline per channel, if every channel has one.
-
-    The baseline is ``baseline_mean_uv`` (mean feedback envelope at rest, H2: the kind a
-    protocol's own baseline phase measures), never the floor-corrected resting tone, so
-    goals in baseline units mean the same whichever measured it. Baselines stored before
-    it existed are not used.
-    """
-    if not subject:
-        return None
-    values = []
-    for name in names:
-        points = [p for p in store.history(subject, name, "baseline_mean_uv", kind="baseline")
-                  if p.value > 0]
-        if not points:
-            return None
-        values.append(points[-1].value)
-    return values
-
-
 def describe_cue(cue, fs_hz: float) -> str:
     """One readable line for a cue."""
     text = cue.text or ""
@@ -100,34 +79,26 @@ def describe_cue(cue, fs_hz: float) -> str:
 
 def run(args) -> int:
     """Run the protocol on the source; store and print the results."""
-    from emgfeedback.acquisition import open_source
     from emgfeedback.acquisition.pace import fast_url
+    from emgfeedback.commands.record import check_give_up
     from emgfeedback.protocol import ProtocolRunner, load_protocol
-    from emgfeedback.runtime import Engine, Processor, default_pipeline_config
+    from emgfeedback.storage.baselines import stored_baseline
 
+    give_up_s = check_give_up(args.give_up)
     protocol = load_protocol(args.protocol)
     url = client_url(args.source, args.protocol)
     url = fast_url(url) if args.fast else url
-    from emgfeedback.commands.check import pre_session_check, store_session_check  # H9
+    from emgfeedback.commands.check import pre_session_check  # H9
 
     signal = pre_session_check(url, protocol, args)  # H9 (#20): None unless asked/required
-    source = open_source(url)
-    source.open()
-    info = source.info
-    names = channel_setup(info, args).names
-    store = None if args.no_record else open_store(args.db)
-    baseline = stored_baseline(store, args.subject, names) if store is not None else None
-    runner = ProtocolRunner(protocol, info.fs_hz, names, baseline_uv=baseline)
-    config = default_pipeline_config(info.fs_hz, args.mains)
-    session_id = None
-    writer = None
-    if store is not None:
-        session_id = new_session(store, info, args, protocol=protocol.name)
-        store_session_check(store, session_id, signal)  # H9 (#20)
-        writer = store.open_writer(session_id)
-    engine = Engine(source, processor_factory=lambda i: Processor(i, config, runner=runner,
-                                                                  mains_hz=args.mains),
-                    writer=writer, outlets=make_outlets(args, info))
+
+    def make_runner(info, names, store):
+        baseline = stored_baseline(store, args.subject, names) if store is not None else None
+        return ProtocolRunner(protocol, info.fs_hz, names, baseline_uv=baseline)
+
+    rec = open_recording(args, url, record=not args.no_record, session_protocol=protocol.name,
+                         signal=signal, give_up_s=give_up_s, make_runner=make_runner)
+    info, engine, runner, session_id = rec.info, rec.engine, rec.runner, rec.session_id
     cue_stream = sys.stderr if args.json else sys.stdout
 
     def show(processed) -> None:
@@ -163,12 +134,8 @@ def run(args) -> int:
         except StopRequested as stop:
             stopped = stop
         finally:
-            if writer is not None:
-                outcome = finish_recording(
-                    engine, writer, session_id, stopped=stopped, command="run",
-                    incomplete=None if runner.finished else "protocol not finished")
-            else:
-                engine.stop()
+            outcome = rec.finish(stopped, command="run",
+                                 incomplete=None if runner.finished else "protocol not finished")
     results = engine.results or runner.results()
     results = dict(results, session=session_id)
     if args.json:

@@ -136,7 +136,7 @@ def _list(store, path, args) -> int:
         who = f" for subject {bounds.printable(args.subject)!r}" if args.subject else ""
         print(f"no sessions{who} in {path}")
         return 0
-    from emgfeedback.runtime.signal_check_run import grade_text, session_grades  # H9 (#20)
+    from emgfeedback.reports.signal_checks import grade_text, session_grades  # H9 (#20)
 
     grades = session_grades(store, [m.id for m in sessions if m.id not in damaged])
     for meta in sessions:

@@ -1,9 +1,11 @@
 """Filter design for the EMG pipeline, as second-order sections (SOS).
 
 Every design function validates its parameters and raises :class:`~emgfeedback.errors.ConfigError`
-naming the parameter and its valid range. The coefficients come from :mod:`scipy.signal`; the
-streaming kernels in :mod:`emgfeedback.dsp.kernels` and :mod:`emgfeedback.dsp.kernels_fast`
-evaluate them with exactly the arithmetic of :func:`scipy.signal.sosfilt`.
+naming the parameter and its valid range. The coefficients are those of :mod:`scipy.signal`
+(``butter``, ``iirnotch``, ``group_delay``), computed without importing it by
+:mod:`emgfeedback.dsp.iir_design`; the streaming kernels in :mod:`emgfeedback.dsp.kernels`
+and :mod:`emgfeedback.dsp.kernels_fast` evaluate them with exactly the arithmetic of
+:func:`scipy.signal.sosfilt`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
+from emgfeedback.dsp.iir_design import butter_sos, group_delay_samples, iirnotch_ba
 from emgfeedback.errors import ConfigError
 
 # Harmonic notches closer than this fraction of Nyquist are not designed: iirnotch needs
@@ -81,7 +83,7 @@ def bandpass_sos(fs_hz: float, low_hz: float, high_hz: float, order: int = 4) ->
         raise ConfigError(
             f"band_hz must be (low, high) with low < high, got ({low:g}, {high:g}) Hz"
         )
-    return signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    return butter_sos(order, [low, high], "bandpass", fs)
 
 
 def highpass_sos(fs_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
@@ -131,7 +133,7 @@ def _single_corner_sos(btype: str, fs_hz: float, cutoff_hz: float, order: int,
     fs = check_fs(fs_hz)
     order = check_order(order_name, order)
     fc = check_corner(corner_name, cutoff_hz, fs)
-    return signal.butter(order, fc, btype=btype, fs=fs, output="sos")
+    return butter_sos(order, fc, btype, fs)
 
 
 def notch_frequencies(
@@ -220,7 +222,7 @@ def notch_sos(
     fs = check_fs(fs_hz)
     sections = []
     for f in notch_frequencies(fs, notch_hz, harmonics, max_hz):
-        b, a = signal.iirnotch(f, qf, fs=fs)
+        b, a = iirnotch_ba(f, qf, fs)
         # A notch is one biquad already (a[0] == 1): its coefficients are the section.
         # tf2sos would round-trip them through roots (~0.7 ms per notch, last-bit changes).
         sections.append(np.concatenate([b / a[0], a / a[0]]))
@@ -248,6 +250,5 @@ def group_delay_ms(sos: np.ndarray, fs_hz: float, freq_hz: float) -> float:
         b, a = section[:3], section[3:]
         # Evaluate each section separately: the product polynomial of a long cascade is
         # numerically poor, while the group delay of a cascade is the sum of its sections'.
-        _, gd = signal.group_delay((b, a), w=[freq_hz], fs=fs_hz)
-        total += float(gd[0])
+        total += group_delay_samples(b, a, freq_hz, fs_hz)
     return 1000.0 * total / fs_hz

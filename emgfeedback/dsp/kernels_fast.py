@@ -13,7 +13,9 @@ Why a separate module
 How they are fast
     The code is generated per channel count C (1, 2, 4, 6, 8, 16): every channel's filter
     state is its own local scalar, so the C identical recurrences sit side by side in straight
-    code that SLP packs into one SIMD register (8 doubles per AVX-512 register). The chunk is
+    code that SLP packs into one SIMD register (8 doubles per AVX-512 register); each
+    operation is written for all lanes before the next, which keeps the lanes in memory order
+    (see :func:`_section_lines`). The chunk is
     processed in blocks of :data:`BLOCK` samples that stay in L1; within a block the cascade
     runs in groups of up to five sections with the time loop outside, which gives the CPU
     five independent recurrences to overlap (see :data:`GROUP_SIZES`). Per sample, per section
@@ -28,6 +30,12 @@ What was tried and not kept (measured on the 2-core AVX-512 development VM)
     * Addressing coefficients and state in the flat state array by offset instead of reshaped
       views: saved ~0.1 µs per call but the vectoriser lost the packing (3x slower offline).
     * ``inline="always"`` for the helpers: 4-10x the compile time and slower.
+    * Statements written lane by lane (each lane's ``w``, ``p``, ``q`` in turn) instead of
+      operation by operation across the lanes (:func:`_section_lines`): SLP then packed the
+      lanes in a permuted order, assembled each input row with a gather or a masked load and
+      a permute, and extracted the state lane by lane after each call: 8 channels, cascade
+      30 against 20.6 ns per row, whole kernel 42 against 33.5 (same moving-RMS code), 0.27 µs
+      more per 16-sample block.
 
 Compilation is lazy (per channel count, on first use) with an explicit signature and
 ``cache=True``; a cold compile takes 4-11 s per channel count (16 channels run as two 8-lane
@@ -50,11 +58,12 @@ SPECIALISED_CHANNEL_COUNTS = (1, 2, 4, 6, 8, 16)
 BLOCK = 256
 # Sections run in groups of these sizes (greedy, largest first): 13 sections (the default
 # chain at 50 Hz) = 5 + 5 + 3, 11 (60 Hz) = 5 + 5 + 1, 23 = 4 x 5 + 3, 7 = 5 + 1 + 1. Five
-# recurrences in flight hide the latency of one. Measured on AVX-512 (CPU cycles per section
-# and 8-channel row over 256-row blocks): group of 5: 5.5; of 8: 5.5 (twice the compile time);
-# of 4 or 6: 7-7.6 (LLVM shuffles lanes); of 3: 8.4; of 2: ~10; of 1: 15 (the latency of one
-# recurrence). Each size costs compile time (one function per size and 8-lane pass), so 2 is
-# left out: it would only help section counts that leave a remainder of 2.
+# recurrences in flight hide the latency of one. Measured on AVX-512 (Zen 4, CPU cycles per
+# section and 8-channel row over 256-row blocks, clock calibrated at 3.63 GHz): group of 1:
+# 12.5 (one recurrence's latency: p -> w -> a1 w -> b1 u - a1 w -> + q, four dependent
+# 3-cycle operations); 2: 7.1; 3: 6.0; 4: 5.6; 5: 5.4; 6: 6.0; 7: 6.2; 8: 6.3. The bound is 5
+# (five 512-bit multiplies, one per cycle). Each size costs compile time (one function per
+# size and 8-lane pass), so 2 is left out: it would only help counts leaving a remainder of 2.
 GROUP_SIZES = (5, 3, 1)
 
 # process_c<N>(state, x, y, e, rms) -> finite; state as in kernels.pack_state. Two output
@@ -94,24 +103,34 @@ def _cascade_group_source(lanes: int, n_sec: int, col: int) -> str:
             f"    b0_{k} = sos[s0 + {k}, 0]; b1_{k} = sos[s0 + {k}, 1]; "
             f"b2_{k} = sos[s0 + {k}, 2]; a1_{k} = sos[s0 + {k}, 4]; a2_{k} = sos[s0 + {k}, 5]"
         )
-        for c in chans:
-            lines.append(f"    p{k}_{c} = z[s0 + {k}, 0, {c}]; q{k}_{c} = z[s0 + {k}, 1, {c}]")
+        lines += [f"    p{k}_{c} = z[s0 + {k}, 0, {c}]" for c in chans]
+        lines += [f"    q{k}_{c} = z[s0 + {k}, 1, {c}]" for c in chans]
     lines.append("    for t in range(i0, i1):")
-    for c in chans:
-        lines.append(f"        u_{c} = src[t, {c}]")
+    lines += [f"        u_{c} = src[t, {c}]" for c in chans]
     for k in secs:
-        for c in chans:
-            # Exactly sosfilt's expressions and evaluation order (bit-identical results).
-            lines.append(f"        w_{c} = b0_{k} * u_{c} + p{k}_{c}")
-            lines.append(f"        p{k}_{c} = b1_{k} * u_{c} - a1_{k} * w_{c} + q{k}_{c}")
-            lines.append(f"        q{k}_{c} = b2_{k} * u_{c} - a2_{k} * w_{c}")
-            lines.append(f"        u_{c} = w_{c}")
-    for c in chans:
-        lines.append(f"        dst[t, {c}] = u_{c}")
+        lines += _section_lines(k, chans, "        ")
+    lines += [f"        dst[t, {c}] = u_{c}" for c in chans]
     for k in secs:
-        for c in chans:
-            lines.append(f"    z[s0 + {k}, 0, {c}] = p{k}_{c}; z[s0 + {k}, 1, {c}] = q{k}_{c}")
+        lines += [f"    z[s0 + {k}, 0, {c}] = p{k}_{c}" for c in chans]
+        lines += [f"    z[s0 + {k}, 1, {c}] = q{k}_{c}" for c in chans]
     return "\n".join(lines)
+
+
+def _section_lines(k: int, chans, indent: str) -> list[str]:
+    """One section's update of every lane, operation by operation across the lanes.
+
+    Exactly sosfilt's expressions and evaluation order per lane (bit-identical results).
+    Written operation-major (every lane's ``w``, then every lane's ``p``, then ``q``), not
+    lane by lane: with the lane-major order SLP packed the lanes in a permuted order and
+    assembled each input row with a gather or a masked load and a permute (AVX-512, 8 lanes:
+    12.5 cycles per section and row in groups of 3, 6.9 in groups of 5); operation-major it
+    keeps memory order (6.0 and 5.4 cycles; the 5 multiplies bound it at 5).
+    """
+    lines = [f"{indent}w_{c} = b0_{k} * u_{c} + p{k}_{c}" for c in chans]
+    lines += [f"{indent}p{k}_{c} = b1_{k} * u_{c} - a1_{k} * w_{c} + q{k}_{c}" for c in chans]
+    lines += [f"{indent}q{k}_{c} = b2_{k} * u_{c} - a2_{k} * w_{c}" for c in chans]
+    lines += [f"{indent}u_{c} = w_{c}" for c in chans]
+    return lines
 
 
 def _cascade_source(n_ch: int) -> str:
@@ -139,27 +158,27 @@ def _cascade_source(n_ch: int) -> str:
 def _rms_source(n_ch: int) -> str:
     """Source of the moving-RMS block kernel (same arithmetic as process_generic).
 
-    The block is cut at the ring's wrap points so the inner loop has no branch, and the
-    square root runs in a separate loop over the block, which vectorises. The running sums
-    are loaded and stored around each stretch between wrap points by their own function.
+    The block is cut at the ring's wrap points so the inner loop has no branch. The running
+    sums are loaded and stored around each stretch between wrap points by their own function,
+    whose loop computes the square root too: the running sum is a latency-bound recurrence
+    (two dependent additions per row) and the square root a throughput-bound one, so in one
+    loop they overlap (8 channels, AVX-512: 28.5 ns per row for the whole kernel, against
+    33.5 with the square root in a second pass over the block).
     """
     chans = range(n_ch)
-    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m):"]
+    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m, inv_window):"]
     lines += [f"    a_{c} = acc[{c}]" for c in chans]
     lines.append("    for j in range(m):")
-    # All loads first, then the arithmetic, then all stores: the arrays carry no no-alias
-    # information, so SLP may not move a load above a store, and interleaved per channel
-    # they stayed scalar.
-    for c in chans:
-        lines.append(f"        u_{c} = y[t + j, {c}]")
-        lines.append(f"        old_{c} = ring[p + j, {c}]")
-    for c in chans:
-        lines.append(f"        v_{c} = u_{c} * u_{c}")
-        lines.append(f"        a_{c} = (a_{c} - old_{c}) + v_{c}")
-    for c in chans:
-        lines.append(f"        ring[p + j, {c}] = v_{c}")
-    for c in chans:
-        lines.append(f"        e[t + j, {c}] = a_{c}")
+    # All loads first, then the arithmetic, then all stores, each operation across all lanes
+    # before the next (as _section_lines): the arrays carry no no-alias information, so SLP
+    # may not move a load above a store, and interleaved per channel they stayed scalar.
+    lines += [f"        u_{c} = y[t + j, {c}]" for c in chans]
+    lines += [f"        old_{c} = ring[p + j, {c}]" for c in chans]
+    lines += [f"        v_{c} = u_{c} * u_{c}" for c in chans]
+    lines += [f"        a_{c} = (a_{c} - old_{c}) + v_{c}" for c in chans]
+    lines += [f"        ring[p + j, {c}] = v_{c}" for c in chans]
+    lines += [f"        s_{c} = math.sqrt(max(a_{c}, 0.0) * inv_window)" for c in chans]
+    lines += [f"        e[t + j, {c}] = s_{c}" for c in chans]
     lines += [f"    acc[{c}] = a_{c}" for c in chans]
     lines += ["", "", f"def rms_wrap_c{n_ch}(ring, acc):"]
     lines += [f"    a_{c} = 0.0" for c in chans]
@@ -175,16 +194,13 @@ def _rms_source(n_ch: int) -> str:
         "    t = i0",
         "    while t < i1:",
         "        m = min(i1 - t, window - p)",
-        f"        rms_run_c{n_ch}(ring, acc, p, y, e, t, m)",
+        f"        rms_run_c{n_ch}(ring, acc, p, y, e, t, m, inv_window)",
         "        t += m",
         "        p += m",
         "        if p == window:",
         "            p = 0",
         f"            rms_wrap_c{n_ch}(ring, acc)",
-        "    for t in range(i0, i1):",
     ]
-    lines += [f"        s_{c} = e[t, {c}]" for c in chans]  # loads before stores, as above
-    lines += [f"        e[t, {c}] = math.sqrt(max(s_{c}, 0.0) * inv_window)" for c in chans]
     lines.append("    return p")
     return "\n".join(lines)
 
@@ -262,22 +278,16 @@ def _passes_source(n_ch: int) -> str:
                 f"    b0_{k} = sos[s0 + {k}, 0]; b1_{k} = sos[s0 + {k}, 1]; "
                 f"b2_{k} = sos[s0 + {k}, 2]; a1_{k} = sos[s0 + {k}, 4]; a2_{k} = sos[s0 + {k}, 5]"
             )
-            for c in chans:
-                lines.append(f"    p{k}_{c} = z[s0 + {k}, 0, h, {c}]")
-                lines.append(f"    q{k}_{c} = z[s0 + {k}, 1, h, {c}]")
+            lines += [f"    p{k}_{c} = z[s0 + {k}, 0, h, {c}]" for c in chans]
+            lines += [f"    q{k}_{c} = z[s0 + {k}, 1, h, {c}]" for c in chans]
         lines += ["    for t in range(i0, i1):", f"        r = {n_pass} * t + h"]
         lines += [f"        u_{c} = src[r, {c}]" for c in chans]
         for k in range(g):
-            for c in chans:
-                lines.append(f"        w_{c} = b0_{k} * u_{c} + p{k}_{c}")
-                lines.append(f"        p{k}_{c} = b1_{k} * u_{c} - a1_{k} * w_{c} + q{k}_{c}")
-                lines.append(f"        q{k}_{c} = b2_{k} * u_{c} - a2_{k} * w_{c}")
-                lines.append(f"        u_{c} = w_{c}")
+            lines += _section_lines(k, chans, "        ")
         lines += [f"        dst[r, {c}] = u_{c}" for c in chans]
         for k in range(g):
-            for c in chans:
-                lines.append(f"    z[s0 + {k}, 0, h, {c}] = p{k}_{c}")
-                lines.append(f"    z[s0 + {k}, 1, h, {c}] = q{k}_{c}")
+            lines += [f"    z[s0 + {k}, 0, h, {c}] = p{k}_{c}" for c in chans]
+            lines += [f"    z[s0 + {k}, 1, h, {c}] = q{k}_{c}" for c in chans]
         parts.append("\n".join(lines))
     lines = [
         f"def cascade_c{n_ch}(sos, z, src, dst, i0, i1):",
@@ -296,17 +306,16 @@ def _passes_source(n_ch: int) -> str:
             "            a = dst",
         ]
     parts.append("\n".join(lines))
-    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h):"]
+    lines = [f"def rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h, inv_window):"]
     lines += [f"    a_{c} = acc[h, {c}]" for c in chans]
     lines += ["    for j in range(m):", f"        r = {n_pass} * (t + j) + h"]
-    for c in chans:
-        lines.append(f"        u_{c} = y[r, {c}]")
-        lines.append(f"        old_{c} = ring[p + j, h, {c}]")
-    for c in chans:
-        lines.append(f"        v_{c} = u_{c} * u_{c}")
-        lines.append(f"        a_{c} = (a_{c} - old_{c}) + v_{c}")
+    lines += [f"        u_{c} = y[r, {c}]" for c in chans]
+    lines += [f"        old_{c} = ring[p + j, h, {c}]" for c in chans]
+    lines += [f"        v_{c} = u_{c} * u_{c}" for c in chans]
+    lines += [f"        a_{c} = (a_{c} - old_{c}) + v_{c}" for c in chans]
     lines += [f"        ring[p + j, h, {c}] = v_{c}" for c in chans]
-    lines += [f"        e[r, {c}] = a_{c}" for c in chans]
+    lines += [f"        s_{c} = math.sqrt(max(a_{c}, 0.0) * inv_window)" for c in chans]
+    lines += [f"        e[r, {c}] = s_{c}" for c in chans]
     lines += [f"    acc[h, {c}] = a_{c}" for c in chans]
     parts.append("\n".join(lines))
     lines = [f"def rms_wrap_c{n_ch}(ring, acc, h):"]
@@ -323,17 +332,14 @@ def _passes_source(n_ch: int) -> str:
         "    while t < i1:",
         "        m = min(i1 - t, window - p)",
         f"        for h in range({n_pass}):",
-        f"            rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h)",
+        f"            rms_run_c{n_ch}(ring, acc, p, y, e, t, m, h, inv_window)",
         "        t += m",
         "        p += m",
         "        if p == window:",
         "            p = 0",
         f"            for h in range({n_pass}):",
         f"                rms_wrap_c{n_ch}(ring, acc, h)",
-        f"    for r in range({n_pass} * i0, {n_pass} * i1):",
     ]
-    lines += [f"        s_{c} = e[r, {c}]" for c in chans]
-    lines += [f"        e[r, {c}] = math.sqrt(max(s_{c}, 0.0) * inv_window)" for c in chans]
     lines.append("    return p")
     parts.append("\n".join(lines))
     lines = [f"def process_c{n_ch}(state, x, y, e, rms):", "    n = x.shape[0]"]

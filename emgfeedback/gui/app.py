@@ -43,8 +43,8 @@ def _stored_baseline(db_path, subject: str, names) -> list[float] | None:
     """The subject's latest stored ``baseline_mean_uv`` per channel (None if incomplete)."""
     from pathlib import Path
 
-    from emgfeedback.commands.run import stored_baseline
     from emgfeedback.storage import SessionStore
+    from emgfeedback.storage.baselines import stored_baseline
 
     if not Path(db_path).is_file():
         return None
@@ -64,12 +64,12 @@ def build_window(url: str, *, protocol: str | None = None, db_path=None, subject
     application()
     from emgfeedback.acquisition.pace import fast_url
     from emgfeedback.gui.main_window import MainWindow
-    from emgfeedback.gui.session import LiveSession
     from emgfeedback.gui.settings import load_subject
+    from emgfeedback.runtime.live_session import LiveSession
 
     setup = load_subject(subject) if subject else None
     if channels is None and setup is not None and setup.channel_names:
-        from emgfeedback.gui.session import ChannelSetup
+        from emgfeedback.runtime.live_session import ChannelSetup
 
         channels = [ChannelSetup(n, p, s) for n, p, s in
                     zip(setup.channel_names, setup.placements, setup.sides, strict=False)]
@@ -116,7 +116,7 @@ def ask_setup(settings):
     if settings.last_subject:
         saved = load_subject(settings.last_subject)
         if saved is not None and saved.channel_names:
-            from emgfeedback.gui.session import ChannelSetup
+            from emgfeedback.runtime.live_session import ChannelSetup
 
             dlg.set_channels([ChannelSetup(n, p, s) for n, p, s in zip(
                 saved.channel_names, saved.placements, saved.sides, strict=False)])

@@ -434,7 +434,7 @@ def save_verdict_screenshots(out_dir, cases=None, timeout_s: float = 120.0) -> l
     from pathlib import Path
 
     from emgfeedback.gui.app import application
-    from emgfeedback.gui.session import ChannelSetup, LiveSession
+    from emgfeedback.runtime.live_session import ChannelSetup, LiveSession
 
     app = application()
     out = Path(out_dir)

@@ -26,6 +26,10 @@ from emgfeedback.gui import palette
 from emgfeedback.gui.feedback import MODE_LABELS, Bar, FeedbackModel, scale_caption
 from emgfeedback.gui.order_timeline import OrderTimeline
 
+#: Qt's raster engine draws glyphs larger than this (pixels) as paths, about 20x slower
+#: than from its glyph cache: larger texts are rendered once into an image and copied
+#: (the client view's title and names on a big screen).
+CACHED_GLYPH_MAX_PX = 64
 #: Minimum contrast ratio (WCAG 2 definition) of the reward badge's text on its background.
 BADGE_MIN_CONTRAST = 4.5
 #: The badge's background at full strength (a darker Okabe-Ito green: white text on it
@@ -132,8 +136,17 @@ class CueCanvas(QtWidgets.QWidget):
         self.large = large
         self.setMinimumSize(240, 140)
         self.setAutoFillBackground(False)
+        # paint() fills the whole canvas: opaque, so Qt does not repaint the style-sheet
+        # panel behind it first at every repaint.
+        self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent, True)
         self._drawn: tuple | None = None
         self.drawn: dict[str, tuple[QtCore.QRectF, str]] = {}
+        # Fonts by (pixel size, bold) and fitted fonts by (text, width, size, bold): the
+        # canvas repaints up to 60 times a second with mostly the same texts, so a new
+        # QFont and its metrics per text and paint are not needed.
+        self._fonts: dict[tuple, QtGui.QFont] = {}
+        self._fitted: dict[tuple, QtGui.QFont] = {}
+        self._text_images: dict[tuple, QtGui.QImage] = {}  # large texts, drawn once
 
     def signature(self) -> tuple:
         """What the canvas shows, rounded to what can be seen (repaint only on change)."""
@@ -193,24 +206,69 @@ class CueCanvas(QtWidgets.QWidget):
                                                inner.width(), reward_h), m.reward_visible)
 
     def _text(self, p: QtGui.QPainter, key: str, rect: QtCore.QRectF, flags, text: str) -> None:
-        p.drawText(rect, flags, text)
+        dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+        if text and p.font().pixelSize() * dpr > CACHED_GLYPH_MAX_PX:
+            self._draw_text_image(p, rect, flags, text, dpr)
+        else:
+            p.drawText(rect, flags, text)
         if text:
             box = QtGui.QFontMetricsF(p.font()).boundingRect(rect, int(flags), text)
             self.drawn[key] = (box, text)
 
+    def _draw_text_image(self, p: QtGui.QPainter, rect: QtCore.QRectF, flags, text: str,
+                         dpr: float) -> None:
+        """Draw a large text from an image of it, rendered once per text, font and colour."""
+        key = (text, p.font().key(), p.pen().color().rgba(), int(flags), rect.width(),
+               rect.height(), dpr)
+        image = self._text_images.get(key)
+        if image is None:
+            image = QtGui.QImage(max(1, math.ceil(rect.width() * dpr)),
+                                 max(1, math.ceil(rect.height() * dpr)),
+                                 QtGui.QImage.Format_ARGB32_Premultiplied)
+            image.setDevicePixelRatio(dpr)
+            image.fill(QtCore.Qt.transparent)
+            q = QtGui.QPainter(image)
+            q.setRenderHints(p.renderHints())
+            q.setFont(p.font())
+            q.setPen(p.pen())
+            q.drawText(QtCore.QRectF(0.0, 0.0, rect.width(), rect.height()), flags, text)
+            q.end()
+            if len(self._text_images) > 64:  # values change; keep the cache small
+                self._text_images.clear()
+            self._text_images[key] = image
+        p.drawImage(rect.topLeft(), image)
+
+    def changeEvent(self, ev) -> None:  # noqa: N802 - Qt override
+        if ev.type() == QtCore.QEvent.FontChange:  # the cached fonts derive from ours
+            self._fonts.clear()
+            self._fitted.clear()
+            self._text_images.clear()
+        super().changeEvent(ev)
+
     def _font(self, size: float, bold: bool = False) -> QtGui.QFont:
-        f = QtGui.QFont(self.font())
-        f.setPixelSize(max(8, int(size)))
-        f.setBold(bold)
+        key = (max(8, int(size)), bold)
+        f = self._fonts.get(key)
+        if f is None:
+            f = QtGui.QFont(self.font())
+            f.setPixelSize(key[0])
+            f.setBold(bold)
+            self._fonts[key] = f
         return f
 
     def _fitted_font(self, text: str, width: float, size: float,
                      bold: bool = False) -> QtGui.QFont:
         """The largest font up to ``size`` px in which ``text`` fits ``width``."""
+        key = (text, width, size, bold)
+        font = self._fitted.get(key)
+        if font is not None:
+            return font
         font = self._font(size, bold)
         w = QtGui.QFontMetricsF(font).horizontalAdvance(text)
         if w > width > 0:
             font = self._font(size * width / w * 0.95, bold)
+        if len(self._fitted) > 1024:  # values change; keep the cache small
+            self._fitted.clear()
+        self._fitted[key] = font
         return font
 
     def _align(self):

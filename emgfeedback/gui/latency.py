@@ -57,10 +57,16 @@ class LatencyMeter:
         if len(self.frame_times) < 2:
             return float("nan")
         last = self.frame_times[-1]
-        times = [t for t in self.frame_times if t >= last - over_s]
-        if len(times) < 2 or times[-1] <= times[0]:
+        first, n = last, 0
+        # Newest first, stopping at the window's start: ~120 frames, not the whole deque
+        # (called at every status refresh).
+        for t in reversed(self.frame_times):
+            if t < last - over_s:
+                break
+            first, n = t, n + 1
+        if n < 2 or last <= first:
             return float("nan")
-        return (len(times) - 1) / (times[-1] - times[0])
+        return (n - 1) / (last - first)
 
     def latency_ms(self, q: float = 95.0) -> float:
         """The ``q``-th percentile of sample-to-screen latency, ms (NaN before data)."""

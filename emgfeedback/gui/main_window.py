@@ -43,7 +43,12 @@ SHORTCUTS = (
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """The live window for one :class:`~emgfeedback.gui.session.LiveSession`.
+    """The live window for one :class:`~emgfeedback.runtime.live_session.LiveSession`.
+
+    What it shows comes from two places, each for its kind: events that must not be missed
+    (cues, onsets, chunk arrivals, a finished protocol's results) from the session's
+    listener queues (:meth:`LiveSession.poll_events`), the latest state (protocol progress,
+    quality, health) from the engine's snapshot; the record chip from the recorder.
 
     Parameters
     ----------
@@ -269,8 +274,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if events.cues:
             self.model.apply_cues(events.cues)
             self.protocol_panel.apply_cues(events.cues)
-            if any(c.kind == "protocol_end" for c in events.cues):
-                self._protocol_ended()
+        for results in events.protocol_results:  # after its cues (protocol_end) are applied
+            self._protocol_ended(results)
         if self.traces.needs_history:
             self._since = None
             self.traces.needs_history = False
@@ -316,7 +321,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.mode_box.setCurrentIndex(MODES.index(self.model.mode))
             self.mode_box.blockSignals(False)
         snap = s.snapshot()
-        health = s.engine.health.as_dict()
+        # The engine thread refreshes the health summary 4 times a second; percentiles are
+        # not recomputed here on the GUI thread.
+        health = snap.health if snap is not None else {}
         if snap is not None and snap.protocol:
             self.protocol_panel.update_progress(snap.protocol, self._since or 0)
         if s.engine.finished:
@@ -343,11 +350,9 @@ class MainWindow(QtWidgets.QMainWindow):
             screen_p95_ms=self.latency.latency_ms(95), fps=self.latency.fps(),
             storage_failing=s.recorder.storage_failing)
 
-    def _protocol_ended(self) -> None:
+    def _protocol_ended(self, results: dict) -> None:
         self.act_protocol.setText("▶ Start")
-        results = self.session.protocol_slot.last_results
-        if results is not None:
-            self.protocol_done.emit(results)
+        self.protocol_done.emit(results)
         if self.quit_when_protocol_done:
             QtCore.QTimer.singleShot(300, self.close)
 
@@ -402,8 +407,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_protocol.setText("■ Stop")
 
     def toggle_protocol(self) -> None:
-        runner = self.session.protocol_slot.runner
-        if runner is not None and not runner.finished:
+        if self.session.protocol_running:
             self.session.stop_protocol()
             self.model.end_protocol()
             self.act_protocol.setText("▶ Start")

@@ -23,6 +23,8 @@ class OrderTimeline(QtWidgets.QWidget):
         super().__init__(parent)
         self.model = model
         self.setMinimumHeight(120)
+        # paintEvent fills the whole widget: no background of the parents under it.
+        self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent, True)
         self.max_rows = 8
         self.range_ms = 250.0
 

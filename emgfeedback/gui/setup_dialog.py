@@ -7,8 +7,8 @@ import math
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from emgfeedback.gui.session import ChannelSetup
 from emgfeedback.gui.settings import COMMON_MUSCLES, SIDES, channel_label
+from emgfeedback.runtime.live_session import ChannelSetup
 
 SIM_CHOICE = "Simulator (no hardware)"
 #: The device entry for a source URL that is none of the listed ones (remembered or typed).

@@ -80,6 +80,18 @@ def output_kind_text(channel_names, kinds) -> str:
                                                             strict=False))
 
 
+def _grow_only(label: QtWidgets.QLabel) -> None:
+    """Give a chip a fixed size that only grows with its text.
+
+    A label whose text changes asks its layout to re-arrange the whole row of chips;
+    a fixed-size label does not (Qt skips the layout request), so the 10 Hz refresh of
+    the rate and latency chips no longer re-lays out the status row each time.
+    """
+    hint = label.sizeHint()
+    if hint.width() > label.minimumWidth() or hint.height() != label.minimumHeight():
+        label.setFixedSize(max(hint.width(), label.minimumWidth()), hint.height())
+
+
 class StatusBar(QtWidgets.QFrame):
     """A strip of status chips plus the warning banner."""
 
@@ -99,6 +111,7 @@ class StatusBar(QtWidgets.QFrame):
         row.setSpacing(8)
         self.state = self._chip(row)
         self.rate = self._chip(row)
+        self.rate.setProperty("grow_only", True)  # changes at nearly every refresh
         # which output each channel is (RAW, RECT, ENV, µV): it decides its processing
         self.output = self._chip(row)
         self._set(self.output, output_kind_text(self.channel_names, self.output_kinds))
@@ -108,6 +121,7 @@ class StatusBar(QtWidgets.QFrame):
         self.lost = self._chip(row)
         self.recording = self._chip(row)
         self.latency = self._chip(row)
+        self.latency.setProperty("grow_only", True)
         # H12: the quality chips follow in the same wrapping row (one row less when short).
         self.quality = [self._chip(row) for _ in self.channel_names]
         # H12: debounced flags, so a chip does not flicker ok <-> hum (quality_chips.py).
@@ -126,6 +140,8 @@ class StatusBar(QtWidgets.QFrame):
     def _set(label: QtWidgets.QLabel, text: str, colour: str | None = None) -> None:
         if label.text() != text:
             label.setText(text)
+            if label.property("grow_only"):
+                _grow_only(label)
         style = f"color: {colour};" if colour else ""
         if label.styleSheet() != style:
             label.setStyleSheet(style)

@@ -1,8 +1,8 @@
 """Scrolling traces: filtered signal and envelope per channel, in µV, 2-30 s window.
 
 Drawing 8 channels x 20,000 points 60 times a second is too slow, so the panel keeps a
-*peak-preserving* summary instead: the window is cut into about two bins per screen pixel
-and each bin keeps the minimum and maximum of the filtered signal (drawn as a zig-zag, so
+*peak-preserving* summary instead: the window is cut into about one bin per screen pixel
+column and each bin keeps the minimum and maximum of the filtered signal (drawn as a zig-zag, so
 a 1 ms burst still reaches its full height) and the maximum of the envelope. Only the bins
 completed since the last frame are computed; the newest, still filling bin is drawn too so
 a sample shows on the first frame after it arrives. The x axis is fixed (seconds before
@@ -11,6 +11,15 @@ now), so only y data change per frame and no axis is re-laid out.
 pyqtgraph's own ``setDownsampling(mode='peak')`` and ``setClipToView(True)`` do the same
 job per frame over the whole window; with the summary already at one bin per pixel they
 only added about 0.7 ms of CPU per frame (``benchmarks/bench_gui.py``), so they are off.
+
+Each plot draws its frame with one lean item (:class:`_TraceItem`): the zero line, the
+peak zig-zag, the envelope, onset/marker ticks and the goal line, painted as polylines
+from ``QPolygonF`` buffers allocated once per window size (the y values are written into
+them in place; NaN gaps split a line into its finite runs). pyqtgraph's curve items cost
+about 60 µs of Python per curve and frame (bounds, path building, profiler hooks) on top
+of the drawing itself; at 16 channels that was a third of the frame. The axes are cached
+as pixmaps (they overlap the repainted plot area by their tick marks, so they were
+replayed every frame although they change only with the y range).
 
 Decimation is display work; every number drawn comes from the engine's display ring.
 """
@@ -22,7 +31,8 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore, QtGui
+from pyqtgraph import functions as pg_fn
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from emgfeedback.gui import palette
 
@@ -172,18 +182,83 @@ def y_ticks(range_uv: float, height_px: float = math.inf, label_px: float = 0.0)
     return [major, minor]
 
 
-class _ViewCurve(pg.PlotCurveItem):
-    """A curve whose bounding rectangle is its plot's fixed view rectangle.
+def finite_runs(y: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of finite values in ``y`` (a NaN ends a line)."""
+    ok = np.isfinite(y)
+    n = len(y)
+    if n == 0:
+        return []
+    if ok.all():
+        return [(0, n)]
+    first = int(ok.argmax())  # the usual gap: no data yet at the window's start
+    if ok[first] and ok[first:].all():
+        return [(first, n)]
+    bounds = np.concatenate(([0], np.flatnonzero(ok[1:] != ok[:-1]) + 1, [n]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if ok[a]]
 
-    pyqtgraph recomputes a curve's bounds from its data (NaN-aware min/max plus pen
-    padding) after every ``setData``, three times per paint: ~1.5 ms per frame for 16
-    curves. The view box clips its children anyway, so the visible range is the honest
-    bound; it also keeps the repainted region inside the plots (the axes are not redrawn).
+
+class _Polyline:
+    """A line with fixed x whose y values change every frame, kept in one ``QPolygonF``.
+
+    The polygon's memory is viewed as an ``(n, 2)`` array, so a frame writes its y values
+    in place: no path is built and nothing is allocated while the line has no gap.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The points' x values (fixed for the line's life).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, x: np.ndarray) -> None:
+        self.polygon = pg_fn.create_qpolygonf(len(x))
+        self.xy = pg_fn.ndarray_from_qpolygonf(self.polygon)
+        self.xy[:, 0] = x
+        self.xy[:, 1] = 0.0
+        self.runs: list[tuple[int, int]] = []
+
+    def set_y(self, y: np.ndarray, all_finite: bool = False) -> None:
+        """New y values (NaN where there is no data: the line breaks there).
+
+        ``all_finite``: the caller knows ``y`` has no NaN (one check for every channel).
+        """
+        self.xy[:, 1] = y
+        self.runs = [(0, len(y))] if all_finite else finite_runs(y)
+
+    def draw(self, p: QtGui.QPainter) -> None:
+        n = len(self.xy)
+        for a, b in self.runs:
+            if b - a < 2:  # a lone point has no line (as pyqtgraph's connect="finite")
+                continue
+            p.drawPolyline(self.polygon if b - a == n else self.polygon.mid(a, b - a))
+
+
+class _TraceItem(QtWidgets.QGraphicsItem):
+    """Everything one plot draws per frame: zero line, peak zig-zag, envelope, ticks, goal.
+
+    Its bounding rectangle is the plot's fixed view rectangle (the view box clips its
+    children anyway), so the repainted region stays inside the plot and nothing is
+    recomputed from the data after an update.
+
+    Parameters
+    ----------
+    pens : dict
+        ``QPen`` per part: ``"zero"``, ``"peak"``, ``"env"``, ``"mark"``, ``"goal"``.
+    """
+
+    def __init__(self, pens: dict) -> None:
+        super().__init__()
+        self.pens = pens
         self._view_rect = QtCore.QRectF(-10.0, -100.0, 10.0, 200.0)
+        self.peak: _Polyline | None = None
+        self.env: _Polyline | None = None
+        self.marks: list[QtCore.QLineF] = []  # onset and marker ticks, view coordinates
+        self.goal_uv = math.nan
+
+    def set_x(self, x_peak: np.ndarray, x_env: np.ndarray) -> None:
+        """New x values (a new window or width): both lines start empty."""
+        self.peak, self.env = _Polyline(x_peak), _Polyline(x_env)
+        self.marks = []
+        self.update()
 
     def set_view_rect(self, x0: float, x1: float, y0: float, y1: float) -> None:
         rect = QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
@@ -193,6 +268,43 @@ class _ViewCurve(pg.PlotCurveItem):
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt override
         return self._view_rect
+
+    def paint(self, p: QtGui.QPainter, option, widget=None) -> None:
+        p.setRenderHint(QtGui.QPainter.Antialiasing, False)
+        r = self._view_rect
+        pens = self.pens
+        p.setPen(pens["zero"])
+        p.drawLine(QtCore.QLineF(r.left(), 0.0, r.right(), 0.0))
+        if self.peak is not None:
+            p.setPen(pens["peak"])
+            self.peak.draw(p)
+            p.setPen(pens["env"])
+            self.env.draw(p)
+        if self.marks:
+            p.setPen(pens["mark"])
+            p.drawLines(self.marks)
+        if math.isfinite(self.goal_uv):
+            p.setPen(pens["goal"])
+            p.drawLine(QtCore.QLineF(r.left(), self.goal_uv, r.right(), self.goal_uv))
+
+
+class _Axis(pg.AxisItem):
+    """An axis whose bounding rectangle is computed once per geometry and style.
+
+    Qt asks every visible item for its bounding rectangle on every repaint of the view;
+    pyqtgraph's axis recomputes it in Python each time (about 0.2 ms per frame at 16
+    channels), although it changes only when the layout or the tick style does.
+    """
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt override
+        if self.grid is not False:  # then the bounds follow the linked view's
+            return super().boundingRect()
+        key = (self.geometry(), self.style["tickLength"], self.style["hideOverlappingLabels"])
+        cached = getattr(self, "_bounds", None)
+        if cached is None or cached[0] != key:
+            cached = (key, super().boundingRect())
+            self._bounds = cached
+        return cached[1]
 
 
 class _FrameView(pg.GraphicsLayoutWidget):
@@ -239,34 +351,35 @@ class TracePanel(QtCore.QObject):
         self.widget = _FrameView(self._painted, show=False)
         self.widget.on_resized = self._resized
         self.widget.setBackground(palette.PANEL)
+        # The view paints its whole background itself: marked opaque, Qt does not repaint
+        # the style-sheet panels behind it first on every frame (about 1 ms per frame).
+        self.widget.viewport().setAttribute(QtCore.Qt.WA_OpaquePaintEvent, True)
         self.widget.ci.setSpacing(0)
         self.widget.ci.setContentsMargins(4, 4, 8, 4)
         self.plots: list[pg.PlotItem] = []
-        self.peak_curves: list[pg.PlotCurveItem] = []
-        self.env_curves: list[pg.PlotCurveItem] = []
-        self.mark_curves: list[pg.PlotCurveItem] = []
-        self.goal_lines: list[pg.InfiniteLine] = []
+        self.items: list[_TraceItem] = []  # one per plot: everything drawn per frame
         self._y_range = np.full(self.n_channels, np.nan)
         self._goals = [math.nan] * self.n_channels
         self._onsets: list[tuple[int, int]] = []  # (channel, index)
         self._markers: list[int] = []
         self._last_range_check = 0.0
         self._tick_keys: dict[int, tuple] = {}  # y-tick layout per plot (range, height)
+        self._drawn_key: tuple | None = None  # what the items show (skip unchanged frames)
         self._build()
         self.decimator: PeakDecimator | None = None
         self.set_window(window_s)
 
     def _build(self) -> None:
         for c, name in enumerate(self.channel_names):
-            plot = self.widget.addPlot(row=c, col=0)
+            plot = self.widget.addPlot(row=c, col=0, axisItems={
+                side: _Axis(side) for side in ("left", "bottom", "top")})
+            # The view box draws no border: nothing to paint for it per frame.
+            plot.vb.setFlag(QtWidgets.QGraphicsItem.ItemHasNoContents, True)
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.disableAutoRange()
             # No grid: grid lines belong to the axes, which would then repaint every frame.
-            zero = pg.InfiniteLine(pos=0.0, angle=0, movable=False,
-                                   pen=pg.mkPen(palette.GRID, width=1))
-            plot.addItem(zero)
             left = plot.getAxis("left")
             left.setWidth(64)
             left.setLabel(f"{name}", units=None, **{"color": palette.TEXT, "font-size": "11pt"})
@@ -281,34 +394,29 @@ class TracePanel(QtCore.QObject):
             colour = QtGui.QColor(palette.trace_colour(c))
             light = QtGui.QColor(colour)
             light.setAlpha(110)
-            # Bare PlotCurveItems, not PlotDataItems: the latter's per-call dataset
-            # bookkeeping (bounds, downsampling, log/fft checks) cost ~1 ms per frame for
-            # 16 curves and is all unused here (fixed ranges, own decimation).
-            peak = _ViewCurve(pen=pg.mkPen(light, width=1), skipFiniteCheck=True,
-                                    antialias=False)
-            # A cosmetic 1-px pen: a 2-px pen goes through Qt's stroker and doubled the
-            # paint time of the traces (benchmarks/bench_gui.py).
-            env = _ViewCurve(pen=pg.mkPen(colour.darker(150), width=1),
-                                   skipFiniteCheck=True, antialias=False)
-            marks = _ViewCurve(pen=pg.mkPen(palette.TEXT, width=1.5), connect="pairs",
-                                     skipFiniteCheck=True, antialias=False)
-            goal = pg.InfiniteLine(angle=0, movable=False,
-                                   pen=pg.mkPen(palette.GOAL_LINE, width=1.5,
-                                                style=QtCore.Qt.DashLine))
-            goal.setVisible(False)
-            for item in (peak, env, marks, goal):
-                plot.addItem(item)
+            # Cosmetic 1-px pens for the traces: a 2-px pen goes through Qt's stroker and
+            # doubled the paint time of the traces (benchmarks/bench_gui.py).
+            item = _TraceItem({
+                "zero": pg.mkPen(palette.GRID, width=1),
+                "peak": pg.mkPen(light, width=1),
+                "env": pg.mkPen(colour.darker(150), width=1),
+                "mark": pg.mkPen(palette.TEXT, width=1.5),
+                "goal": pg.mkPen(palette.GOAL_LINE, width=1.5, style=QtCore.Qt.DashLine)})
+            plot.addItem(item, ignoreBounds=True)
             if self.plots:
                 plot.setXLink(self.plots[0])
             self.plots.append(plot)
-            self.peak_curves.append(peak)
-            self.env_curves.append(env)
-            self.mark_curves.append(marks)
-            self.goal_lines.append(goal)
+            self.items.append(item)
         if self.n_channels:
             self.plots[0].setLabel("top", "filtered signal and envelope, µV",
                                    color=palette.MUTED)
             self.plots[0].getAxis("top").setStyle(showValues=False)
+        # The axes change only with the y range, but their tick marks reach into the plot
+        # area that every frame repaints: cached, each is a pixmap copy instead of a replay
+        # of its text and lines (about 2.5 ms per frame at 16 channels).
+        for plot in self.plots:
+            for name in ("left", "bottom", "top"):
+                plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
 
     # ------------------------------------------------------------------ settings
     @property
@@ -324,14 +432,15 @@ class TracePanel(QtCore.QObject):
         for plot in self.plots:
             plot.setXRange(-window_s, 0.0, padding=0.0)
         for c in range(self.n_channels):
+            self.items[c].set_x(self.decimator.x_peak, self.decimator.x_env)
             self._set_curve_rects(c)
+        self._drawn_key = None
         self.needs_history = True
 
     def _set_curve_rects(self, c: int) -> None:
         y = self._y_range[c] if np.isfinite(self._y_range[c]) else 100.0
         w = self.decimator.window_s if self.decimator is not None else 30.0
-        for curve in (self.peak_curves[c], self.env_curves[c], self.mark_curves[c]):
-            curve.set_view_rect(-w, 0.0, -y, y)
+        self.items[c].set_view_rect(-w, 0.0, -y, y)
 
     def _resized(self, width: int) -> None:
         # Keep about one bin per pixel: rebuild the summary (from the display ring's
@@ -350,10 +459,8 @@ class TracePanel(QtCore.QObject):
         if same:
             return
         self._goals[channel] = level_uv
-        line = self.goal_lines[channel]
-        line.setVisible(math.isfinite(level_uv))
-        if math.isfinite(level_uv):
-            line.setPos(level_uv)
+        self.items[channel].goal_uv = level_uv
+        self.items[channel].update()
 
     def add_onsets(self, events) -> None:
         """Remember onset events (drawn as ticks while inside the window)."""
@@ -373,30 +480,44 @@ class TracePanel(QtCore.QObject):
         self.decimator.push(block.first_index, block.filtered_uv, block.envelope_uv)
 
     def draw(self) -> None:
-        """Update the curves from the summary (call once per frame, GUI thread)."""
+        """Update the plots from the summary (call once per frame, GUI thread).
+
+        Nothing is redrawn when no sample, onset or marker arrived since the last frame
+        (a stalled source costs no painting).
+        """
         dec = self.decimator
         if dec.end_index is None:
             return
-        dec.render()
+        end = dec.end_index
+        key = (end, len(self._onsets), len(self._markers), self._onsets[-1:],
+               self._markers[-1:])
         now = time.monotonic()
         if now - self._last_range_check > 0.5:
             self._last_range_check = now
+            dec.render()
             self._update_ranges(dec.robust_peak_uv())
-        end = dec.end_index
+        elif key == self._drawn_key:
+            return
+        else:
+            dec.render()
+        self._drawn_key = key
         lo = end - int(dec.window_s * self.fs_hz)
+        ticks: list[list[float]] = [[] for _ in range(self.n_channels)]
+        for ch, i in self._onsets:
+            if i >= lo and ch < self.n_channels:
+                ticks[ch].append((i - end) / self.fs_hz)
         marks_x = [(m - end) / self.fs_hz for m in self._markers if m >= lo]
-        for c in range(self.n_channels):
-            self.peak_curves[c].setData(dec.x_peak, dec.y_peak[c])
-            self.env_curves[c].setData(dec.x_env, dec.y_env[c])
-            xs = [(i - end) / self.fs_hz for ch, i in self._onsets if ch == c and i >= lo]
-            xs += marks_x
-            y = self._y_range[c] if np.isfinite(self._y_range[c]) else 100.0
-            if xs:
-                x = np.repeat(np.asarray(xs), 2)
-                yy = np.tile([-y, y], len(xs))
-                self.mark_curves[c].setData(x, yy)
-            elif self.mark_curves[c].xData is not None and len(self.mark_curves[c].xData):
-                self.mark_curves[c].setData([], [])
+        # Once the window has filled there is no gap: one check for all channels.
+        peak_finite = bool(np.isfinite(dec.y_peak).all())
+        env_finite = bool(np.isfinite(dec.y_env).all())
+        for c, item in enumerate(self.items):
+            item.peak.set_y(dec.y_peak[c], peak_finite)
+            item.env.set_y(dec.y_env[c], env_finite)
+            xs = ticks[c] + marks_x
+            if xs or item.marks:
+                y = self._y_range[c] if np.isfinite(self._y_range[c]) else 100.0
+                item.marks = [QtCore.QLineF(x, -y, x, y) for x in xs]
+            item.update()
 
     def _update_ranges(self, peaks: np.ndarray) -> None:
         for c in range(self.n_channels):

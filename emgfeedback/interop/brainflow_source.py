@@ -35,6 +35,7 @@ from emgfeedback.acquisition.source import (
     take_options,
 )
 from emgfeedback.errors import ConfigError, SourceError, require
+from emgfeedback.types import BrainFlowStats, SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ def board_id_from_name(name: str) -> int:
 
 class BrainFlowSource(Source):
     """Samples from a BrainFlow board.
+
+    Not a :class:`~emgfeedback.acquisition.threaded.ThreadedSource`: BrainFlow runs its own
+    acquisition thread and ring buffer (60 s) inside the library, and ``read()`` drains it.
 
     Parameters
     ----------
@@ -142,6 +146,7 @@ class BrainFlowSource(Source):
         self._next_index = 0
         self._last_counter: int | None = None
         self._last_data_s = 0.0
+        self._no_data_events = 0
         self._loss_counts = LossCounts()
         self._counter_repeats = 0
         self._clipped = 0
@@ -217,7 +222,8 @@ class BrainFlowSource(Source):
                 if self.state == "no_data":
                     self._set_state("streaming")
                 return self._chunks(data, now)
-            if now - self._last_data_s > self.no_data_s:
+            if now - self._last_data_s > self.no_data_s and self.state != "no_data":
+                self._no_data_events += 1
                 self._set_state("no_data")
             if now >= deadline:
                 return []
@@ -241,13 +247,12 @@ class BrainFlowSource(Source):
             self._shim = None
         self._set_state("closed")
 
-    def stats(self) -> dict:
-        return {
-            **self._loss_counts.as_dict(),
-            "counter_repeats": self._counter_repeats,
-            "clipped_values": self._clipped,
-            "state": self._state,
-        }
+    def stats(self) -> SourceStats:
+        """Samples, counter gaps, clipped values and counter repeats."""
+        return self._loss_counts.snapshot(
+            state=self._state, no_data_s=self._no_data_s(),
+            no_data_events=self._no_data_events, clipped_values=self._clipped,
+            framing="brainflow", brainflow=BrainFlowStats(counter_repeats=self._counter_repeats))
 
     # ------------------------------------------------------------------ conversion
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections import deque
 
 import numpy as np
 
@@ -29,15 +27,13 @@ from emgfeedback.acquisition.boards import uv_calibration
 from emgfeedback.acquisition.source import (
     Chunk,
     Gap,
-    LossCounts,
-    Source,
     SourceInfo,
     SourceUrl,
     boolean,
     positive,
-    take_chunks,
     take_options,
 )
+from emgfeedback.acquisition.threaded import ThreadedSource
 from emgfeedback.errors import ConfigError, SourceError
 from emgfeedback.interop.lsl_outlet import (  # the outlet, importable from here too
     ENVELOPE_TYPE,
@@ -49,6 +45,7 @@ from emgfeedback.interop.lsl_outlet import (  # the outlet, importable from here
     default_source_id,
     onset_marker,
 )
+from emgfeedback.types import LslStats, SourceStats
 
 __all__ = ["DEFAULT_STEP_UV", "ENVELOPE_TYPE", "LSL_OPTIONS", "MARKER_TYPE", "RAW_TYPE",
            "UNIT_TO_UV", "LslOutlet", "LslSource", "cue_marker", "default_source_id",
@@ -101,8 +98,9 @@ def _channel_desc(full_info, n_channels: int) -> tuple[list[str], list[str]]:
     return labels, units
 
 
-class LslSource(Source):
-    """Samples from an LSL stream.
+class LslSource(ThreadedSource):
+    """Samples from an LSL stream (a reader thread pulls from the inlet, see
+    :class:`~emgfeedback.acquisition.threaded.ThreadedSource`).
 
     Parameters
     ----------
@@ -126,27 +124,22 @@ class LslSource(Source):
                  source_id: str | None = None, *, timeout_s: float = 5.0,
                  step_uv: float = DEFAULT_STEP_UV, gap_periods: float = 1.5,
                  no_data_s: float = 1.0, reconnect: bool = True, url: str | None = None) -> None:
-        super().__init__()
         if gap_periods <= 1.0:
             raise ConfigError("gap_periods must be more than 1 sample period")
-        self.query = stream_query(name, type, source_id)
+        query = stream_query(name, type, source_id)
+        super().__init__(url or f"lsl://?{query}")
+        self.query = query
         self.timeout_s = float(timeout_s)
         self.step_uv = float(step_uv)
         self.gap_periods = float(gap_periods)
         self.no_data_s = float(no_data_s)
         self.reconnect_enabled = bool(reconnect)
-        self._url = url or f"lsl://?{self.query}"
         self._info: SourceInfo | None = None
         self._stream = None  # pylsl.StreamInfo of the connected outlet (full description)
         self._inlet = None
         self._scale = np.ones(0)
         self._buffer = np.zeros((0, 0))
         self._recovery_query = self.query
-        self._thread: threading.Thread | None = None
-        self._quit = threading.Event()
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self._chunks: deque[Chunk] = deque()
         self._started = False
         # index bookkeeping: next absolute index and the last sample's (corrected) timestamp
         self._next_index = 0
@@ -156,10 +149,10 @@ class LslSource(Source):
         self._last_data_s = time.monotonic()
         self._last_arrival_s = self._last_data_s  # host arrival of the newest sample
         self._last_check_s = 0.0
-        # stats
-        self._loss_counts = LossCounts()
+        # stats (samples and gaps: self._loss_counts)
         self._reconnects = 0
         self._losses = 0
+        self._no_data_events = 0
         self._backsteps = 0
         self._clipped = 0
         self._nan = 0
@@ -224,15 +217,9 @@ class LslSource(Source):
             except Exception as exc:
                 raise SourceError(f"{self._url}: cannot subscribe to the LSL stream: {exc}") \
                     from exc
-            self._thread = threading.Thread(target=self._run, name=f"lsl:{self._stream.name()}",
-                                            daemon=True)
-            self._thread.start()
+            self._start_reader(f"lsl:{self._stream.name()}")
         if self.state in ("open", "stopped"):
             self._set_state("streaming")
-
-    def read(self, timeout_s: float = 0.1) -> list[Chunk]:
-        return take_chunks(self._ready, self._chunks, timeout_s,
-                           lambda: self._state in ("closed", "finished"))
 
     def stop(self) -> None:
         """Stop delivering chunks; samples arriving meanwhile are dropped and counted as a
@@ -243,26 +230,21 @@ class LslSource(Source):
             self._set_state("stopped")
 
     def close(self) -> None:
-        self._quit.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=3.0)
-        self._thread = None
+        self._stop_reader(timeout_s=3.0)
         self._drop_inlet()
         self._set_state("closed")
 
-    def stats(self) -> dict:
+    def stats(self) -> SourceStats:
+        """Samples, gaps, losses of the stream (``unplugs``) and returns (``reconnects``)."""
         with self._lock:
-            return {
-                **self._loss_counts.as_dict(),
-                "reconnects": self._reconnects,
-                "losses": self._losses,
-                "timestamp_backsteps": self._backsteps,
-                "clipped_values": self._clipped,
-                "nan_values": self._nan,
-                "clock_jumps": self._clock_jumps,
-                "state": self._state,
-                "stream": None if self._stream is None else self._stream.name(),
-            }
+            return self._loss_counts.snapshot(
+                state=self._state, no_data_s=self._no_data_s(),
+                no_data_events=self._no_data_events, unplugs=self._losses,
+                reconnects=self._reconnects, clipped_values=self._clipped,
+                framing="lsl",
+                lsl=LslStats(timestamp_backsteps=self._backsteps,
+                             clock_jumps=self._clock_jumps, nan_values=self._nan,
+                             stream=None if self._stream is None else self._stream.name()))
 
     # ------------------------------------------------------------------ connection
 
@@ -329,7 +311,7 @@ class LslSource(Source):
 
     # ------------------------------------------------------------------ reader thread
 
-    def _run(self) -> None:
+    def _reader_loop(self) -> None:
         pylsl = _pylsl()
         lost_error = getattr(pylsl, "LostError", None) or pylsl.util.LostError
         while not self._quit.is_set():
@@ -364,8 +346,7 @@ class LslSource(Source):
         else:
             self._set_state("finished")
             self._quit.set()
-        with self._ready:
-            self._ready.notify_all()
+        self._wake_readers()
 
     def _try_reconnect(self, pylsl) -> bool:
         found = pylsl.resolve_bypred(self._recovery_query, 1, 0.5)
@@ -387,6 +368,8 @@ class LslSource(Source):
         if not self._started or now - self._last_data_s < self.no_data_s:
             return
         if self.state == "streaming":
+            with self._lock:
+                self._no_data_events += 1
             self._set_state("no_data")
         # A silent outlet may have died without closing its connection (a crash, a cable):
         # check now and then whether it is still announced, and switch if it was replaced.
@@ -413,7 +396,8 @@ class LslSource(Source):
         steps = stamps - prev
         cuts = np.flatnonzero(steps > self.gap_periods * period)
         backsteps = int(np.count_nonzero(steps < 0))
-        with self._ready:
+        chunks: list[Chunk] = []
+        with self._lock:
             self._nan += int(nan.sum())
             self._clipped += int(clipped.sum())
             self._backsteps += backsteps
@@ -440,12 +424,12 @@ class LslSource(Source):
                         self._next_index += missing
                 self._pending_unplug = False
                 block = counts[a:b]
-                self._chunks.append(self._loss_counts.count(
-                    Chunk(samples=block, first_index=self._next_index, arrival_s=now, gaps=gaps)))
+                chunks.append(Chunk(samples=block, first_index=self._next_index, arrival_s=now,
+                                    gaps=gaps))
                 self._next_index += b - a
             self._last_stamp = float(stamps[-1])
             self._last_arrival_s = now
-            self._ready.notify_all()
+        self._deliver(chunks)
 
     def _unplug_missing(self, step_s: float, fs: float, now: float, n_new: int) -> int:
         """Samples missed while the outlet was away.

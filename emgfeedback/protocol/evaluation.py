@@ -1,8 +1,10 @@
 """What a protocol phase measured and whether its goals were met (:class:`PhaseEvaluation`).
 
 The runner (:mod:`emgfeedback.protocol.runner`) is the state machine: it walks the timeline
-sample by sample, emits cues and fills a buffer with the phase's envelope. When a
-repetition or a phase ends, the methods here turn that buffer into results: per-channel
+sample by sample, emits cues, fills a buffer with the phase's envelope and reduces it
+block by block as it fills (:mod:`emgfeedback.protocol.accumulate`). When a repetition or a
+phase ends, the methods here turn those reductions (and, for the measures that need every
+sample at once, the buffer) into results: per-channel
 measures (:mod:`emgfeedback.protocol.metrics`), each goal's in-zone time and verdict, the
 onset order of target and compensator, left/right symmetry, and the phase summary over its
 repetitions. Results are plain JSON-ready dicts (:func:`emgfeedback.jsonsafe.json_ready`).
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from emgfeedback.jsonsafe import json_ready
+from emgfeedback.protocol import accumulate as A
 from emgfeedback.protocol import metrics as M
 from emgfeedback.protocol.schema import Goal, Phase
 
@@ -29,26 +32,34 @@ class PhaseEvaluation:
     """Measures, goal verdicts and phase results of a protocol run (runner mixin)."""
 
     def _channel_measures(self, phase: Phase, x: np.ndarray, k: int, whole: np.ndarray | None,
-                          parts: dict | None) -> dict:
-        """Measures of one channel: ``x`` = work part (or the phase), ``whole`` = the rep."""
+                          parts: dict | None, sums: dict | None = None,
+                          whole_sums: dict | None = None, rest_sums: dict | None = None) -> dict:
+        """Measures of one channel: ``x`` = work part (or the phase), ``whole`` = the rep.
+
+        ``sums``, ``whole_sums`` and ``rest_sums`` are the block reductions of ``x``, of the
+        whole rep and of its rest (:meth:`_sums`): the measures they cover are read from
+        them instead of the envelope (same values, to rounding)."""
         want = phase.measure
         col = x[:, k]
         d: dict[str, Any] = {}
         if "mean" in want or "variability" in want:
-            stats = M.level_stats(col)
+            stats = A.level_stats(sums, k) if sums is not None else M.level_stats(col)
             if "mean" in want:
                 d["mean_uv"] = stats["mean_uv"]
             if "variability" in want:
                 d["sd_uv"], d["cv_pct"] = stats["sd_uv"], stats["cv_pct"]
         if "apdf" in want:
-            d.update(M.apdf(col))
+            d.update(A.apdf(sums, k) if sums is not None and "apdf" in sums else M.apdf(col))
         if "decline" in want:
-            d.update(M.decline(col, self.fs_hz))
+            # The thirds are those of the whole segment: from the sums once it is complete.
+            d.update(A.decline(sums, k, len(col)) if sums is not None and sums["complete"]
+                     else M.decline(col, self.fs_hz))
         if "mvc" in want:
             d["mvc_uv"] = M.moving_mean_max(col, self.fs_hz)
         rep = whole[:, k] if whole is not None else col
         if "peak" in want:
-            d.update(M.peak(rep))
+            top = whole_sums if whole is not None else sums
+            d.update(A.peak(top, k) if top is not None else M.peak(rep))
         if "rise_time" in want or "recovery_time" in want:
             fl = M.flick(rep, self.fs_hz)
             if "rise_time" in want:
@@ -61,12 +72,35 @@ class PhaseEvaluation:
             d.update(M.release(rep, r0, r1, self.fs_hz))
         if parts is not None and "rest" in parts and "mean" in want:
             rs, re = (v - parts["work"][0] for v in parts["rest"])
-            d["rest_mean_uv"] = M.level_stats(rep[rs:re])["mean_uv"]
+            d["rest_mean_uv"] = (A.level_stats(rest_sums, k) if rest_sums is not None
+                                 else M.level_stats(rep[rs:re]))["mean_uv"]
         return d
 
-    def _goal_result(self, gi: int, goal: Goal, x: np.ndarray) -> dict:
-        cond = self._condition(goal, self._levels[gi], x)
-        zone = M.in_zone(cond, self.fs_hz)
+    def _sums(self, spans: list[tuple[int, int]], filled: int) -> dict | None:
+        """Block reductions over consecutive segments ``spans`` (phase-relative ``(start,
+        end)``) filled up to ``filled``; None when a span is not one of the segments."""
+        totals = []
+        for s, e in spans:
+            acc = self._seg_measures.get(s)
+            if acc is None or acc.length != e - s:
+                return None
+            totals.append(acc.totals(self._buf[s:e], max(0, min(filled, e) - s)))
+        out = A.combine(totals) if len(totals) > 1 else totals[0]
+        out["complete"] = filled >= spans[-1][1]
+        return out
+
+    def _counters(self, gi: int, spans: list[tuple[int, int]]) -> list | None:
+        """Time-in-zone counters of goal ``gi`` over the segments ``spans``, if it was
+        evaluated in every one of them."""
+        out = [self._goal_counts.get((s, gi)) for s, _ in spans]
+        return None if any(c is None for c in out) else out
+
+    def _goal_result(self, gi: int, goal: Goal, x: np.ndarray,
+                     counters: list | None = None) -> dict:
+        if counters is not None and sum(c.n for c in counters) == len(x):
+            zone = A.in_zone(counters, self.fs_hz)
+        else:
+            zone = M.in_zone(self._condition(goal, self._levels[gi], x), self.fs_hz)
         hold_n = max(1, round(goal.hold_s * self.fs_hz))
         passed = (round(zone["longest_s"] * self.fs_hz) >= hold_n
                   and (zone["in_zone_pct"] or 0.0) >= goal.min_in_zone_pct)
@@ -125,8 +159,13 @@ class PhaseEvaluation:
         work = self._buf[w0:w1]
         result: dict[str, Any] = {"rep": rep, "start_index": self._origin + ps + r0,
                                   "end_index": self._origin + ps + r1}
+        spans = sorted(parts.values())
+        work_sums = self._sums([parts["work"]], r1)
+        whole_sums = self._sums(spans, r1)
+        rest_sums = self._sums([parts["rest"]], r1) if "rest" in parts else None
         result["channels"] = {
-            cid: self._channel_measures(phase, work, self._k[cid], whole, parts)
+            cid: self._channel_measures(phase, work, self._k[cid], whole, parts, work_sums,
+                                        whole_sums, rest_sums)
             for cid in phase.channels}
         goals = []
         abs_w0, abs_w1 = self._origin + ps + w0, self._origin + ps + w1
@@ -138,11 +177,11 @@ class PhaseEvaluation:
                               "during": "work", **o})
                 continue
             if goal.during == "all":
-                x = whole
+                x, goal_spans = whole, spans
             else:
                 s, e = parts[goal.during]
-                x = self._buf[s:e]
-            goals.append(self._goal_result(gi, goal, x))
+                x, goal_spans = self._buf[s:e], [(s, e)]
+            goals.append(self._goal_result(gi, goal, x, self._counters(gi, goal_spans)))
         result["goals"] = goals
         if "order" in phase.measure and not any(g.type == "order" for g in phase.goals):
             t = self.protocol.channel_with_role("target")
@@ -150,17 +189,21 @@ class PhaseEvaluation:
             result["order"] = self._order(t.id, c.id, abs_w0, abs_w1, known_before, None)
         if "symmetry" in phase.measure:
             result["symmetry"] = self._symmetry(phase, result["channels"], work, abs_w0,
-                                                abs_w1, known_before)
+                                                abs_w1, known_before, work_sums)
         result["passed"] = all(g["passed"] for g in goals) if goals else None
         return result
 
     def _symmetry(self, phase: Phase, channels: dict, x: np.ndarray, start: int, end: int,
-                  known: int) -> dict:
+                  known: int, sums: dict | None = None) -> dict:
         goal = next((g for g in phase.goals if g.type == "symmetry"), None)
         left = goal.left if goal else self.protocol.channel_with_role("left").id
         right = goal.right if goal else self.protocol.channel_with_role("right").id
-        lm = M.level_stats(x[:, self._k[left]])["mean_uv"]
-        rm = M.level_stats(x[:, self._k[right]])["mean_uv"]
+
+        def level(k: int):
+            return (A.level_stats(sums, k) if sums is not None
+                    else M.level_stats(x[:, k]))["mean_uv"]
+
+        lm, rm = level(self._k[left]), level(self._k[right])
         out = {"left": left, "right": right, "left_mean_uv": lm, "right_mean_uv": rm,
                "index_pct": M.symmetry_index(lm, rm), "onset_lag_ms": None}
         if start is not None:
@@ -183,12 +226,16 @@ class PhaseEvaluation:
             "goals_spec": self._goals_info(phase),
         }
         if phase.reps is None:
-            res["channels"] = {cid: self._channel_measures(phase, x, self._k[cid], None, None)
+            sums = self._sums([(0, e - s)], filled)
+            res["channels"] = {cid: self._channel_measures(phase, x, self._k[cid], None, None,
+                                                           sums)
                                for cid in phase.channels}
-            goals = [self._goal_result(gi, g, x) for gi, g in enumerate(phase.goals)]
+            goals = [self._goal_result(gi, g, x, self._counters(gi, [(0, e - s)]))
+                     for gi, g in enumerate(phase.goals)]
             res["goals"] = goals
             if "symmetry" in phase.measure:
-                res["symmetry"] = self._symmetry(phase, res["channels"], x, None, None, 0)
+                res["symmetry"] = self._symmetry(phase, res["channels"], x, None, None, 0,
+                                                 sums)
             res["passed"] = all(g["passed"] for g in goals) if goals and filled else None
         else:
             reps = list(self._rep_results)

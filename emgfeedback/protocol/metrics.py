@@ -293,3 +293,32 @@ def summarise(per_rep: list[dict]) -> dict:
                 and not isinstance(d.get(k), bool)]
         out[k] = _f(np.mean(vals)) if vals else None
     return out
+
+
+def preload() -> None:
+    """Import what the measures import on first use (the analysis modules, SciPy with them).
+
+    Called when a runner is built, so the first phase end of a session, on the engine
+    thread, does not import them (a second or more on a cold start).
+    """
+    import emgfeedback.analysis.mvc  # noqa: F401
+    import emgfeedback.analysis.quantities  # noqa: F401
+    import emgfeedback.analysis.symmetry  # noqa: F401
+
+
+def warm_up(fs_hz: float) -> None:
+    """Run every measure once on a short made-up envelope (first-call costs paid now).
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sample rate in hertz.
+    """
+    preload()
+    n = max(64, int(2 * fs_hz))
+    x = 5.0 + np.abs(np.sin(np.arange(n) * (math.pi / n))) * 20.0
+    per = [level_stats(x), apdf(x), peak(x), flick(x, fs_hz), decline(x, fs_hz),
+           release(x, n // 4, n // 2, fs_hz), in_zone(x > 10.0, fs_hz)]
+    moving_mean_max(x, fs_hz)
+    symmetry_index(1.0, 2.0)
+    summarise(per)

@@ -3,9 +3,13 @@
 The runner never reads a clock. Time is the absolute sample index of the envelope it is fed,
 so a recording played back at any speed, in any block sizes, gives the same cues and the same
 results as the live session did. Per-sample logic (goal states, countdowns, rewards) is
-vectorised per block with explicit carried state; measures are computed on the whole phase
-(or repetition) once it ends, from a buffer filled in sample order; those measures and
-the goal verdicts live in :mod:`emgfeedback.protocol.evaluation`.
+vectorised per block with explicit carried state. The phase's envelope is kept in a buffer
+filled in sample order; what the results need is reduced from it while the phase runs
+(:mod:`emgfeedback.protocol.accumulate`: levels, variability, peaks, decline, percentiles,
+time in zone), so a phase or repetition end costs little on the engine thread; MVC, rise
+and release times (phases and repetitions of seconds) are computed from the buffer at the
+end. Measures and goal verdicts live in
+:mod:`emgfeedback.protocol.evaluation`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 
 from emgfeedback.errors import ProtocolError
 from emgfeedback.jsonsafe import json_ready
+from emgfeedback.protocol import metrics
+from emgfeedback.protocol.accumulate import GoalCounter, SegmentMeasures
 from emgfeedback.protocol.evaluation import PhaseEvaluation
 from emgfeedback.protocol.schema import Goal, Phase, Protocol, Segment
 
@@ -176,6 +182,12 @@ class ProtocolRunner(PhaseEvaluation):
         self._goal_states: list[_GoalState] = []
         self._reward_count = 0
         self._lost = 0
+        # What the phase's segments reduced so far, keyed by the segment's start in the
+        # phase: block sums per channel, and time in zone per (start, goal).
+        self._seg_measures: dict[int, SegmentMeasures] = {}
+        self._goal_counts: dict[tuple[int, int], GoalCounter] = {}
+        # The measures' imports happen now, not at the first phase end (on the engine thread).
+        metrics.preload()
 
     # ---------------------------------------------------------------- set-up
 
@@ -420,11 +432,19 @@ class ProtocolRunner(PhaseEvaluation):
             self._rep_results = []
             self._reward_count = 0
             self._lost = 0
+            self._seg_measures = {}
+            self._goal_counts = {}
             self._phase_open = True
             self._cue(out, seg.start, "phase_start", seg.phase, phase.cue,
                       kind=phase.kind, duration_s=(e - s) / self.fs_hz, reps=phase.reps,
                       sound=phase.sound,
                       goals=self._goals_info(phase))
+        ps = self._phase_span[seg.phase][0]
+        self._seg_measures[seg.start - ps] = SegmentMeasures(
+            seg.end - seg.start, len(self._ids), self.fs_hz,
+            # Decline and percentiles are measured on the work part (or the whole phase).
+            decline="decline" in phase.measure and seg.seg.kind in ("work", "phase"),
+            apdf="apdf" in phase.measure and seg.seg.kind in ("work", "phase"))
         if seg.seg.kind != "phase":
             self._cue(out, seg.start, "segment_start", seg.phase, seg.seg.cue,
                       segment=seg.seg.kind, rep=seg.seg.rep, reps=phase.reps,
@@ -489,6 +509,8 @@ class ProtocolRunner(PhaseEvaluation):
         phase = self.protocol.phases[seg.phase]
         ps = self._phase_span[seg.phase][0]
         self._buf[p0 - ps:p1 - ps] = x
+        self._seg_measures[seg.start - ps].advance(self._buf[seg.start - ps:seg.end - ps],
+                                                   p1 - seg.start)
         lo, hi = np.searchsorted(seg.countdown_at, [p0, p1])
         for at, left in zip(seg.countdown_at[lo:hi], seg.countdown_left[lo:hi],
                             strict=True):
@@ -499,6 +521,8 @@ class ProtocolRunner(PhaseEvaluation):
             if not self._active(goal, seg.seg):
                 continue
             cond = self._condition(goal, self._levels[gi], x)
+            counter = self._goal_counts.setdefault((seg.start - ps, gi), GoalCounter())
+            counter.add(cond)
             all_ok = cond if all_ok is None else all_ok & cond
             self._goal_transitions(seg, gi, goal, cond, p0, out)
         if all_ok is not None and phase.reps is None and phase.reward_every_s > 0:

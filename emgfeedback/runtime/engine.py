@@ -2,9 +2,24 @@
 
 Data flow (one direction)::
 
-    Source.read() ──Chunk──▶ Processor.process() ──▶ DisplayRing + Snapshot  (may skip, counted)
-                                                 └──▶ recorder writer          (lossless)
-                                                 └──▶ outlets (LSL, ...)
+    Source.read() ──Chunk──▶ Processor.process() ──▶ Recorder (switchable)   (lossless)
+                                                 ├──▶ DisplayRing + Snapshot (may skip, counted)
+                                                 ├──▶ outlets (LSL, ...)
+                                                 ├──▶ chunk listeners        (every chunk)
+                                                 └──▶ protocol listeners     (once per protocol)
+
+The command line and the GUI consume the engine the same way: one
+:class:`~emgfeedback.runtime.recording.Recorder` stores chunks, onset and cue markers,
+event markers and protocol results (a headless command starts it before the engine, the
+GUI's record button switches it on and off while running); what must not be missed
+(cues, onsets, a protocol's results) reaches consumers through listeners on the engine
+thread; the latest state (envelope, protocol progress, quality, health) through
+:meth:`Engine.snapshot`.
+
+A protocol is swappable while running (:meth:`Engine.start_protocol`,
+:meth:`Engine.cancel_protocol`). Its end is an event: the results are recorded and handed
+to protocol listeners once, and the engine goes on acquiring, unless it was built with
+``stop_when_protocol_done=True`` (a headless ``run``), which ends it there.
 
 The display path never slows acquisition: displays read the ring when they can and count
 what they missed. Alarms (:class:`~emgfeedback.acquisition.source.SourceEvent`: a silent
@@ -37,6 +52,13 @@ from emgfeedback.errors import EmgFeedbackError
 from emgfeedback.runtime.display import DisplayBlock, DisplayRing
 from emgfeedback.runtime.health import Health
 from emgfeedback.runtime.processor import Processed, Processor
+from emgfeedback.runtime.recording import (  # noqa: F401 - RECORDED_EVENTS and the
+    RECORDED_EVENTS,  # marker helpers were defined here first; importable from here still
+    Recorder,
+    event_marker_data,
+    marker_kind,
+)
+from emgfeedback.runtime.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +69,6 @@ HEALTH_REFRESH_S = 0.25
 #: its source reports a silent state (``no_data`` or ``reconnecting``), in seconds.
 GIVE_UP_S = 10.0
 
-#: Event kinds recorded as session markers (device messages are only logged).
-RECORDED_EVENTS = ("no_data", "unplug", "channel_mismatch", "rejected", "storage",
-                   "data_resumed", "reconnected")
-
 #: Why a timed run ended before it held what was asked (see :attr:`Engine.end_reason`).
 END_REASONS = ("no_data", "unplug", "source_ended")
 
@@ -59,7 +77,10 @@ END_REASONS = ("no_data", "unplug", "source_ended")
 class Snapshot:
     """The latest state for displays; small, immutable, replaced after every chunk.
 
-    Traces are not in the snapshot: read them from :meth:`Engine.read_display`.
+    Traces are not in the snapshot: read them from :meth:`Engine.read_display`. Neither are
+    events that must not be missed (onsets, cues, a protocol's results): take them with
+    :meth:`Engine.add_listener` and :meth:`Engine.add_protocol_listener`; the recorder's
+    state is the :class:`~emgfeedback.runtime.recording.Recorder`'s own.
 
     Attributes
     ----------
@@ -71,22 +92,15 @@ class Snapshot:
         ``end_index / fs_hz``: stream time in seconds.
     envelope_uv : numpy.ndarray
         Newest envelope value per channel, µV.
-    onsets : tuple
-        The most recent onset/offset events (newest last).
-    cues : tuple
-        The most recent protocol cues (newest last).
     protocol : dict or None
-        Runner progress (phase, remaining, results so far) when a protocol runs.
+        Runner progress (phase, remaining, results so far) while a protocol runs.
     quality : list or None
         Latest per-channel quality assessment.
     source_state : str
         The source's state (streaming, no_data, reconnecting, ...).
     health : dict
-        :meth:`Health.as_dict` plus ``envelope_delay_ms``.
-    recording : bool
-        True while a recorder is attached and healthy.
-    recorder_error : str or None
-        The recorder's last error, if any (the session keeps running).
+        :meth:`Health.as_dict` plus ``envelope_delay_ms`` (refreshed every
+        :data:`HEALTH_REFRESH_S`).
     newest_arrival_s : float
         Host monotonic arrival time of the newest processed sample.
     """
@@ -95,14 +109,10 @@ class Snapshot:
     end_index: int
     time_s: float
     envelope_uv: np.ndarray
-    onsets: tuple = ()
-    cues: tuple = ()
     protocol: dict | None = None
     quality: list | None = None
     source_state: str = "closed"
     health: dict = field(default_factory=dict)
-    recording: bool = False
-    recorder_error: str | None = None
     newest_arrival_s: float = 0.0
 
 
@@ -122,8 +132,11 @@ class Engine:
         to customise it).
     processor_factory : callable, optional
         ``f(info) -> Processor``, called after the source is open.
+    recorder : Recorder, optional
+        What stores the session (switchable while running); a switched-off one by default.
     writer : object, optional
-        A storage writer (``add_chunk``, ``add_marker``, ``add_result``, ``error``).
+        Shorthand for ``recorder=Recorder(writer)``: a storage writer (``add_chunk``,
+        ``add_marker``, ``add_gap``, ``add_result``, ``close``).
     outlets : sequence, optional
         Objects with ``push(processed)`` (e.g. the LSL outlet), called on the engine thread,
         and closed (``close()``) by :meth:`stop`.
@@ -134,19 +147,24 @@ class Engine:
     stop_after_s : float, optional
         End after exactly this much stream time (the last chunk is cut to fit).
     give_up_s : float, optional
-        With ``stop_after_s`` or a protocol runner: end early once the source has been
-        silent (state ``no_data`` or ``reconnecting``, timed from its last sample) this
+        With ``stop_after_s`` or ``stop_when_protocol_done``: end early once the source has
+        been silent (state ``no_data`` or ``reconnecting``, timed from its last sample) this
         long, in seconds. None waits for ever (a live view).
+    stop_when_protocol_done : bool
+        End processing when a protocol finishes (a headless run). Otherwise a protocol's
+        end is only an event and the engine keeps acquiring (a live session).
     """
 
     def __init__(self, source: Source, processor: Processor | None = None, *,
-                 processor_factory=None, writer=None, outlets=(),
-                 display_window_s: float = 30.0, read_timeout_s: float = 0.02,
+                 processor_factory=None, recorder: Recorder | None = None, writer=None,
+                 outlets=(), display_window_s: float = 30.0, read_timeout_s: float = 0.02,
                  stop_after_s: float | None = None,
-                 give_up_s: float | None = GIVE_UP_S) -> None:
+                 give_up_s: float | None = GIVE_UP_S,
+                 stop_when_protocol_done: bool = False) -> None:
         self.source = source
         self.stop_after_s = stop_after_s
         self.give_up_s = give_up_s
+        self.stop_when_protocol_done = stop_when_protocol_done
         #: Why a timed run ended short (one of :data:`END_REASONS`), None otherwise.
         self.end_reason: str | None = None
         #: Samples a timed run asked for and never got (recorded as a trailing gap).
@@ -160,26 +178,42 @@ class Engine:
         self._end_index = 0
         self.processor = processor
         self._processor_factory = processor_factory or (lambda info: Processor(info))
-        self.writer = writer
+        if recorder is None:
+            recorder = Recorder(writer)
+        elif writer is not None:
+            raise ValueError("give a recorder or a writer, not both")
+        #: The one recorder (chunks, markers, results); switch it on and off while running.
+        self.recorder = recorder
+        recorder.bind_alarms(self.storage_alarm)
         self.outlets = list(outlets)
         self.display_window_s = display_window_s
         self.read_timeout_s = read_timeout_s
         self.health = Health()
         self.display: DisplayRing | None = None
         self._snapshot: Snapshot | None = None
-        self._recent_onsets: deque = deque(maxlen=64)
-        self._recent_cues: deque = deque(maxlen=64)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
         self._error: BaseException | None = None
         self._seq = 0
+        #: Results of the latest protocol that finished or was ended (None before).
         self.results: dict | None = None
+        #: True once a protocol has finished (ran to its end) on this engine.
+        self.protocol_finished = False
+        # Serialises runner swaps (any thread) with the processing of a chunk (engine
+        # thread), so a protocol is never cancelled half-way through a step.
+        self._runner_lock = threading.Lock()
+        self._pending_runner = None  # started before the processor exists
+        self._warmed_for = None  # the processor warm_up last ran for
         self._listeners: list = []
+        self._protocol_listeners: list = []
         self._health_cache: dict | None = None
         self._health_time = 0.0
-        if writer is not None and hasattr(writer, "on_alarm") and writer.on_alarm is None:
-            writer.on_alarm = self.storage_alarm
+
+    @property
+    def writer(self):
+        """The recorder's current storage writer (None when not recording)."""
+        return self.recorder.writer
 
     # ------------------------------------------------------------------ life cycle
     def open(self) -> None:
@@ -188,6 +222,16 @@ class Engine:
             self.source.open()
         if self.processor is None:
             self.processor = self._processor_factory(self.source.info)
+        if self._warmed_for is not self.processor:
+            # Load kernels and first-use imports now, not in the first chunk or at the
+            # first phase end (a stall of the engine thread): runtime/warmup.py.
+            warm_up(self.processor)
+            self._warmed_for = self.processor
+        with self._runner_lock:
+            if self._pending_runner is not None:
+                self.processor.runner, self._pending_runner = self._pending_runner, None
+        if self.recorder.channel_names is None:
+            self.recorder.channel_names = tuple(self.source.info.channel_names)
         if self.display is None:
             capacity = int(self.display_window_s * self.source.info.fs_hz)
             self.display = DisplayRing(self.source.info.n_channels, max(capacity, 16))
@@ -214,6 +258,68 @@ class Engine:
     def add_listener(self, callback) -> None:
         """Call ``callback(processed)`` on the engine thread after each chunk (keep it short)."""
         self._listeners.append(callback)
+
+    def add_protocol_listener(self, callback) -> None:
+        """Call ``callback(runner, results)`` on the engine thread once, when a protocol
+        finishes (after its results are recorded and the chunk's listeners, which see its
+        ``protocol_end`` cue, were called); keep it short."""
+        self._protocol_listeners.append(callback)
+
+    # ------------------------------------------------------------------ protocols
+    @property
+    def runner(self):
+        """The protocol runner in progress (None when none runs; a finished one is gone)."""
+        processor = self.processor
+        return processor.runner if processor is not None else self._pending_runner
+
+    def start_protocol(self, runner) -> None:
+        """Run ``runner`` from the next chunk on (replacing one in progress, unrecorded:
+        cancel it first to keep its partial results). Safe while running."""
+        with self._runner_lock:
+            if self.processor is None:
+                self._pending_runner = runner
+            else:
+                self.processor.runner = runner
+
+    def cancel_protocol(self) -> dict | None:
+        """Stop the protocol in progress; its partial results are recorded and returned
+        (None when none was running). Safe while running."""
+        with self._runner_lock:
+            runner = self._detach_runner()
+            results = runner.results() if runner is not None else None
+        if results is not None:
+            self.results = results
+            self.recorder.add_result("protocol", results)
+        return results
+
+    def _detach_runner(self):
+        # With the runner lock held.
+        runner, self._pending_runner = self._pending_runner, None
+        if self.processor is not None:
+            runner, self.processor.runner = self.processor.runner, None
+        return runner
+
+    def _take_finished_runner(self):
+        """The runner that finished in the chunk just processed, detached, with its results
+        (runner lock held)."""
+        runner = self.processor.runner
+        if runner is None or not runner.finished:
+            return None
+        self.processor.runner = None
+        return runner, runner.results()
+
+    def _protocol_done(self, runner, results: dict) -> None:
+        # A protocol's end is an event: recorded and handed to listeners once.
+        self.results = results
+        self.protocol_finished = True
+        self.recorder.add_result("protocol", results)
+        for callback in self._protocol_listeners:
+            callback(runner, results)
+
+    def _end_protocol(self) -> None:
+        """Processing ends with a protocol still in progress: keep its partial results."""
+        if self.processor is not None:
+            self.cancel_protocol()
 
     def add_event_listener(self, callback) -> None:
         """Call ``callback(event, index)`` on the engine thread for each source event or
@@ -265,9 +371,7 @@ class Engine:
                     self.alarm_counts[event.kind] = self.alarm_counts.get(event.kind, 0) + 1
             if event.is_alarm:
                 log.info("%s: %s", event.kind, event.message)
-            if self.writer is not None and event.kind in RECORDED_EVENTS:
-                self.writer.add_marker(index, marker_kind(event), event.message,
-                                       event_marker_data(event))
+            self.recorder.record_event(event, index)
             for callback in self._event_listeners:
                 callback(event, index)
 
@@ -281,8 +385,8 @@ class Engine:
             self._done.set()  # after the error is kept, so wait() sees it
 
     def run_to_end(self) -> None:
-        """Process on the calling thread until the source finishes, the protocol ends or
-        ``stop_after_s`` of stream have been processed.
+        """Process on the calling thread until the source finishes, ``stop_after_s`` of
+        stream have been processed or (with ``stop_when_protocol_done``) the protocol ends.
 
         For fast, deterministic runs (``--fast`` with a simulator or playback source).
         """
@@ -311,21 +415,21 @@ class Engine:
                         self.process_chunk(chunk)
                 if limit is not None and self.health.samples_in >= limit:
                     break
-                runner = self.processor.runner
-                if runner is not None and runner.finished:
+                if self.stop_when_protocol_done and self.protocol_finished:
                     break
                 if not chunks and self.source.finished:
                     if limit is not None and self.health.samples_in < limit:
                         self._end_short(limit, self._silence_cause() or "source_ended")
                     break
-                timed = limit is not None or self.processor.runner is not None
+                timed = limit is not None or (self.stop_when_protocol_done
+                                              and self.processor.runner is not None)
                 if (timed and self.give_up_s is not None and not chunks
                         and self.source.silent_for_s() >= self.give_up_s):
                     self._end_short(limit, self._silence_cause() or "no_data")
                     break
         finally:
             self._drain_events()
-            self._finish_protocol()
+            self._end_protocol()
 
     def _silence_cause(self) -> str | None:
         """``unplug`` or ``no_data``: the source's state, else its latest silence alarm."""
@@ -350,11 +454,10 @@ class Engine:
         message = (f"the source gave nothing for {silent_s:.1f} s ({reason}); the session "
                    f"ends {self.missing_samples / self.source.info.fs_hz:.1f} s short")
         log.info("%s", message)
-        if self.writer is not None:
-            self.writer.add_gap(gap)
-            self.writer.add_marker(self._end_index, f"end:{reason}", message,
-                                   {"missing_samples": self.missing_samples,
-                                    "silent_s": round(silent_s, 3)})
+        if self.recorder.add_gap(gap):
+            self.recorder.add_marker(self._end_index, f"end:{reason}", message,
+                                     {"missing_samples": self.missing_samples,
+                                      "silent_s": round(silent_s, 3)})
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until the thread has finished (source ended or protocol done).
@@ -408,52 +511,29 @@ class Engine:
     def process_chunk(self, chunk) -> Processed:
         """Process one chunk and publish it to every consumer (engine thread)."""
         t0 = time.perf_counter()
-        processed = self.processor.process(chunk)
-        if self.writer is not None:
-            self._record(processed)
+        with self._runner_lock:
+            processed = self.processor.process(chunk)
+            finished = self._take_finished_runner()
+        self.health.recorder_queue_depth = self.recorder.record(processed)
         self.display.write(chunk.first_index, processed.filtered_uv, processed.envelope_uv,
                            chunk.arrival_s)
         for outlet in self.outlets:
             outlet.push(processed)
         for callback in self._listeners:
             callback(processed)
+        if finished is not None:  # after the chunk's listeners have seen its protocol_end
+            self._protocol_done(*finished)
         self._end_index = chunk.end_index
-        self._recent_onsets.extend(processed.onsets)
-        self._recent_cues.extend(processed.cues)
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         age_ms = (time.monotonic() - chunk.arrival_s) * 1000.0
         self.health.add_chunk(chunk, elapsed_ms, age_ms)
         self._publish(processed)
         return processed
 
-    def _record(self, processed: Processed) -> None:
-        writer = self.writer
-        writer.add_chunk(processed.chunk)
-        names = self.source.info.channel_names
-        for event in processed.onsets:
-            writer.add_marker(int(event.index), event.kind, names[event.channel],
-                              {"channel": int(event.channel),
-                               "detected_index": int(event.detected_index),
-                               "delay_ms": float(event.delay_ms)})
-        for cue in processed.cues:
-            writer.add_marker(int(cue.index), f"cue:{cue.kind}", getattr(cue, "text", ""),
-                              cue.as_dict())
-        depth = getattr(writer, "queue_depth", None)
-        self.health.recorder_queue_depth = int(depth() if callable(depth) else depth or 0)
-
-    def _finish_protocol(self) -> None:
-        runner = self.processor.runner if self.processor is not None else None
-        if runner is None or self.results is not None:
-            return
-        self.results = runner.results()
-        if self.writer is not None:
-            self.writer.add_result("protocol", self.results)
-
     def _publish(self, processed: Processed) -> None:
         self._seq += 1
         runner = self.processor.runner
         health = self._health_summary()
-        writer_error = getattr(self.writer, "error", None) if self.writer is not None else None
         envelope = processed.envelope_uv[-1].copy() if len(processed.envelope_uv) else \
             np.full(self.source.info.n_channels, np.nan)
         self._snapshot = Snapshot(
@@ -461,14 +541,10 @@ class Engine:
             end_index=processed.chunk.end_index,
             time_s=processed.chunk.end_index / self.source.info.fs_hz,
             envelope_uv=envelope,
-            onsets=tuple(self._recent_onsets),
-            cues=tuple(self._recent_cues),
             protocol=protocol_progress(runner, self.source.info.fs_hz),
             quality=self.processor.latest_quality,
             source_state=self.source.state,
             health=health,
-            recording=self.writer is not None and writer_error is None,
-            recorder_error=str(writer_error) if writer_error else None,
             newest_arrival_s=processed.chunk.arrival_s,
         )
 
@@ -493,22 +569,6 @@ class Engine:
         block = self.display.read_since(since_index, max_samples)
         self.health.display_overruns += block.skipped
         return block
-
-
-def marker_kind(event: SourceEvent) -> str:
-    """The marker kind an event is recorded as: ``alarm:<kind>`` or ``event:<kind>``."""
-    return f"{'alarm' if event.is_alarm else 'event'}:{event.kind}"
-
-
-def event_marker_data(event: SourceEvent) -> dict:
-    """The JSON data stored with an event's marker (host monotonic times are dropped: they
-    mean nothing later)."""
-    return _plain(event.data)
-
-
-def _plain(data) -> dict:
-    return {str(k): v for k, v in (data or {}).items()
-            if isinstance(v, (str, int, float, bool)) and not str(k).endswith("_s")}
 
 
 def protocol_progress(runner, fs_hz: float) -> dict | None:

@@ -20,9 +20,10 @@ from emgfeedback.acquisition.source import Chunk, SourceInfo
 if TYPE_CHECKING:  # the DSP (SciPy, Numba) is imported when a processor is built
     from emgfeedback.dsp import PipelineConfig
 
-#: A completed quality window is assessed one step (one measure of one channel, well under a
-#: millisecond) per this many samples that follow it: at 2 kHz in 16-sample chunks one step
-#: per chunk, the 8-channel result published about 40 chunks (0.3 s) after the window.
+#: A completed quality window is assessed one step (one measure of one channel, about
+#: 0.1 ms: see :func:`~emgfeedback.analysis.quality.assess_quality_steps`) per this many
+#: samples that follow it: at 2 kHz in 16-sample chunks one step per chunk, the 8-channel
+#: result published about 50 chunks (0.4 s) after the window.
 QUALITY_STEP_SAMPLES = 16
 
 
@@ -106,7 +107,8 @@ class Processor:
     onset_config : OnsetConfig, optional
         Onset detector settings; defaults to the detector's own defaults.
     runner : ProtocolRunner, optional
-        A protocol to drive with the envelopes and onsets.
+        A protocol to drive with the envelopes and onsets (the engine swaps it while
+        running: :meth:`~emgfeedback.runtime.Engine.start_protocol`).
     baseline : sequence of (mean_uv, sd_uv), optional
         A stored resting baseline per channel for the onset detector; without it the
         detector learns from the first rest.
@@ -178,10 +180,11 @@ class Processor:
         filtered, envelope = self.pipeline.process(uv)
         onsets = self.detector.process(filtered, chunk.first_index)
         cues = []
-        if self.runner is not None and not self.runner.finished:
+        runner = self.runner  # read once: the engine may swap it between chunks
+        if runner is not None and not runner.finished:
             from emgfeedback.protocol import Features
 
-            cues = list(self.runner.step(Features(chunk.first_index, envelope, onsets=onsets)))
+            cues = list(runner.step(Features(chunk.first_index, envelope, onsets=onsets)))
         quality = self._update_quality(chunk, uv, filtered)
         return Processed(chunk, uv, filtered, envelope, list(onsets), cues, quality)
 

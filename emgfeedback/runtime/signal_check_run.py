@@ -5,7 +5,8 @@ from a source's chunks, by sample index (lost samples stay NaN), and grades them
 :func:`emgfeedback.analysis.signal_check.check_signal`. ``emgfeedback check`` and ``run``
 drive it with :func:`record_check` (blocking); the window's check step feeds it from a
 timer. The grade is stored as a ``signal_check`` result per channel of the session
-(:func:`store_check`): no schema change, read back by :func:`session_grades`.
+(:func:`store_check`): no schema change, read back by
+:func:`emgfeedback.reports.signal_checks.session_grades`.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ import numpy as np
 
 from emgfeedback.analysis.signal_check import (
     CONTRACTION_S,
-    GRADES,
     REST_S,
+    RESULT_KIND,
     check_signal,
     meets,
-    worst_grade,
 )
 from emgfeedback.errors import SourceError
 from emgfeedback.jsonsafe import json_ready
-
-#: Result kind the grade is stored under.
-RESULT_KIND = "signal_check"
 
 
 class CheckRecorder:
@@ -96,13 +93,16 @@ class CheckRecorder:
 
         With ``partial`` the samples so far are graded as a rest (for a live display).
         """
+        from emgfeedback.runtime.processor import default_pipeline_config
+
         contraction = None
         n = self._end if partial else self.total_n
         if self.contraction_n and not partial:
             contraction = (self.rest_n, self.total_n)
         out = check_signal(self.counts[:n], self.info.calibration, self.fs_hz,
                            rest_samples=min(self.rest_n, n), contraction=contraction,
-                           mains_hz=mains_hz, board=board, names=names, placements=placements)
+                           mains_hz=mains_hz, board=board, names=names, placements=placements,
+                           pipeline_config=default_pipeline_config(self.fs_hz, mains_hz))
         out["source"] = self.info.url
         out["board"] = self.info.board
         return out
@@ -180,103 +180,6 @@ def store_check(store, session_id: int, check: dict, minimum: str | None = None,
         store.add_result(session_id, RESULT_KIND, json_ready(data), channel=name)
 
 
-def session_grades(store, session_ids) -> dict[int, dict]:
-    """Stored check grades: ``{session_id: {"grade": worst, "channels": {name: grade}}}``.
-
-    Sessions without a stored check are left out.
-    """
-    out: dict[int, dict] = {}
-    for sid in session_ids:
-        try:
-            results = store.results(sid, RESULT_KIND)
-        except Exception:  # a damaged session: its listing says so already
-            continue
-        channels = {r.channel: r.data.get("grade") for r in results
-                    if r.data.get("grade") in GRADES}
-        if channels:
-            out[sid] = {"grade": worst_grade(channels.values()), "channels": channels,
-                        "accepted": any(r.data.get("accepted_poor_signal") for r in results)}
-    return out
-
-
-def grade_text(entry: dict | None) -> str:
-    """``signal=good`` etc. for listings ("" when no check was stored)."""
-    if not entry:
-        return ""
-    text = f"signal={entry['grade'].replace(' ', '-')}"
-    return text + (" (accepted)" if entry.get("accepted") and entry["grade"] != "good" else "")
-
-
 def below_minimum(check: dict, minimum: str | None) -> bool:
     """Whether a check's grade is worse than a protocol's minimum."""
     return bool(minimum) and not meets(check["grade"], minimum)
-
-
-def stored_check(store, session_id: int) -> dict | None:
-    """A session's stored check as ``{"grade", "accepted", "min_signal_grade", "channels"}``
-    (per channel ``channel``, ``grade``, ``reasons``), or None when none was stored."""
-    results = store.results(session_id, RESULT_KIND)
-    if not results:
-        return None
-    channels = [{"channel": r.channel, "grade": r.data.get("grade"),
-                 "reasons": r.data.get("reasons", []), "contraction": r.data.get("contraction")}
-                for r in results]
-    return {"grade": worst_grade(c["grade"] for c in channels if c["grade"] in GRADES),
-            "accepted": any(r.data.get("accepted_poor_signal") for r in results),
-            "min_signal_grade": results[0].data.get("min_signal_grade"),
-            "channels": channels}
-
-
-def report_html(store, session_id: int) -> str:
-    """The report's "Signal check before the session" part ("" when none was stored)."""
-    from html import escape
-
-    check = stored_check(store, session_id)
-    if check is None:
-        return ""
-    rows = []
-    for ch in check["channels"]:
-        problems = [r for r in ch["reasons"] if r.get("severity") != "info"]
-        text = "; ".join(f"{r['verdict']} → {r['action']}" for r in problems) or "fine"
-        css = {"good": "ok"}.get(ch["grade"], "warn")
-        rows.append(f"<tr><td>{escape(str(ch['channel']))}</td><td><span class=\"{css}\">"
-                    f"{escape(str(ch['grade']))}</span></td><td>{escape(text)}</td></tr>")
-    note = ""
-    if check["accepted"]:
-        note = (f"<p class=\"warn\">Started on a {escape(check['grade'])} signal below the "
-                f"protocol's minimum ({escape(str(check['min_signal_grade']))}): accepted by "
-                "the user.</p>")
-    return ("<h3>Signal check before the session</h3>" + note +
-            "<table><tr><th>channel</th><th>grade</th><th>problems and what to do</th></tr>"
-            + "".join(rows) + "</table><p class=\"note\">Graded by emgfeedback check "
-            "(docs/signal-check.md): good, usable, not usable.</p>")
-
-
-def channel_grades(store, session_ids, channel: str) -> dict[int, str]:
-    """Per session, the stored check grade of one channel (sessions without one left out)."""
-    out = {}
-    for sid, entry in session_grades(store, session_ids).items():
-        grade = entry["channels"].get(channel)
-        if grade is not None:
-            out[sid] = grade
-    return out
-
-
-def poor_signal_summary(grades: dict[int, str], points) -> dict:
-    """Which of a trend's sessions were measured on a poor signal.
-
-    Returns
-    -------
-    dict
-        ``poor_signal_sessions`` (ids graded ``not usable``), ``usable_signal_sessions``,
-        ``unchecked_sessions`` and ``built_on_poor_signal`` (True when any valid point of
-        the trend had a ``not usable`` signal).
-    """
-    ids = [p.session_id for p in points]
-    poor = [i for i in ids if grades.get(i) == "not usable"]
-    valid_poor = [p.session_id for p in points
-                  if p.valid is not False and grades.get(p.session_id) == "not usable"]
-    return {"poor_signal_sessions": poor,
-            "usable_signal_sessions": [i for i in ids if grades.get(i) == "usable"],
-            "unchecked_sessions": [i for i in ids if i not in grades],
-            "built_on_poor_signal": bool(valid_poor)}

@@ -102,7 +102,24 @@ def test_offline_detect_bursts_offers_it_by_name():
 
 
 @pytest.mark.parametrize("bad", [{"design_ratio": 1.0}, {"h_on": 0.0}, {"ar_order": 40},
-                                 {"quiet_ratio": 1.5}, {"block_s": float("nan")}])
+                                 {"quiet_ratio": 1.5}, {"block_s": float("nan")},
+                                 {"confirm_fast_ratio": 0.5}])
 def test_bad_parameters_are_refused_with_the_name(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         GlrConfig(**bad)
+
+
+def test_the_two_stage_confirmation_emits_a_strong_burst_sooner_at_the_same_place():
+    fs = 2000.0
+    x, truth = _recording(fs, 20.0, 6, [3.0, 5.5, 8.0])
+    rest = x[int(0.5 * fs):int(2.5 * fs)]
+    out = {}
+    for ratio in (float("inf"), 4.0):
+        det = GlrOnsetDetector(GlrConfig(confirm_fast_ratio=ratio), 1, fs)
+        det.learn_rest(rest)
+        out[ratio] = [e for e in det.process(x, 0) if e.kind == "on"]
+    slow, fast = out[float("inf")], out[4.0]
+    assert len(slow) == len(fast) == len(truth)
+    for s, f in zip(slow, fast, strict=True):
+        assert abs(f.index - s.index) <= int(0.01 * fs)
+        assert f.detected_index <= s.detected_index - int(0.03 * fs)  # >= 30 ms sooner

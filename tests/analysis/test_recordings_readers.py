@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emgfeedback.analysis.recordings import read_recording, to_uv
+from emgfeedback.analysis.units import to_uv
 from emgfeedback.errors import DataFileError
+from emgfeedback.io.recordings import read_recording
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -141,7 +142,7 @@ def test_csv_header_lines_give_rate_names_units_gaps_and_markers(tmp_path):
     ("glute_R_uV", "uV", "glute_R"), ("glute R (mV)", "mV", "glute R"),
     ("trap [µV]", "µV", "trap"), ("emg counts", "counts", "emg"), ("biceps", "", "biceps")])
 def test_units_from_column_names(name, unit, base):
-    from emgfeedback.analysis.csv_reader import unit_from_name
+    from emgfeedback.io.csv_reader import unit_from_name
 
     assert unit_from_name(name) == (base, unit)
 

@@ -84,9 +84,9 @@ def test_measured_floor_wins_when_larger():
     from emgfeedback.acquisition.boards import get_board
 
     cal = get_board("uno-myoware2").calibration(1)[0]
-    assert noise_floor_uv(cal) == pytest.approx(cal.floor_uv)
+    assert noise_floor_uv(cal) == pytest.approx(cal.wideband_floor_uv)
     assert noise_floor_uv(cal, measured_uv=20.0) == 20.0
-    assert noise_floor_uv(cal, measured_uv=1.0) == pytest.approx(cal.floor_uv)
+    assert noise_floor_uv(cal, measured_uv=1.0) == pytest.approx(cal.wideband_floor_uv)
 
 
 def test_floor_correction_subtracts_in_quadrature():
@@ -127,7 +127,7 @@ HUMS_UV = (0.0, 3.0, 10.0)
 
 def _analysed_tone(x_uv, fs):
     """The resting tone as ``emgfeedback analyze`` reports it."""
-    from emgfeedback.analysis.report import analyse
+    from emgfeedback.analysis.summary import analyse
 
     return analyse(np.asarray(x_uv)[:, None], fs, ["ch"])["channels"][0]["resting_tone_uv"]
 
@@ -197,7 +197,7 @@ def test_usable_samples_marks_settling_flat_runs_and_gaps():
 def test_a_quiet_muscle_on_a_coarse_adc_is_below_the_floor_not_without_rest():
     """24.4 µV steps, 2 µV of tone and no hum: the counts sit still for seconds. That is the
     signal (the downtraining success case), not padding: the tone is "below the floor"."""
-    from emgfeedback.analysis.report import analyse
+    from emgfeedback.analysis.summary import analyse
 
     fs = 2000.0
     sim = Simulator("rest", 1, fs, seed=3, board="uno-myoware2", hum_uv=0.0, noise_uv=0.5,

@@ -69,14 +69,94 @@ def test_dsp_imports_only_errors():
         assert _our_packages(path) <= {"errors", "dsp"}, path.name
 
 
-@pytest.mark.parametrize("module", ["db.py", "schema.py", "store.py", "writer.py",
-                                    "__init__.py"])
-def test_the_session_store_does_not_import_the_layers_above_or_beside_it(module):
+def test_the_session_store_imports_no_layer_above_or_beside_it():
     """storage used to import acquisition types while acquisition's playback imported
-    storage (a cycle hidden by a function-level import)."""
-    ours = _our_packages(PACKAGE / "storage" / module)
-    assert not ours & {"acquisition", "runtime", "analysis", "protocol", "interop", "gui",
-                       "commands", "share", "sound", "benchmarking"}, ours
+    storage (a cycle hidden by a function-level import); its report and export lived in it
+    and pulled in analysis and runtime. Now every storage module imports only the bottom."""
+    for path in _files("storage"):
+        ours = _our_packages(path)
+        assert ours <= {"storage", "types", "jsonsafe", "errors", "host", "bounds",
+                        "__version__"}, (path.name, ours)
+
+
+#: Modules named by a call that opens or reads a file.
+_FILE_CALLS = {("open",), ("os", "open"), ("os", "fdopen"), ("io", "open"),
+               ("sqlite3", "connect")}
+_FILE_METHODS = {"read_text", "read_bytes", "write_text", "write_bytes"}
+#: The block-wise analysis spills values it must read twice to a private temporary file
+#: (bounded memory); it never reads or writes the user's data.
+_SCRATCH_FILES = {"blocks.py"}
+
+
+def _file_io(path: Path) -> list[str]:
+    """Calls in the file that open, read or write files (or a database)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name):
+            name: tuple = (f.id,)
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+            name = (f.value.id, f.attr)
+        else:
+            name = ()
+        if name in _FILE_CALLS or (isinstance(f, ast.Attribute) and f.attr in _FILE_METHODS):
+            found.append(f"line {node.lineno}: {'.'.join(name) or f.attr}")
+    return found
+
+
+def test_the_analysis_is_pure():
+    """Numbers are computed from arrays or a source's blocks: the analysis reads no file,
+    no database, no runtime state, and renders nothing (issue 17: the readers moved to
+    ``io``, the report rendering to ``reports``)."""
+    for path in _files("analysis"):
+        ours = _our_packages(path)
+        assert not ours & {"io", "storage", "runtime", "reports", "commands", "gui",
+                           "protocol", "interop", "share", "sound", "benchmarking"}, \
+            (path.name, ours)
+        assert "sqlite3" not in _imports(path), path.name
+        if path.name not in _SCRATCH_FILES:
+            assert _file_io(path) == [], path.name
+
+
+def test_the_file_readers_and_writers_sit_below_the_reports():
+    """``io`` reads recordings and stored sessions and writes exports: it imports the
+    session store, the calibration helpers and the unit table, never what is built on it."""
+    for path in _files("io"):
+        ours = _our_packages(path)
+        assert ours <= {"io", "storage", "acquisition", "analysis", "types", "jsonsafe",
+                        "errors", "host", "outputs", "bounds"}, (path.name, ours)
+        assert {n for n in _imports(path) if n.startswith("emgfeedback.analysis")} <= \
+            {"emgfeedback.analysis.units"}, path.name
+        assert {n for n in _imports(path) if n.startswith("emgfeedback.acquisition")} <= \
+            {"emgfeedback.acquisition.boards"}, path.name
+
+
+def test_the_reports_layer_reads_numbers_and_never_measures_live():
+    """Reports render what ``analysis`` computes from what ``io`` and ``storage`` read;
+    they do not import the runtime, the commands or the GUI."""
+    for path in _files("reports"):
+        ours = _our_packages(path)
+        assert ours <= {"reports", "analysis", "io", "storage", "acquisition", "types",
+                        "jsonsafe", "errors", "host", "outputs", "bounds"}, (path.name, ours)
+
+
+def test_only_the_clients_import_the_reports():
+    clients = {"reports", "commands", "gui", "cli.py"}
+    offenders = {str(p.relative_to(PACKAGE)) for p in _modules()
+                 if p.relative_to(PACKAGE).parts[0] not in clients
+                 and "reports" in _our_packages(p)}
+    assert offenders == set()
+
+
+def test_only_the_cli_imports_the_commands():
+    """``benchmarking`` took the bench options from ``commands/bench.py`` and ``gui/app.py``
+    the stored baseline from ``commands/run.py``; both now live below the commands."""
+    offenders = {str(p.relative_to(PACKAGE)) for p in _modules()
+                 if p.relative_to(PACKAGE).parts[0] not in ("commands", "cli.py")
+                 and "commands" in _our_packages(p)}
+    assert offenders == set()
 
 
 def test_the_shared_types_are_one_definition_reexported():

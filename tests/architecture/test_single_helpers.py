@@ -32,7 +32,7 @@ def test_json_ready_makes_standard_json_from_numpy_and_non_finite_values():
 
 
 def test_every_former_copy_is_the_one_function():
-    from emgfeedback.analysis import report
+    from emgfeedback.analysis import summary as report
     from emgfeedback.commands import _common
 
     nested = {"x": [np.float64("nan"), np.array([1, 2])], "_private": 1}
@@ -80,3 +80,36 @@ def test_fast_url_refuses_sources_without_a_pace(url):
     with pytest.raises(ConfigError):
         fast_url(url)
 
+
+
+def test_shared_parameter_texts_fill_whole_line_placeholders_only():
+    from emgfeedback.analysis._docs import PARAMS, fill
+
+    doc = 'Do it.\n\n    Parameters\n    ----------\n    {fs_hz}\n    keys : set\n' \
+          '        ``{"index", "label"}`` stay as written.\n'
+    out = fill(doc)
+    assert "    fs_hz : float\n        Sample rate in hertz.\n" in out
+    assert '``{"index", "label"}``' in out and "{fs_hz}" not in out
+    assert out.count("Sample rate in hertz.") == PARAMS["fs_hz"].count("Sample rate in hertz.")
+    with pytest.raises(KeyError, match="no_such_parameter"):
+        fill("x\n    {no_such_parameter}\n")
+    assert fill(None) is None  # python -OO
+
+
+def test_every_docstring_using_shared_parameters_is_filled():
+    """A placeholder left in a docstring would show as ``{fs_hz}`` in help()."""
+    import importlib
+    import inspect
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "emgfeedback"
+    users = [p for p in (root / "analysis").glob("*.py")
+             if "shared_params" in p.read_text(encoding="utf-8") and p.name != "_docs.py"]
+    assert users, "no module uses the shared parameter texts"
+    left = re.compile(r"^\s*\{\w+\}\s*$", re.MULTILINE)
+    for path in users:
+        module = importlib.import_module(f"emgfeedback.analysis.{path.stem}")
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            if func.__module__ == module.__name__ and func.__doc__:
+                assert not left.search(func.__doc__), f"{path.name}:{name}"

@@ -30,6 +30,13 @@ def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
     assert result["max_abs_diff_filtered"] == 0.0  # bit-identical cascade
     assert result["max_abs_diff"] < 1e-6
     assert "bench:" in err  # progress on stderr, stdout stays pure JSON
+    sweep = result["by_channels"]  # every channel count the targets name, each measured
+    assert list(sweep) == ["1", "2", "4", "8", "16"]
+    for n, entry in sweep.items():
+        assert entry["offline"]["speedup"] > 0 and entry["block"]["speedup"] > 0, n
+        assert entry["max_abs_diff_filtered"] == 0.0, n  # bit-identical at every count
+        assert entry["kernel"] == "specialised", n
+    assert sweep["8"]["block"]["numba_us"] == result["block"]["numba_us"]  # headline reused
     engine = result["engine"]  # the engine's cost per chunk, every stage running
     assert engine["chunks"] == int(0.1 * 60 * 2000) // 16
     assert (engine["n_channels"], engine["fs_hz"], engine["chunk_samples"]) == (8, 2000.0, 16)
@@ -45,6 +52,7 @@ def test_bench_table_and_bad_option(capsys):
     out, _ = capsys.readouterr()
     assert "Msamples/s" in out and "3 channels" in out and "23 filter sections" in out
     assert "engine per chunk: 8 ch" in out and "p99.9" in out
+    assert "    3      generic" in out and "   16  specialised" in out  # the sweep's table
     assert main(["bench", "--minutes", "0"]) == 2
     assert "--minutes must be > 0" in capsys.readouterr().err
     assert main(["bench", "--minutes", "0.01", "--repeats", "1", "--engine-minutes", "-1"]) == 2

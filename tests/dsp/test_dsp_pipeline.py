@@ -258,6 +258,28 @@ def test_any_array_layout_gives_the_contiguous_result_and_fresh_outputs():
     np.testing.assert_array_equal(first[1], kept[1])
 
 
+@pytest.mark.parametrize("n_ch", [1, 8])
+def test_large_calls_match_small_chunks_with_separate_fresh_outputs(n_ch):
+    # One call of several kernel blocks (256 rows) against a stream of small chunks: same
+    # values, C-ordered outputs that do not overlap and are new on every call.
+    n = 2 * 16384 // n_ch + 37
+    x = random_emg(n, n_ch, seed=11)
+    big = Pipeline(RMS, n_ch)
+    y, e = big.process(x)
+    small = Pipeline(RMS, n_ch)
+    parts = [small.process(c) for c in np.array_split(x, 64)]
+    np.testing.assert_array_equal(y, np.vstack([q[0] for q in parts]))
+    np.testing.assert_array_equal(e, np.vstack([q[1] for q in parts]))
+    assert_matches_reference(x, RMS, y, e)
+    assert y.flags.c_contiguous and e.flags.c_contiguous and y.shape == e.shape == x.shape
+    assert not np.shares_memory(y, e)
+    kept = (y.copy(), e.copy())
+    y2, e2 = big.process(x)
+    assert not np.shares_memory(y, y2) and not np.shares_memory(e, e2)
+    np.testing.assert_array_equal(y, kept[0])
+    np.testing.assert_array_equal(e, kept[1])
+
+
 # ---------------------------------------------------------------- output kinds (issue #12.1)
 
 def moving_rms_reference(x, window):

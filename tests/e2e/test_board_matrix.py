@@ -104,7 +104,7 @@ def _resolves_rest(cal, rest_uv: float) -> bool:
     """Whether the channel's ADC can measure ``rest_uv`` to the tolerance (see module doc)."""
     if cal.output == "env":
         return 0.5 * cal.uv_per_count * RMS_PER_ARV <= TOLERANCE * rest_uv
-    return rest_uv >= 2.0 * cal.floor_uv
+    return rest_uv >= 2.0 * cal.wideband_floor_uv
 
 
 def _close(measured: float, truth: float) -> bool:
@@ -165,7 +165,7 @@ def test_truth_comes_back_live_and_through_the_store(board, kind, tmp_path, caps
             assert _close(ch["resting_tone_uv"], rest), \
                 f"{where}: analyze tone {ch['resting_tone_uv']} µV vs truth {rest:.2f} µV"
         else:
-            bound = math.hypot(rest, 2.0 * cal.floor_uv, cal.uv_per_count)
+            bound = math.hypot(rest, 2.0 * cal.wideband_floor_uv, cal.uv_per_count)
             assert live_rest <= (1 + TOLERANCE) * bound, \
                 f"{where}: live rest {live_rest:.2f} µV above the floor-limited {bound:.2f}"
             # Flagged as not a measurement, or right to within one ADC step.

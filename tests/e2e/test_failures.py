@@ -317,23 +317,10 @@ def test_stop_signals_end_the_recording_like_ctrl_c(tmp_path, signum):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    """Build main windows offscreen (settings in a temporary folder); always shut down."""
-    from emgfeedback.gui.app import build_window
-
-    monkeypatch.setenv("EMGFEEDBACK_CONFIG", str(tmp_path / "config"))
-    monkeypatch.setenv("EMGFEEDBACK_DB", str(tmp_path / "default.sqlite"))
-    windows = []
-
-    def make(url: str, **kwargs):
-        win = build_window(url, **kwargs)
-        qtbot.addWidget(win)
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.shutdown()
+def window(make_window):
+    """Main windows offscreen, settings in a temporary folder, always shut down (the shared
+    ``make_window`` of tests/conftest.py)."""
+    return make_window
 
 
 @pytest.mark.timeout(120)

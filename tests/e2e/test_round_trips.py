@@ -20,8 +20,8 @@ import pytest
 from emgfeedback.acquisition.boards import counts_to_uv
 from emgfeedback.acquisition.simulator import Simulator
 from emgfeedback.acquisition.source import Chunk, Gap
-from emgfeedback.analysis.recordings import read_recording, read_session
 from emgfeedback.cli import main
+from emgfeedback.io.recordings import read_recording, read_session
 from emgfeedback.storage import SessionMeta, SessionStore
 
 NAMES = ("glute med L", "glute med R")
@@ -311,9 +311,10 @@ def long_session(tmp_path):
 def test_streaming_analysis_equals_the_whole_array_analysis(capsys, tmp_path, long_session):
     """analyze reads in blocks (session, CSV, EDF); every number equals analyse() on the
     whole recording, whatever the block size."""
-    from emgfeedback.analysis.recordings import open_recording, open_session, to_uv
-    from emgfeedback.analysis.report import analyse, json_ready
     from emgfeedback.analysis.streaming import analyse_source
+    from emgfeedback.analysis.summary import analyse, json_ready
+    from emgfeedback.analysis.units import to_uv
+    from emgfeedback.io.recordings import open_recording, open_session
 
     db, sid = long_session
     sources = {"session": lambda: open_session(db, sid)}
@@ -344,7 +345,7 @@ def test_streaming_analysis_equals_the_whole_array_analysis(capsys, tmp_path, lo
 
 MEMORY_PROBE = """
 import resource, sys
-from emgfeedback.analysis.recordings import open_recording
+from emgfeedback.io.recordings import open_recording
 from emgfeedback.analysis.streaming import analyse_source
 
 def peak_mb():

@@ -1,4 +1,8 @@
-"""Fixtures for the GUI tests: offscreen Qt, windows that are always closed."""
+"""Fixtures for the GUI tests: offscreen Qt, private settings.
+
+``make_window`` (windows that are always shut down) is in tests/conftest.py, shared with
+tests/share and tests/e2e.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +19,3 @@ def _private_config(tmp_path, monkeypatch):
     monkeypatch.setenv("EMGFEEDBACK_CONFIG", str(tmp_path / "config"))
     monkeypatch.setenv("EMGFEEDBACK_DB", str(tmp_path / "default.sqlite"))
 
-
-@pytest.fixture
-def make_window(qtbot):
-    """Build main windows on a source; they are shut down after the test."""
-    from emgfeedback.gui.app import build_window
-
-    windows = []
-
-    def make(url: str, **kwargs):
-        win = build_window(url, **kwargs)
-        qtbot.addWidget(win)
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.shutdown()

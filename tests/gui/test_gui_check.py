@@ -7,7 +7,7 @@ import pytest
 from pyqtgraph.Qt import QtWidgets
 
 from emgfeedback.gui.check_step import CheckStep, PlacementPicture
-from emgfeedback.gui.session import ChannelSetup, LiveSession
+from emgfeedback.runtime.live_session import ChannelSetup, LiveSession
 from emgfeedback.storage import SessionStore
 
 URL = "sim://?scenario=check&channels=2&board=esp32-myoware2&hum=0.5"

@@ -29,7 +29,7 @@ def _run_frames(qtbot, win, n_samples: int) -> None:
     (("glute med R", "TFL R"), False),        # two muscles of one side: never compared
 ])
 def test_free_symmetry_pairs_only_the_same_placement(qtbot, make_window, names, paired):
-    from emgfeedback.gui.session import ChannelSetup
+    from emgfeedback.runtime.live_session import ChannelSetup
 
     win = make_window("sim://?scenario=asymmetry&channels=2&seed=1", window_s=5.0,
                       mode="symmetry", channels=[ChannelSetup(n) for n in names])

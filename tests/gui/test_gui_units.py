@@ -63,7 +63,7 @@ def test_feedback_canvas_paints_the_met_colour_only_when_the_goal_is_met(qtbot):
 
     from emgfeedback.gui import palette
     from emgfeedback.gui.feedback import CueCanvas, FeedbackModel
-    from emgfeedback.gui.session import Goals
+    from emgfeedback.runtime.live_session import Goals
 
     model = FeedbackModel(["glute med R", "TFL R"], 1000.0)
     goals = Goals([5.0, 5.0], [math.nan, math.nan], up_factor=3.0)

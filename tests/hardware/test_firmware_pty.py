@@ -68,8 +68,8 @@ def test_serial_source_records_from_the_simulated_board(uno_elf, harness):
     ends = [c.first_index + len(c.samples) for c in chunks]
     assert firsts[0] == 0 and firsts[1:] == ends[:-1]  # contiguous, no gap anywhere
     assert not any(c.gaps for c in chunks)
-    assert stats["lost_samples"] == 0 and stats["crc_errors"] == 0
-    assert stats["format_errors"] == 0
+    assert stats.lost_samples == 0 and stats.crc_errors == 0
+    assert stats.format_errors == 0
     assert stopped["tx_dropped"] == 0 and stopped["overruns"] == 0
     # real-time pacing: the samples took at least about as long to arrive as they span (the
     # harness never runs ahead of the wall clock; on a loaded machine it may fall behind)

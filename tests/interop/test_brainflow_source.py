@@ -94,7 +94,7 @@ def test_playback_board_counter_jump_is_a_gap(tmp_path):
     counts = np.concatenate([c.samples for c in chunks])
     np.testing.assert_array_equal(counts[:, 0], np.arange(n) - 100)
     np.testing.assert_array_equal(counts[:, 1], np.full(n, -12345))
-    assert src.stats()["lost_by_cause"] == {"counter": 20}
+    assert src.stats().lost_by_cause == {"counter": 20}
 
 
 @pytest.mark.parametrize("name", ["synthetic", "SYNTHETIC_BOARD", "-1"])

@@ -154,7 +154,7 @@ def test_lsl_source_reads_our_outlet_within_one_quantisation_step():
     assert got.dtype == np.int32 and got.shape == sent.shape
     uv = got * lsl.info.calibration[0].uv_per_count
     assert np.max(np.abs(uv - sent)) <= 0.005 + 1e-9
-    assert lsl.stats()["lost_samples"] == 0
+    assert lsl.stats().lost_samples == 0
 
 
 def make_outlet(n_channels=2, fs=FS, source_id=None, name=None, unit="microvolts"):
@@ -204,7 +204,7 @@ def test_timestamp_jumps_become_gaps_with_their_size():
     got_uv = np.concatenate([c.samples for c in chunks]) * 0.01
     np.testing.assert_allclose(got_uv, values.astype(np.float64) * 1000.0, atol=0.005 + 1e-6)
     stats = src.stats()
-    assert stats["lost_samples"] == 37 and stats["gaps_by_cause"] == {"timestamp": 2}
+    assert stats.lost_samples == 37 and stats.gaps_by_cause == {"timestamp": 2}
 
 
 @pytest.mark.parametrize("by, clock", [("source_id", "same"), ("name", "same"),
@@ -229,8 +229,8 @@ def test_source_recovers_when_the_outlet_comes_back(by, clock):
     del outlet  # the outlet goes away ...
     wait_for(lambda: src.state == "reconnecting")
     outlet, _ = make_outlet(source_id=sid if by == "source_id" else "", name=name, fs=fs)
-    wait_for(lambda: src.stats()["reconnects"] >= 1)  # ... and comes back
-    assert src.stats()["reconnects"] == 1
+    wait_for(lambda: src.stats().reconnects >= 1)  # ... and comes back
+    assert src.stats().reconnects == 1
     time.sleep(0.2)  # (only makes the gap longer; nothing below depends on its length)
     # Stamps on the sample grid of the first block: the gap is a whole number of periods.
     away = round((pylsl.local_clock() - first_last) * fs)
@@ -250,15 +250,15 @@ def test_source_recovers_when_the_outlet_comes_back(by, clock):
     assert second[0].first_index == gap.end_index
     if clock == "same":  # the timestamps say exactly how long the outlet was away
         assert gap.n_samples == away - 100
-        assert src.stats()["clock_jumps"] == 0
+        assert src.stats().lsl.clock_jumps == 0
     else:  # the host clock does: the time between the two arrivals, less what arrived
         arrived = sum(c.n_samples for c in second if c.arrival_s == second[0].arrival_s)
         by_host = round((second[0].arrival_s - first[-1].arrival_s) * fs) - arrived
         assert gap.n_samples == by_host > 0
-        assert src.stats()["clock_jumps"] == 1
+        assert src.stats().lsl.clock_jumps == 1
     got = np.concatenate([c.samples for c in second]) * 0.01
     np.testing.assert_allclose(got, block, atol=0.005 + 1e-4)
-    assert src.stats()["lost_by_cause"] == {"unplug": gap.n_samples}
+    assert src.stats().lost_by_cause == {"unplug": gap.n_samples}
 
 
 def test_silence_sets_no_data_and_data_clears_it():

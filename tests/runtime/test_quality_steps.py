@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from emgfeedback.acquisition import open_source
 from emgfeedback.acquisition.simulator import Simulator
@@ -114,3 +115,70 @@ def test_building_a_processor_takes_what_exists_out_of_the_collectors_walks():
     assert gc.get_freeze_count() == 0
     Processor(_info(2, 1000.0))
     assert gc.get_freeze_count() > 10_000
+
+
+def _reference_mains_ratio(x, fs_hz, mains_hz, band_hz=(20.0, 450.0)):
+    # The definition written out plainly: scipy's Welch spectrum, then harmonic by harmonic
+    # the excess within ±1 Hz of the line over the median of the bins 3-8 Hz away.
+    from scipy import signal
+
+    x = x[np.isfinite(x)]
+    f, p = signal.welch(x - x.mean(), fs=fs_hz, nperseg=int(min(x.size, round(fs_hz))))
+    df = f[1] - f[0]
+    lo, hi = band_hz[0], min(band_hz[1], 0.49 * fs_hz)
+    band = float(np.sum(p[(f >= lo) & (f <= hi)]) * df)
+    best = (0.0, mains_hz or 50.0)
+    for m in [mains_hz] if mains_hz else [50.0, 60.0]:
+        excess, k = 0.0, 1
+        while k * m <= hi:
+            if k * m >= lo:
+                d = np.abs(f - k * m)
+                side = (d > 3.0) & (d <= 8.0)
+                floor = float(np.median(p[side])) if side.any() else 0.0
+                excess += float(np.sum(np.maximum(p[d <= 1.0 + 0.5 * df] - floor, 0.0)) * df)
+            k += 1
+        if excess / band >= best[0]:
+            best = (excess / band, m)
+    return best
+
+
+def test_the_stepped_mains_spectrum_is_scipys_welch():
+    from emgfeedback.analysis.quality import mains_ratio
+
+    rng = np.random.default_rng(5)
+    for fs in (2000.0, 1000.0, 500.0, 1234.0):
+        for mains in (50.0, 60.0, None):
+            n = int(2 * fs) + 37
+            x = rng.normal(0.0, 10.0, n) + 4.0 * np.sin(2 * np.pi * 50.0 * np.arange(n) / fs)
+            got, want = mains_ratio(x, fs, mains), _reference_mains_ratio(x, fs, mains)
+            assert got[1] == want[1] and got[0] == pytest.approx(want[0], rel=1e-9)
+            assert (got[0] > 0.1) is (want[0] > 0.1)
+
+
+def test_each_quality_step_handles_about_one_second_of_one_channel():
+    # 2 s windows at 2 kHz: the spectrum is three 1 s segments, one step each, per channel.
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.0, 10.0, (4000, 3))
+    names = list(assess_quality_steps(x, 2000.0, mains_hz=50.0))
+    assert names.count("mains_psd") == 3 * 3
+    assert names.count("mains_lines") == names.count("rails") == names.count("ecg_snr") == 3
+
+
+def test_warm_up_leaves_the_processor_as_it_was():
+    # The engine warms the code paths up before the first chunk (kernels loaded from the
+    # cache, SciPy's FFT): on throwaway copies, so the results do not change.
+    from emgfeedback.runtime.warmup import warm_up
+
+    info = _info(2, 1000.0)
+    counts = Simulator("drill", 2, 1000.0, seed=4).next_counts(3000)
+    outputs = []
+    for warm in (False, True):
+        processor = Processor(info, quality_window_s=1.0)
+        if warm:
+            assert warm_up(processor) > 0
+        outs = [processor.process(Chunk(counts[s:s + 50], s, 0.0)) for s in range(0, 3000, 50)]
+        outputs.append((np.vstack([o.filtered_uv for o in outs]),
+                        [(e.index, e.kind) for o in outs for e in o.onsets],
+                        [o.quality for o in outs if o.quality is not None]))
+    (f0, on0, q0), (f1, on1, q1) = outputs
+    assert np.array_equal(f0, f1) and on0 == on1 and _same(q0, q1) and len(q0) >= 2

@@ -94,10 +94,10 @@ def test_every_framing_streams_the_simulators_samples(make_device, sources, fram
     # clock sees arrivals a tenth of a second late or early at either end.
     chunks = collect(source, at_least(int(2 * device.fs_hz)))
     stats = source.stats()
-    assert stats["samples"] >= 2 * device.fs_hz
-    assert stats["lost_samples"] == 0 and stats["crc_errors"] == 0
-    assert stats["bytes_skipped"] == 0
-    assert stats["framing"] == framing and source.state == "streaming"
+    assert stats.samples >= 2 * device.fs_hz
+    assert stats.lost_samples == 0 and stats.crc_errors == 0
+    assert stats.bytes_skipped == 0
+    assert stats.framing == framing and source.state == "streaming"
     assert_consistent(chunks)
     index, samples = stitched(chunks)
     assert index[0] == 0 and np.array_equal(index, np.arange(index.size))
@@ -106,7 +106,7 @@ def test_every_framing_streams_the_simulators_samples(make_device, sources, fram
     if framing == "p2":  # the unused P2 channels read mid-scale
         assert samples.shape[1] == 6 and np.all(samples[:, channels:] == 512)
     assert source.info.fs_hz == pytest.approx(device.fs_hz)
-    assert stats["fs_hz_measured"] == pytest.approx(device.fs_hz, rel=0.1)
+    assert stats.fs_hz_measured == pytest.approx(device.fs_hz, rel=0.1)
 
 
 def test_emgf_info_names_channels_and_calibration(make_device, sources):
@@ -146,7 +146,7 @@ def test_framing_auto_detects_every_format(make_device, sources, framing):
     assert source.info.framing == framing
     source.start()
     chunks = collect(source, at_least(1))
-    assert source.stats()["lost_samples"] == 0
+    assert source.stats().lost_samples == 0
     index, samples = stitched(chunks)
     assert np.array_equal(samples[:, :2], expected_counts(device, index[-1] + 1)[index])
 
@@ -168,9 +168,9 @@ def test_emgf_faults_lost_samples_equal_destroyed_frames(make_device, sources):
     destroyed = device.lost_samples(kinds=DAMAGE, before_index=end)
     paused = device.lost_samples(kinds=("pause",), before_index=end)
     assert destroyed > 0 and paused > 0
-    assert stats["lost_samples"] == destroyed + paused
-    assert stats["crc_errors"] > 0 and stats["bytes_skipped"] > 0
-    assert stats["gaps_by_cause"].get("crc", 0) > 0
+    assert stats.lost_samples == destroyed + paused
+    assert stats.crc_errors > 0 and stats.bytes_skipped > 0
+    assert stats.gaps_by_cause.get("crc", 0) > 0
     # every sample delivered is the right one
     index, samples = stitched(chunks)
     assert np.array_equal(samples, expected_counts(device, end)[index])
@@ -187,7 +187,7 @@ def test_p2_counter_turns_dropped_packets_into_losses(make_device, sources):
     assert_consistent(chunks)
     destroyed = device.lost_samples(kinds=DAMAGE, before_index=end)
     assert destroyed > 0
-    lost = source.stats()["lost_samples"]
+    lost = source.stats().lost_samples
     # P2 has no checksum: the decoder confirms a packet by the sync of the next one, so a
     # packet just before a badly cut one can be lost too; never fewer than destroyed.
     assert destroyed <= lost <= 2 * destroyed
@@ -213,7 +213,7 @@ def test_unplug_and_replug_resumes_the_session_with_an_exact_gap(make_device, so
 
     chunks = collect(source, resumed)
     stats = source.stats()
-    assert stats["reconnects"] == 1 and stats["unplugs"] == 1
+    assert stats.reconnects == 1 and stats.unplugs == 1
     assert source.state == "streaming"
     gaps = [g for c in chunks for g in c.gaps]
     assert [g.cause for g in gaps] == ["unplug"]
@@ -258,7 +258,7 @@ def test_unplug_of_a_resetting_board_estimates_the_gap_from_time(make_device, so
     assert [g.cause for g in gaps] == ["unplug"]
     # at least the 0.5 s the board was away, at most the whole test
     assert 0.45 * 1000 <= gaps[0].n_samples <= elapsed_s * 1000
-    assert source.stats()["unplugs"] == 1
+    assert source.stats().unplugs == 1
     assert device.log.host_opens == 2 and device.log.commands.count("b") == 2
     assert_consistent(chunks)
 
@@ -275,7 +275,7 @@ def test_silent_device_raises_no_data_then_recovers(sources):
         t_start = time.monotonic()
         source.start()
         wait_for(lambda: source.state == "no_data")
-        assert source.stats()["no_data_events"] == 1
+        assert source.stats().no_data_events == 1
         events = source.pop_events()
         assert [e.kind for e in events] == ["no_data"]
         # The alarm is never early: a second of silence had passed, by the host clock that
@@ -345,7 +345,7 @@ def test_stop_and_start_continue_the_indices_without_a_gap(make_device, sources)
     assert before and after
     assert_consistent(chunks)
     assert all(not c.gaps for c in chunks)
-    assert source.stats()["lost_samples"] == 0
+    assert source.stats().lost_samples == 0
 
 
 def test_byb_commands_are_answered_with_wrapped_messages(make_device, sources):
@@ -363,7 +363,7 @@ def test_byb_commands_are_answered_with_wrapped_messages(make_device, sources):
 
     chunks = collect(source, answered)
     assert device.log.commands[:2] == ["c:2", "b:"]
-    assert source.stats()["bytes_skipped"] == 0  # the messages are not mistaken for samples
+    assert source.stats().bytes_skipped == 0  # the messages are not mistaken for samples
     index, samples = stitched(chunks)
     assert np.array_equal(samples, expected_counts(device, index[-1] + 1)[index])
 
@@ -397,7 +397,7 @@ def test_without_reconnect_an_unplug_finishes_the_source(make_device, sources):
     chunks = collect(source, lambda c: source.finished)
     assert source.finished and source.state == "finished"
     assert chunks and source.read(0.2) == []
-    assert source.stats()["unplugs"] == 1 and source.stats()["reconnects"] == 0
+    assert source.stats().unplugs == 1 and source.stats().reconnects == 0
 
 
 def test_text_stream_opened_mid_line_keeps_its_channel_count(sources):
@@ -435,7 +435,7 @@ def test_text_stream_opened_mid_line_keeps_its_channel_count(sources):
         _, samples = stitched(chunks)
         assert samples.shape[0] > 200 and samples.shape[1] == 2
         assert set(np.unique(samples[:, 1])) <= set(range(600, 605))
-        assert source.stats()["format_errors"] <= 1  # the fragment, at most
+        assert source.stats().format_errors <= 1  # the fragment, at most
     finally:
         stop.set()
         thread.join(2)

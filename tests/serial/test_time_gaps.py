@@ -86,7 +86,7 @@ def test_p2_pause_longer_than_256_packets_is_counted_exactly(make_device, source
     assert 300 <= dropped <= 460  # 1.5 s at 256 Hz
     # b47e085 counted dropped - 256 (the counter wrapped once)
     assert [(g.n_samples, g.cause) for g in gaps] == [(dropped, "counter")]
-    assert source.stats()["lost_samples"] == dropped
+    assert source.stats().lost_samples == dropped
     assert_consistent(chunks)
 
 
@@ -98,13 +98,13 @@ def test_p2_garbage_between_packets_is_not_counted_as_lost(make_device, sources)
                            and sum(x.n_samples for x in c) >= 512)
     stats = source.stats()
     assert device.lost_samples() == device.lost_samples(("not_listening",))  # none destroyed
-    assert stats["bytes_skipped"] > 0  # the garbage did arrive
+    assert stats.bytes_skipped > 0  # the garbage did arrive
     # b47e085 dropped the packet before every burst: one lost sample per burst (40+ here).
     # Now only a burst whose last byte equals the switch byte stays ambiguous (a junk
     # insertion before the packet's last data byte would explain it too): p = 1/256 per
     # burst, so 3 or more of 40 happen once in ~2000 runs
-    assert stats["lost_samples"] <= 2
-    assert sum(g.n_samples for g in gaps_of(chunks)) == stats["lost_samples"]
+    assert stats.lost_samples <= 2
+    assert sum(g.n_samples for g in gaps_of(chunks)) == stats.lost_samples
 
 
 @pytest.mark.parametrize("framing, channels, pause_s", [("byb", 1, 3.0), ("text", 2, 1.5)])
@@ -122,7 +122,7 @@ def test_a_pause_without_counter_is_a_gap_of_its_measured_length(make_device, so
     assert [g.cause for g in gaps] == ["pause"]
     assert gaps[0].n_samples == pytest.approx(pause_s * fs, rel=0.2)
     assert gaps[0].n_samples == pytest.approx(dropped, rel=0.2)
-    assert source.stats()["lost_by_cause"] == {"pause": gaps[0].n_samples}
+    assert source.stats().lost_by_cause == {"pause": gaps[0].n_samples}
     assert_consistent(chunks)
 
 
@@ -143,7 +143,7 @@ def test_random_bytes_on_a_spikershield_port_are_rejected_with_an_alarm(make_dev
     # b47e085 decoded ~25,000 samples per 200 kB of noise: about 50,000 extra here
     delivered = sum(c.n_samples for c in chunks)
     assert delivered <= device.log.samples_sent + 500
-    assert source.stats()["bytes_skipped"] >= 0.9 * device.log.noise_bytes
+    assert source.stats().bytes_skipped >= 0.9 * device.log.noise_bytes
 
 
 def test_spikershield_garbage_bursts_are_no_alarm_and_no_gap(make_device, sources):
@@ -155,7 +155,7 @@ def test_spikershield_garbage_bursts_are_no_alarm_and_no_gap(make_device, source
     chunks = collect_until(source, lambda c: device.log.garbage_bytes >= 40 * 32
                            and sum(x.n_samples for x in c) >= 3 * 5000)
     assert [e for e in source.pop_events() if e.kind == "rejected"] == []
-    assert gaps_of(chunks) == [] and source.stats()["lost_samples"] == 0
+    assert gaps_of(chunks) == [] and source.stats().lost_samples == 0
 
 
 def test_text_endless_line_is_bounded_and_raises_an_alarm(sources):
@@ -190,7 +190,7 @@ def test_text_endless_line_is_bounded_and_raises_an_alarm(sources):
         thread.join(5)
         # b47e085 held every byte in the probe: nothing skipped, no alarm, no end
         deadline = time.monotonic() + DEADLINE_S
-        while source.stats()["bytes_skipped"] < 300_000:
+        while source.stats().bytes_skipped < 300_000:
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
@@ -210,7 +210,7 @@ def test_auto_detection_on_noise_is_bounded_and_fails_clearly(make_device, sourc
     # probe keeps the newest 64 KiB and counts the rest as skipped
     received = device.log.noise_bytes
     assert received > DETECT_MAX_BYTES
-    assert source.stats()["bytes_skipped"] >= 0.5 * (received - DETECT_MAX_BYTES)
+    assert source.stats().bytes_skipped >= 0.5 * (received - DETECT_MAX_BYTES)
 
 
 def test_capture_json_reports_a_text_pause(make_device, capsys):

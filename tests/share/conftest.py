@@ -25,7 +25,7 @@ class FakeClock:
 
 
 class Goals:
-    """The session's captured goals, as :class:`emgfeedback.gui.session.Goals` answers."""
+    """The session's captured goals, as :class:`emgfeedback.runtime.live_session.Goals` answers."""
 
     def up_goal_uv(self, channel: int) -> float:
         return 40.0

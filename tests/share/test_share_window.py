@@ -26,23 +26,6 @@ def _private_config(tmp_path, monkeypatch):
     monkeypatch.setenv("EMGFEEDBACK_DB", str(tmp_path / "default.sqlite"))
 
 
-@pytest.fixture
-def make_window(qtbot):
-    from emgfeedback.gui.app import build_window
-
-    windows = []
-
-    def make(url: str, **kwargs):
-        win = build_window(url, **kwargs)
-        qtbot.addWidget(win)
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.shutdown()
-
-
 def _ws(url: str) -> str:
     code = url.rsplit("=", 1)[1]
     return url.split("?")[0].replace("http", "ws", 1) + f"ws?code={code}"

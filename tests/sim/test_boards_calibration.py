@@ -22,7 +22,7 @@ def test_uno_myoware2_raw_is_24_uv_per_count_centred():
     (cal,) = get_board("uno-myoware2").calibration(1)
     assert cal.uv_per_count == pytest.approx(5000e3 / 1024 / 200)  # 24.41 µV
     assert cal.offset_counts == 512
-    assert cal.floor_uv == pytest.approx(cal.uv_per_count / math.sqrt(12))
+    assert cal.wideband_floor_uv == pytest.approx(cal.uv_per_count / math.sqrt(12))
     assert cal.to_uv(np.array([512, 513]))[1] == pytest.approx(24.4140625)
 
 

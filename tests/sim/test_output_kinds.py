@@ -16,7 +16,7 @@ from emgfeedback.acquisition.boards import RMS_PER_ARV, counts_to_uv, get_board
 from emgfeedback.acquisition.simulator import Simulator
 from emgfeedback.acquisition.source import Chunk, SourceInfo
 from emgfeedback.analysis.quality import assess_quality
-from emgfeedback.analysis.report import analyse
+from emgfeedback.analysis.summary import analyse
 from emgfeedback.errors import ConfigError
 from emgfeedback.runtime import Processor
 
@@ -165,7 +165,7 @@ def test_analyse_measures_tone_and_bursts_on_env_channels():
         assert ch["quality"]["mains_ratio"] is None or math.isnan(ch["quality"]["mains_ratio"])
     # The floor is in the same RMS-equivalent units as the level.
     cal = sim.calibration[0]
-    assert cal.floor_uv == pytest.approx(cal.uv_per_count / math.sqrt(12) * RMS_PER_ARV)
+    assert cal.wideband_floor_uv == pytest.approx(cal.uv_per_count / math.sqrt(12) * RMS_PER_ARV)
 
 
 def test_virtual_env_board_on_a_pty_streams_env_counts_at_its_nominal_rate(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emgfeedback.acquisition.simulator import GroundTruth, Simulator
-from emgfeedback.acquisition.source import GAP_CAUSES, open_source
+from emgfeedback.acquisition.source import open_source
 from emgfeedback.errors import ConfigError
 
 
@@ -37,8 +37,8 @@ def test_fast_stream_matches_the_simulator_and_finishes():
     expected = Simulator("asymmetry", 3, 1000.0, seed=4).next_counts(2500)
     np.testing.assert_array_equal(samples, expected)
     assert all(c.gaps == () for c in chunks)
-    assert stats["samples"] == 2500 and stats["lost_samples"] == 0
-    assert stats["gaps_by_cause"] == {cause: 0 for cause in GAP_CAUSES}
+    assert stats.samples == 2500 and stats.lost_samples == 0
+    assert stats.gaps_by_cause == {} and stats.lost_by_cause == {}  # no gap of any cause
     assert src.state == "closed"
 
 

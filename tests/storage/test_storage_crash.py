@@ -81,7 +81,7 @@ def test_kill_9_loses_at_most_250_ms(tmp_path):
         stored_end)
     np.testing.assert_array_equal(counts, expected)
     # The interrupted session stays fully usable.
-    from emgfeedback.storage.export import export_csv
+    from emgfeedback.io.export import export_csv
 
     with SessionStore(path) as store:
         assert export_csv(store, sid, tmp_path / "crash.csv").n_samples == stored_end

@@ -10,8 +10,8 @@ import pytest
 
 from emgfeedback.acquisition.boards import counts_to_uv
 from emgfeedback.errors import StorageError
+from emgfeedback.io.export import export_csv, export_edf
 from emgfeedback.storage.db import parse_utc
-from emgfeedback.storage.export import export_csv, export_edf
 
 
 def read_edf_minimal(path, bdf=False):
@@ -182,7 +182,7 @@ def test_failed_export_leaves_target_untouched(store, tmp_path):
 
 
 def test_atomic_output_keeps_old_file_on_failure(tmp_path):
-    from emgfeedback.storage.export import atomic_output
+    from emgfeedback.io.export import atomic_output
 
     out = tmp_path / "report.html"
     out.write_bytes(b"old")

@@ -39,8 +39,9 @@ def test_fast_playback_reproduces_samples_indices_and_gaps(store, recorder):
     for c in chunks:  # the Chunk contract: gaps sit just before the chunk
         if c.gaps:
             assert c.gaps[-1].end_index == c.first_index
-    assert stats["samples"] == rec.counts.shape[0]
-    assert stats["lost_samples"] == 311 and stats["gaps_by_cause"] == {"unplug": 300, "crc": 11}
+    assert stats.samples == rec.counts.shape[0]
+    assert stats.lost_samples == 311 and stats.lost_by_cause == {"unplug": 300, "crc": 11}
+    assert stats.gaps_by_cause == {"unplug": 1, "crc": 1}
 
 
 def test_realtime_playback_takes_the_recorded_time(store, recorder):

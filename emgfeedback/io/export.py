@@ -173,7 +173,7 @@ def _one_line(text: str) -> str:
 def _calibrations(meta):
     if meta.calibration:
         return meta.calibration
-    from emgfeedback.acquisition.boards import ChannelCalibration
+    from emgfeedback.types import ChannelCalibration
 
     return tuple(ChannelCalibration(uv_per_count=1.0) for _ in meta.channel_names)
 

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from emgfeedback.acquisition.boards import RMS_PER_ARV, ChannelCalibration
+from emgfeedback.acquisition.boards import counts_to_uv
 from emgfeedback.analysis.symmetry import amplitude_index
-from emgfeedback.storage.export import atomic_output, marker_label
-from emgfeedback.storage.svg import PALETTE, Frame, minmax_decimate
+from emgfeedback.io.export import atomic_output, marker_label
+from emgfeedback.reports.signal_checks import signal_check_html
+from emgfeedback.reports.svg import PALETTE, Frame, minmax_decimate
+from emgfeedback.types import RMS_PER_ARV, ChannelCalibration
 
 #: Onsets of different channels closer than this belong to one repetition.
 REPETITION_SPREAD_S = 1.0
@@ -70,8 +72,7 @@ def build_report(store, session_id: int) -> str:
     fs = float(meta.fs_hz)
     origin = int(min([*indices[:1].tolist(), *(g.start_index for g in gaps)] or [0]))
     t = (indices - origin) / fs
-    uv = (counts - np.array([c.offset_counts for c in cals])) * np.array(
-        [c.uv_per_count for c in cals]) if counts.size else np.zeros((0, meta.n_channels))
+    uv = counts_to_uv(counts, cals) if counts.size else np.zeros((0, meta.n_channels))
     env = display_envelope(uv, indices, fs, cals)
     phases = _phases(markers, origin, fs, indices)
     onsets = _onsets(markers, meta.channel_names)
@@ -89,9 +90,7 @@ def build_report(store, session_id: int) -> str:
     body.append(_symmetry_section(meta, env, indices, reps, results))
     body.append("<h2>Signal quality</h2>")
     body.append(_quality_section(meta, cals, counts, uv, indices, gaps, fs, results))
-    from emgfeedback.runtime.signal_check_run import report_html  # H9 (#20)
-
-    body.append(report_html(store, session_id))  # "" when no check was stored
+    body.append(signal_check_html(store, session_id))  # "" when no check was stored
     other = [r for r in results if r.kind not in ("baseline", "quality", "repetition",
                                                   "symmetry", "signal_check")]
     if other:
@@ -132,7 +131,9 @@ def display_envelope(uv: np.ndarray, indices: np.ndarray, fs_hz: float, cals) ->
     out = np.zeros_like(uv, dtype=np.float64)
     if uv.size == 0:
         return out
-    hi = min(450.0, 0.45 * fs_hz)
+    from emgfeedback.analysis.summary import analysis_band_hz
+
+    hi = analysis_band_hz(fs_hz)[1]
     sos = butter(4, [20.0, hi], btype="bandpass", fs=fs_hz, output="sos") if hi > 25 else None
     width = max(1, int(round(0.1 * fs_hz)))
     cuts = np.flatnonzero(np.diff(indices) != 1) + 1
@@ -247,9 +248,10 @@ def _facts(meta, indices, gaps, fs):
                 "(the recording process stopped unexpectedly); everything up to its last "
                 "commit is shown.</div>") + html
     from emgfeedback.analysis.quantities import channel_floors_uv
+    from emgfeedback.analysis.summary import analysis_band_hz
 
     ch_rows = []
-    band = (20.0, min(450.0, 0.45 * fs))
+    band = analysis_band_hz(fs)
     floors = channel_floors_uv(fs, band, [c.output for c in meta.calibration],
                                calibration=meta.calibration) if meta.calibration else None
     for i, name in enumerate(meta.channel_names):
@@ -306,7 +308,7 @@ def session_quantities(store, session_id: int, meta=None, indices=None, counts=N
     """Resting tone, floor and static level of a stored session, as ``analyze --session``.
 
     The session is analysed exactly as ``emgfeedback analyze --session`` does
-    (:func:`emgfeedback.analysis.report.analyse` over the stored µV with lost samples as
+    (:func:`emgfeedback.analysis.summary.analyse` over the stored µV with lost samples as
     NaN, from the first stored sample), so the report, ``report --json`` and ``analyze``
     give one number per quantity. Baselines the session stored (``emgfeedback baseline``)
     are added per channel under ``stored_baseline``.
@@ -317,8 +319,7 @@ def session_quantities(store, session_id: int, meta=None, indices=None, counts=N
         ``session``, ``fs_hz``, ``duration_s`` and ``channels``: one dict per channel with
         ``name`` and :data:`REST_KEYS` (see ``docs/analysis.md``, "What each number means").
     """
-    from emgfeedback.acquisition.boards import counts_to_uv
-    from emgfeedback.analysis.report import analyse
+    from emgfeedback.analysis.summary import analyse
 
     meta = meta or store.session(session_id)
     if indices is None or counts is None:
@@ -553,9 +554,9 @@ def _trend_section(store, meta):
 
 def _history_value(point) -> str:
     """A history point's tone, or "below the floor (< X µV)" when it is not a measurement."""
-    from emgfeedback.analysis.quantities import below_floor_uv
+    from emgfeedback.reports.history import below_floor_uv
 
-    limit = below_floor_uv(point.value, point.valid, point.floor_uv)
+    limit = below_floor_uv(point)
     return f"below the floor (< {limit:.2f})" if limit is not None else f"{point.value:.2f}"
 
 

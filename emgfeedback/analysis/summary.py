@@ -1,22 +1,24 @@
 """Whole-recording analysis: onsets, tone, quality, timing and symmetry in one dictionary.
 
 :func:`analyse` is what ``emgfeedback analyze`` prints; it is pure (arrays in, a
-JSON-ready dictionary out) so the GUI and the session store can use it too.
+JSON-ready dictionary out) so the GUI and the session report use it too. Printing it is
+:func:`emgfeedback.reports.text.text_report`'s job.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 
-from emgfeedback.analysis.offline import detect_bursts
+from emgfeedback.analysis._docs import shared_params
+from emgfeedback.analysis.offline import burst_times, detect_bursts, known_onsets
 from emgfeedback.analysis.quality import assess_quality, mains_ratio
 from emgfeedback.analysis.quantities import channel_floors_uv, rest_quantities
 from emgfeedback.analysis.symmetry import pair_symmetry
 from emgfeedback.analysis.timing import analyse_timing
 from emgfeedback.analysis.tone import recovery_after_bursts
+from emgfeedback.errors import ConfigError
 from emgfeedback.jsonsafe import json_ready as _json_ready
 
 
@@ -35,6 +37,23 @@ def estimate_quantisation_uv(x_uv) -> float:
     return float(np.min(steps)) if steps.size else math.nan
 
 
+@shared_params
+def analysis_band_hz(fs_hz: float) -> tuple[float, float]:
+    """The band every offline number is measured in: 20-450 Hz, the upper corner at most
+    45 % of the rate (below Nyquist for slow sources).
+
+    Parameters
+    ----------
+    {fs_hz}
+
+    Returns
+    -------
+    tuple of float
+        ``(low_hz, high_hz)``.
+    """
+    return (20.0, min(450.0, 0.45 * fs_hz))
+
+
 def find_pairs(names, placements=None, sides=None) -> list[tuple[int, int]]:
     """Left/right pairs of the same placement
     (:func:`emgfeedback.analysis.symmetry.symmetry_pairs`); none when nothing pairs up."""
@@ -43,6 +62,7 @@ def find_pairs(names, placements=None, sides=None) -> list[tuple[int, int]]:
     return [(left, right) for left, right, _ in symmetry_pairs(names, placements, sides)]
 
 
+@shared_params
 def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_emg=None,
             mains_hz: float | None = None, highpass_hz: float | None = None,
             quantisation_uv=None, reference: int = 0, progress=None,
@@ -51,10 +71,8 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
 
     Parameters
     ----------
-    x_uv : array_like
-        Raw signal in µV, ``(n_samples, n_channels)``.
-    fs_hz : float
-        Sample rate in hertz.
+    {raw_uv}
+    {fs_hz}
     channel_names : sequence of str
     detector : str
         Onset detector name (:data:`~emgfeedback.analysis.offline.DETECTORS`).
@@ -74,10 +92,7 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
         Reference channel (index among the EMG channels) for timing.
     progress : callable, optional
         ``progress(message)`` for long recordings.
-    output_kinds : sequence of str, optional
-        Sensor output per channel of ``x_uv`` (``raw``, ``uv``, ``rect``, ``env``; default
-        all ``raw``): decides each channel's processing chain
-        (:class:`~emgfeedback.dsp.KindPipeline`) and quality checks.
+    {output_kinds}
 
     Returns
     -------
@@ -102,7 +117,7 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
         votes = [mains_ratio(finite[:, c], fs_hz) for c in range(xe.shape[1])
                  if kinds[c] in ("raw", "uv")]
         mains_hz = max(votes, key=lambda v: v[0])[1] if votes else 50.0
-    band = (20.0, min(450.0, 0.45 * fs_hz))
+    band = analysis_band_hz(fs_hz)
     cfg = PipelineConfig(fs_hz=fs_hz, band_hz=band, notch_hz=mains_hz,
                          highpass_hz=highpass_hz)
     say("filtering")
@@ -126,8 +141,7 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
         channels.append({
             "name": name,
             "output": kinds[c],
-            "onsets_s": [float(i) / fs_hz for i in bursts[c][:, 0]],
-            "offsets_s": [float(i) / fs_hz for i in bursts[c][:, 1]],
+            **burst_times(bursts[c], fs_hz),
             **rest_numbers[c],
             "peak_envelope_uv": float(np.max(envelope[:, c])) if envelope.size else None,
             "recovery": [{"onset_s": r.onset / fs_hz, "return_s": r.return_s,
@@ -144,24 +158,43 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     }
     if len(names) > 1:
         ref = min(max(int(reference), 0), len(names) - 1)
-        timing = analyse_timing([b[:, 0] for b in bursts], fs_hz, reference=ref)
+        timing = analyse_timing(known_onsets(bursts), fs_hz, reference=ref)
         out["timing"] = timing.to_dict(fs_hz, names)
         sym = []
         for left, right in find_pairs(names):
-            s = pair_symmetry(filtered, fs_hz, bursts, left, right)
-            sym.append({
-                "left": names[left], "right": names[right],
-                "n_repetitions": s["n_repetitions"],
-                "amplitude_index_pct": s["amplitude_index_pct"],
-                "amplitude_index_sd": s["amplitude_index_sd"],
-                "lag_ms_mean": s["lag_ms_mean"], "lag_ms_sd": s["lag_ms_sd"],
-                "repetitions": [{"amplitude_index_pct": r["amplitude_index_pct"],
-                                 "lag_ms": r["lag_ms"]} for r in s["repetitions"]],
-            })
+            sym.append(symmetry_entry(names[left], names[right],
+                                      pair_symmetry(filtered, fs_hz, bursts, left, right)))
         out["symmetry"] = sym
     out["_arrays"] = {"filtered": filtered, "envelope": envelope, "rest": mask,
                       "bursts": bursts}
     return out
+
+
+def symmetry_entry(left: str, right: str, pair: dict) -> dict:
+    """One pair's entry of the result's ``symmetry`` list.
+
+    Parameters
+    ----------
+    left, right : str
+        The pair's channel names.
+    pair : dict
+        :func:`~emgfeedback.analysis.symmetry.pair_symmetry`'s result for the pair.
+
+    Returns
+    -------
+    dict
+        ``left``, ``right``, ``n_repetitions``, the amplitude index (mean and SD, %), the
+        right-left lag (mean and SD, ms) and per repetition its index and lag.
+    """
+    return {
+        "left": left, "right": right,
+        "n_repetitions": pair["n_repetitions"],
+        "amplitude_index_pct": pair["amplitude_index_pct"],
+        "amplitude_index_sd": pair["amplitude_index_sd"],
+        "lag_ms_mean": pair["lag_ms_mean"], "lag_ms_sd": pair["lag_ms_sd"],
+        "repetitions": [{"amplitude_index_pct": r["amplitude_index_pct"],
+                         "lag_ms": r["lag_ms"]} for r in pair["repetitions"]],
+    }
 
 
 def json_ready(obj):
@@ -173,54 +206,83 @@ def json_ready(obj):
     return _json_ready(obj, drop_private=True)
 
 
-def text_report(result: dict, recording_notes=(), file=sys.stdout) -> None:
-    """Print a readable report."""
-    def f(v, fmt="{:.1f}"):
-        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
-            else fmt.format(v)
+@shared_params
+def analyse_recording(src, fs_hz: float, *, is_emg, units: str | None = None,
+                      uv_per_count: float = 1.0, detector: str = "streaming",
+                      mains_hz: float | None = None, highpass_hz: float | None = None,
+                      reference: int = 0, progress=None, name=None) -> dict:
+    """Analyse a recording source: :func:`analyse` with what the file said added.
 
-    p = result["pipeline"]
-    kinds = {ch.get("output", "raw") for ch in result["channels"]}
-    band = (f"band {p['band_hz'][0]:g}-{p['band_hz'][1]:g} Hz, notch {p['notch_hz']:g} Hz"
-            + ("" if kinds <= {"raw", "uv"} else " (RAW channels only)"))
-    if kinds and kinds <= {"rect", "env"}:
-        band = "no band-pass or notch (" + "/".join(sorted(k.upper() for k in kinds)) + \
-            " outputs)"
-    print(f"sample rate {result['fs_hz']:g} Hz, {result['duration_s']:.1f} s; {band}; "
-          f"detector {result['detector']}", file=file)
-    for note in recording_notes:
-        print(f"  file: {note}", file=file)
-    if result.get("skipped_channels"):
-        print(f"  not EMG, skipped: {', '.join(result['skipped_channels'])}", file=file)
-    for ch in result["channels"]:
-        q = ch["quality"]
-        print(f"\n{ch['name']}", file=file)
-        tone = f(ch["resting_tone_uv"], "{:.2f}")
-        valid = "" if ch["tone_valid"] else "  (INVALID: " + (ch["tone_note"] or "") + ")"
-        print(f"  resting tone {tone} µV RMS, floor {f(ch['noise_floor_uv'], '{:.2f}')} µV, "
-              f"static level p10 {f(ch['static_level_p10_uv'], '{:.2f}')} µV{valid}",
-              file=file)
-        spans = list(zip(ch["onsets_s"], ch["offsets_s"], strict=True))
-        print(f"  {len(spans)} bursts:", ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:12])
-              + (" ..." if len(spans) > 12 else ""), file=file)
-        mains = ("n/a on " + ch.get("output", "raw").upper()
-                 if q["mains_ratio"] is None or not math.isfinite(q["mains_ratio"])
-                 else f"{100 * q['mains_ratio']:.1f}% ({q['mains_hz']:g} Hz)")
-        print(f"  output {ch.get('output', 'raw').upper()}; quality: mains {mains}, "
-              f"clipped {q['clipped_pct']:.2f}%, SNR {f(q['snr_db'])} dB, lost "
-              f"{q['lost_pct']:.2f}%, flags: {', '.join(q['flags']) or 'none'}", file=file)
-        for advice in q["advice"]:
-            print(f"  ! {advice}", file=file)
-    if "timing" in result:
-        t = result["timing"]
-        s = t["summary"]
-        print(f"\ntiming vs {t['reference']}: {s['n_repetitions']} repetitions, order "
-              f"matched {f(s['order_matched_pct'], '{:.0f}')}%", file=file)
-        for name, st in s["lag_ms"].items():
-            print(f"  {name}: lag {st['mean']:+.0f} ± {st['sd']:.0f} ms (median "
-                  f"{st['median']:+.0f}, n={st['n']})", file=file)
-    for sym in result.get("symmetry", []):
-        print(f"symmetry {sym['left']} / {sym['right']}: amplitude index "
-              f"{f(sym['amplitude_index_pct'], '{:+.1f}')}%, right-left lag "
-              f"{f(sym['lag_ms_mean'], '{:+.0f}')} ms over {sym['n_repetitions']} reps",
-              file=file)
+    The ``streaming`` detector reads the source in blocks
+    (:func:`~emgfeedback.analysis.streaming.analyse_source`: memory does not grow with the
+    recording); the zero-phase detectors need the whole recording in memory
+    (``src.read()`` and :func:`analyse`). Both give the same dictionary, completed with
+    ``file``, ``format``, ``file_notes``, ``units``, ``markers`` and ``gaps`` (times in s).
+
+    Parameters
+    ----------
+    src : RecordingSource
+        The recording (:func:`emgfeedback.io.recordings.open_recording` or
+        :func:`~emgfeedback.io.recordings.open_session`); its ``meta["output_kinds"]``, when
+        present, gives each channel's sensor output.
+    {fs_hz}
+    is_emg : sequence of bool
+        Per channel of ``src`` (:func:`emgfeedback.analysis.units.emg_channels`).
+    units, uv_per_count
+        As :func:`~emgfeedback.analysis.units.to_uv`.
+    detector : str
+        Onset detector name (:data:`~emgfeedback.analysis.offline.DETECTORS`).
+    mains_hz, highpass_hz, reference, progress
+        As :func:`analyse`.
+    name : str, optional
+        What the result and messages call the recording (default ``src.path``).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ConfigError
+        When the recording is shorter than 1 s.
+    """
+    from emgfeedback.analysis.streaming import analyse_source
+    from emgfeedback.analysis.units import to_uv
+
+    say = progress or (lambda msg: None)
+    name = src.path if name is None else name
+    n_emg = int(sum(bool(e) for e in is_emg))
+    quant = [uv_per_count] * n_emg if units == "counts" else None
+    kinds_all = [src.meta.get("output_kinds", {}).get(n, "raw") for n in src.channel_names]
+    result = None
+    if detector == "streaming":
+        say(f"{n_emg} EMG channel(s), reading in blocks")
+        result = analyse_source(src, fs_hz, units=units, uv_per_count=uv_per_count,
+                                mains_hz=mains_hz, highpass_hz=highpass_hz,
+                                quantisation_uv=quant, reference=reference, progress=progress,
+                                output_kinds=kinds_all)
+        duration = result["duration_s"]
+    else:
+        rec = src.read()
+        x, is_emg_arr = to_uv(rec, units, uv_per_count)
+        duration = x.shape[0] / fs_hz
+        say(f"read {duration:.0f} s, {n_emg} EMG channel(s)")
+        if duration >= 1.0:
+            result = analyse(x, fs_hz, rec.channel_names, detector=detector, is_emg=is_emg_arr,
+                             mains_hz=mains_hz, highpass_hz=highpass_hz, quantisation_uv=quant,
+                             reference=reference, progress=progress, output_kinds=kinds_all)
+    if duration < 1.0 or result is None:
+        raise ConfigError(f"{name}: {duration:.2f} s of data; need at least 1 s")
+    result["file"] = str(name)
+    result["format"] = src.format
+    result["file_notes"] = src.notes
+    # The source's markers and gaps are complete once its blocks were read.
+    result["units"] = {n: (u or "uV") for n, u, e in
+                       zip(src.channel_names, src.units, is_emg, strict=True) if e}
+    result["markers"] = [{"time_s": m["index"] / fs_hz, "label": m["label"]}
+                         for m in src.markers]
+    result["gaps"] = [{"start_s": g["start"] / fs_hz, "n_samples": int(g["n_samples"]),
+                       "cause": g["cause"]} for g in src.gaps]
+    if units == "counts" and uv_per_count == 1.0:
+        result["file_notes"].append("units are counts: µV values below are counts")
+    return result

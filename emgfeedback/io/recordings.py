@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from emgfeedback.errors import DataFileError
+from emgfeedback.analysis.units import UV_FACTORS
+from emgfeedback.errors import ConfigError, DataFileError
 
-#: Units the analysis converts to µV (case-insensitive); anything else is "other".
-UV_FACTORS = {"uv": 1.0, "µv": 1.0, "microvolt": 1.0, "mv": 1000.0, "v": 1e6}
+#: File name endings :func:`recording_files` takes from a directory (other files, e.g.
+#: databases, are left out).
+RECORDING_SUFFIXES = (".csv", ".tsv", ".txt", ".edf", ".bdf")
 
 _BIOSPPY_RATE = re.compile(r"^#\s*Sampling Rate \(Hz\)\s*:=\s*([0-9.eE+-]+)")
 _BIOSPPY_KEY = re.compile(r"^#\s*([^:]+?)\s*:=\s*(.*)$")
@@ -197,8 +199,8 @@ def open_session(db_path, session_id: int) -> RecordingSource:
     channel names are the ones stored with the session.
     """
     from emgfeedback.acquisition.boards import counts_to_uv
+    from emgfeedback.io.export import marker_label
     from emgfeedback.storage import SessionStore
-    from emgfeedback.storage.export import marker_label
 
     if not Path(db_path).is_file():
         raise DataFileError(f"{db_path}: no such session database")
@@ -284,7 +286,7 @@ def open_recording(path) -> RecordingSource:
     DataFileError
         When the file cannot be read or is inconsistent.
     """
-    from emgfeedback.analysis import csv_reader
+    from emgfeedback.io import csv_reader
 
     p = Path(path)
     if not p.is_file():
@@ -305,7 +307,7 @@ def open_recording(path) -> RecordingSource:
 
 def _head_lines(p: Path, extra: int = 200, limit: int = 100_000) -> list[str]:
     """The first lines: every ``#``/header line and ``extra`` lines after the first data."""
-    from emgfeedback.analysis.csv_reader import MAX_LINE_BYTES, _decode, looks_numeric
+    from emgfeedback.io.csv_reader import MAX_LINE_BYTES, _decode, looks_numeric
 
     out: list[str] = []
     after = None
@@ -342,7 +344,7 @@ def _all_lines(p: Path) -> list[str]:
 
 
 def _delimited_source(p: Path, layout) -> RecordingSource:
-    from emgfeedback.analysis.csv_reader import DelimitedReader
+    from emgfeedback.io.csv_reader import DelimitedReader
 
     src = None
 
@@ -362,7 +364,7 @@ def _delimited_source(p: Path, layout) -> RecordingSource:
 
 
 def _open_edf(p: Path) -> RecordingSource:
-    from emgfeedback.analysis import edf_reader
+    from emgfeedback.io import edf_reader
 
     lay = edf_reader.scan_edf(p)
     gaps, markers = edf_reader.gaps_and_markers(lay)
@@ -376,7 +378,7 @@ def _open_edf(p: Path) -> RecordingSource:
 
 
 def _parse_rows(path, lines, first_line_no, delimiter, n_cols=None):
-    from emgfeedback.analysis.csv_reader import parse_rows
+    from emgfeedback.io.csv_reader import parse_rows
 
     rows = parse_rows(path, lines, first_line_no, delimiter, n_cols)
     if rows.shape[0] == 0:
@@ -450,44 +452,47 @@ def _read_uci(path, lines) -> Recording:
 
 
 def _looks_numeric(line: str, delimiter) -> bool:
-    from emgfeedback.analysis.csv_reader import looks_numeric
+    from emgfeedback.io.csv_reader import looks_numeric
 
     return looks_numeric(line, delimiter)
 
 
 def read_edf(path) -> Recording:
-    """Read an EDF/EDF+/BDF file (see :mod:`emgfeedback.analysis.edf_reader`).
+    """Read an EDF/EDF+/BDF file (see :mod:`emgfeedback.io.edf_reader`).
 
     Signals with the most common sample rate are kept; others are listed in the notes.
     """
     return _open_edf(Path(path)).read()
 
 
-def to_uv(recording: Recording, units: str | None = None, uv_per_count: float = 1.0):
-    """Samples in µV, and which channels are EMG.
+def recording_files(inputs) -> list[Path]:
+    """The recordings named by ``inputs``: files as given, directories' recordings sorted.
 
     Parameters
     ----------
-    recording : Recording
-    units : str, optional
-        ``counts``, ``uv`` or ``mv`` for all channels, overriding the file's units.
-    uv_per_count : float
-        Scale for counts (µV per count); the mean is removed from counts.
+    inputs : sequence of str or pathlib.Path
+        Files and directories (``analyze DIR/ FILE ...``).
 
     Returns
     -------
-    tuple
-        ``(samples_uv, is_emg)``: float64 array and a boolean per channel (False for
-        channels in other units, e.g. a goniometer in degrees, which are kept as they are).
+    list of pathlib.Path
+
+    Raises
+    ------
+    ConfigError
+        When an input does not exist, or nothing is left to analyse.
     """
-    x = recording.samples.astype(np.float64, copy=True)
-    is_emg = np.ones(x.shape[1], dtype=bool)
-    for c in range(x.shape[1]):
-        unit = (units or recording.units[c] or "uv").lower()
-        if unit in ("count", "counts"):
-            x[:, c] = (x[:, c] - np.nanmean(x[:, c])) * uv_per_count
-        elif unit in UV_FACTORS:
-            x[:, c] *= UV_FACTORS[unit]
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir()
+                                if f.is_file() and f.suffix.lower() in RECORDING_SUFFIXES))
+        elif p.is_file():
+            files.append(p)
         else:
-            is_emg[c] = False
-    return x, is_emg
+            raise ConfigError(f"{p}: no such file or directory")
+    if not files:
+        raise ConfigError(f"no recording ({', '.join(RECORDING_SUFFIXES)}) in "
+                          f"{', '.join(map(str, inputs))}")
+    return files
