@@ -1,6 +1,8 @@
 """A fixed-capacity ring of recent samples with a monotonic write counter.
 
-One writer appends :class:`~emgfeedback.acquisition.source.Chunk` objects; readers ask for
+One writer appends blocks of samples with the absolute index of their first row (any
+dtype: the display ring holds float µV, which is why this takes arrays rather than
+integer-count :class:`~emgfeedback.types.Chunk` objects); readers ask for
 the newest ``n`` samples (:meth:`RingBuffer.latest`) with the absolute sample index of the
 first one. Every sample written gets a *position* ``0, 1, 2, ...`` (the write counter,
 :attr:`RingBuffer.written`, never reset); the oldest ``capacity`` positions are held.
@@ -15,8 +17,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-
-from emgfeedback.acquisition.source import Chunk
 
 __all__ = ["RingBuffer"]
 
@@ -56,23 +56,25 @@ class RingBuffer:
         """Position of the oldest sample still held."""
         return max(0, self._written - self.capacity)
 
-    def write(self, chunk: Chunk) -> None:
-        """Append a chunk's samples with their absolute indices.
+    def write(self, first_index: int, samples: np.ndarray) -> None:
+        """Append a block of samples with their absolute indices.
 
         Parameters
         ----------
-        chunk : Chunk
-            ``samples`` must have ``n_channels`` columns.
+        first_index : int
+            Absolute sample index of ``samples[0]``.
+        samples : numpy.ndarray
+            ``(n, n_channels)``.
 
         Raises
         ------
         ValueError
-            If the chunk has another number of channels.
+            If the block has another number of channels.
         """
-        samples = np.asarray(chunk.samples)
+        samples = np.asarray(samples)
         if samples.ndim != 2 or samples.shape[1] != self.n_channels:
             raise ValueError(
-                f"ring buffer holds {self.n_channels} channels, chunk has shape {samples.shape}"
+                f"ring buffer holds {self.n_channels} channels, block has shape {samples.shape}"
             )
         n = samples.shape[0]
         if n == 0:
@@ -83,7 +85,7 @@ class RingBuffer:
             skip = max(0, n - self.capacity)
             positions = np.arange(start + skip, start + n) % self.capacity
             self._samples[positions] = samples[skip:]
-            self._index[positions] = chunk.first_index + np.arange(skip, n)
+            self._index[positions] = int(first_index) + np.arange(skip, n)
             self._written = start + n
 
     def latest(self, n: int) -> tuple[int, np.ndarray]:

@@ -133,7 +133,7 @@ def run_check(url: str, *, protocol=None, names=None, placements=None,
         ``source``, ``board`` and per-channel ``placement_text``).
     """
     from emgfeedback.acquisition import open_source
-    from emgfeedback.runtime.signal_check_run import board_of, record_check
+    from emgfeedback.runtime.signal_check_run import graded_check
 
     stream = sys.stderr if stream is None else stream
     source = open_source(url)
@@ -156,22 +156,13 @@ def run_check(url: str, *, protocol=None, names=None, placements=None,
             progress(f"check: {label:<18}", rec.elapsed_s, rec.total_s, stream=stream)
 
         print(f"check: relax and stay still for {rest_s:g} s", file=stream, flush=True)
-        rec = record_check(source, rest_s, contraction_s if contraction else None,
-                           on_progress=tick)
+        check = graded_check(source, labels, places, rest_s=rest_s,
+                             contraction_s=contraction_s if contraction else None,
+                             mains_hz=mains_hz, on_progress=tick)
         if stream.isatty():
             stream.write("\r\033[K")
-        all_names = list(labels) + list(info.channel_names[n:])
-        all_places = list(places) + [""] * (info.n_channels - n)
-        check = rec.result(board=board_of(info), names=all_names, placements=all_places,
-                           mains_hz=mains_hz)
     finally:
         source.close()
-    check["channels"] = check["channels"][:n]
-    for ch, text in zip(check["channels"], places, strict=True):
-        ch["placement_text"] = text
-    from emgfeedback.analysis.signal_check import worst_grade
-
-    check["grade"] = worst_grade(ch["grade"] for ch in check["channels"])
     return check
 
 

@@ -121,17 +121,9 @@ def _list(store, path, args) -> int:
     if getattr(store.conn, "read_only", False):
         print(f"note: session store {path} is read-only; opened for reading only",
               file=sys.stderr)
-    sessions, damaged = integrity.read_sessions(store, args.subject)
-    counts, lost, more = integrity.counts(store, sessions)
-    damaged.update(more)
-    problems = []
-    if args.check:
-        for meta in sessions:
-            if meta.id not in damaged:
-                problem = integrity.session_problem(store, meta.id, read_samples=True)
-                if problem is not None:
-                    damaged[meta.id] = problem
-        problems = integrity.quick_check(store)
+    found = integrity.survey(store, args.subject, check=args.check)
+    sessions, damaged, problems = found.sessions, found.damaged, found.problems
+    counts, lost = found.samples, found.lost
     if not sessions and not damaged:
         who = f" for subject {bounds.printable(args.subject)!r}" if args.subject else ""
         print(f"no sessions{who} in {path}")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from emgfeedback.acquisition.ring import RingBuffer
-from emgfeedback.acquisition.source import Chunk
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,8 @@ class DisplayRing:
                 # Only the newest `capacity` NaN rows can survive, so write no more.
                 fill = min(missing, self.capacity)
                 nan = np.full((fill, 2 * self.n_channels), np.nan)
-                self._ring.write(Chunk(nan, first_index - fill, arrival_s))
-            self._ring.write(Chunk(np.hstack([filtered_uv, envelope_uv]), first_index,
-                                   arrival_s))
+                self._ring.write(first_index - fill, nan)
+            self._ring.write(first_index, np.hstack([filtered_uv, envelope_uv]))
             self._end_index = first_index + len(filtered_uv)
             self._newest_arrival_s = arrival_s
 

@@ -183,3 +183,44 @@ def store_check(store, session_id: int, check: dict, minimum: str | None = None,
 def below_minimum(check: dict, minimum: str | None) -> bool:
     """Whether a check's grade is worse than a protocol's minimum."""
     return bool(minimum) and not meets(check["grade"], minimum)
+
+
+def graded_check(source, labels, placements, *, rest_s: float = REST_S,
+                 contraction_s: float | None = None, mains_hz: float = 50.0,
+                 on_progress=None) -> dict:
+    """Record a check on an open source and grade the channels it was asked about.
+
+    Parameters
+    ----------
+    source : Source
+        Open (not started); the caller closes it.
+    labels, placements : sequence of str
+        Names and placement texts of the first ``len(labels)`` channels, the ones checked.
+    rest_s : float
+        Seconds of rest.
+    contraction_s : float, optional
+        Seconds of test contraction after the rest (None: no contraction).
+    mains_hz : float
+        50 or 60.
+    on_progress : callable, optional
+        Called with the recorder while recording (see :func:`record_check`).
+
+    Returns
+    -------
+    dict
+        :func:`~emgfeedback.analysis.signal_check.check_signal`'s object for the checked
+        channels, each with its ``placement_text``, and the worst ``grade``.
+    """
+    from emgfeedback.analysis.signal_check import worst_grade
+
+    info = source.info
+    n = len(labels)
+    rec = record_check(source, rest_s, contraction_s, on_progress=on_progress)
+    check = rec.result(board=board_of(info), names=list(labels) + list(info.channel_names[n:]),
+                       placements=list(placements) + [""] * (info.n_channels - n),
+                       mains_hz=mains_hz)
+    check["channels"] = check["channels"][:n]
+    for ch, text in zip(check["channels"], placements, strict=True):
+        ch["placement_text"] = text
+    check["grade"] = worst_grade(ch["grade"] for ch in check["channels"])
+    return check

@@ -10,6 +10,7 @@ and report every healthy session and name the damaged ones.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 
 from emgfeedback.errors import StorageError
 
@@ -160,3 +161,56 @@ def quick_check(store, max_errors: int = 20) -> list[str]:
         return [str(exc)]
     found = [str(r[0]) for r in rows]
     return [] if found == ["ok"] else found
+
+
+@dataclass
+class Survey:
+    """What ``sessions`` lists: every readable session, what is damaged, and the counts.
+
+    Attributes
+    ----------
+    sessions : list of SessionMeta
+        The session rows that could be read, in the store's order.
+    damaged : dict of int to str
+        Session id → why it cannot be read in full.
+    samples, lost : dict of int to int
+        Stored and lost samples per session id.
+    problems : list of str
+        SQLite's integrity-check messages outside the sessions' data (only with ``check``).
+    """
+
+    sessions: list
+    damaged: dict
+    samples: dict
+    lost: dict
+    problems: list = field(default_factory=list)
+
+
+def survey(store, subject: str | None = None, check: bool = False) -> Survey:
+    """Read every session's row and counts; with ``check``, read every sample too.
+
+    Parameters
+    ----------
+    store : SessionStore
+        An open store.
+    subject : str, optional
+        Only this subject's sessions.
+    check : bool
+        Also read each session's samples and run SQLite's integrity check (slow).
+
+    Returns
+    -------
+    Survey
+    """
+    sessions, damaged = read_sessions(store, subject)
+    samples, lost, more = counts(store, sessions)
+    damaged.update(more)
+    problems = []
+    if check:
+        for meta in sessions:
+            if meta.id not in damaged:
+                problem = session_problem(store, meta.id, read_samples=True)
+                if problem is not None:
+                    damaged[meta.id] = problem
+        problems = quick_check(store)
+    return Survey(sessions, damaged, samples, lost, problems)

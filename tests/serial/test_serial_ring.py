@@ -10,18 +10,17 @@ import numpy as np
 import pytest
 
 from emgfeedback.acquisition.ring import RingBuffer
-from emgfeedback.acquisition.source import Chunk
 
 
-def block(first: int, n: int, ch: int = 2) -> Chunk:
+def block(first: int, n: int, ch: int = 2) -> tuple[int, np.ndarray]:
     values = np.arange(first, first + n, dtype=np.int32)[:, None] * np.ones(ch, np.int32)
     values[:, 1:] += 100_000
-    return Chunk(values, first, 0.0)
+    return first, values
 
 
 def test_write_larger_than_capacity_keeps_the_newest():
     ring = RingBuffer(1, 10)
-    ring.write(block(0, 25, ch=1))
+    ring.write(*block(0, 25, ch=1))
     assert ring.written == 25 and ring.oldest == 15
     first, latest = ring.latest(4)
     assert first == 21 and latest[:, 0].tolist() == [21, 22, 23, 24]
@@ -32,8 +31,8 @@ def test_write_larger_than_capacity_keeps_the_newest():
 def test_latest_across_the_wrap_keeps_absolute_indices_and_channels():
     ring = RingBuffer(2, 8)
     assert ring.latest(3)[0] == -1 and ring.latest(3)[1].shape == (0, 2)
-    ring.write(block(100, 6))
-    ring.write(block(110, 5))  # after a jump: the indices are the chunk's own
+    ring.write(*block(100, 6))
+    ring.write(*block(110, 5))  # after a jump: the indices are the chunk's own
     first, latest = ring.latest(7)
     assert first == 104
     assert latest[:, 0].tolist() == [104, 105, 110, 111, 112, 113, 114]
@@ -45,4 +44,4 @@ def test_latest_across_the_wrap_keeps_absolute_indices_and_channels():
 def test_wrong_channel_count_is_rejected():
     ring = RingBuffer(2, 10)
     with pytest.raises(ValueError, match="2 channels"):
-        ring.write(block(0, 3, ch=3))
+        ring.write(*block(0, 3, ch=3))
