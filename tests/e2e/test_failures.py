@@ -288,10 +288,14 @@ def test_exit_codes_are_in_every_recording_commands_help(capsys):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_stop_signals_end_the_recording_like_ctrl_c(tmp_path, signum):
     db = tmp_path / "s.sqlite"
+    # The child starts with the signal's default action whatever this process inherited:
+    # a suite started in the background by a non-interactive shell ignores SIGINT, and a
+    # signal ignored at start rightly stays ignored (the nohup test below).
     proc = subprocess.Popen(
         [sys.executable, "-m", "emgfeedback", "record", "--source",
          "sim://?channels=2&fs=2000", "--seconds", "600", "--db", str(db)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     try:
         wait_for(lambda: stored_samples(db) >= 400, 90, "samples in the database")
         os.kill(proc.pid, signum)
