@@ -131,7 +131,6 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
     from emgfeedback.protocol import ProtocolRunner, load_protocol
     from emgfeedback.runtime import Engine
     from emgfeedback.runtime.processor import Processor
-    from emgfeedback.runtime.warmup import warm_up
     from emgfeedback.storage import SessionMeta, SessionStore
 
     url = f"sim://?channels={n_channels}&fs={fs_hz:g}&scenario={SCENARIO}&seed={seed}"
@@ -166,10 +165,10 @@ def engine_chunk_cost(minutes: float = 10.0, n_channels: int = 8, fs_hz: float =
         processor._update_quality = stages.wrap("quality", processor._update_quality)
         processor._assess_steps = stages.wrap_steps(processor._assess_steps)
         engine = Engine(source, processor, writer=writer)
+        # Engine.open warms the processing up before the source starts (every chunk is
+        # timed, the first one included: it used to load the onset kernels, ~25 ms).
         engine.open()
-        # What Engine.open does before the source starts (every chunk is timed, the first
-        # one included: it used to load the onset kernels from Numba's cache, ~25 ms).
-        warm_up_s = warm_up(processor)
+        warm_up_s = engine.warm_up_s
         sim = Simulator(SCENARIO, n_channels, fs_hz, seed=seed)
         index = 0
         block_samples = int(fs_hz) // chunk_samples * chunk_samples

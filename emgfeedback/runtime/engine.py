@@ -205,6 +205,8 @@ class Engine:
         self._runner_lock = threading.Lock()
         self._pending_runner = None  # started before the processor exists
         self._warmed_for = None  # the processor warm_up last ran for
+        #: Seconds :func:`~emgfeedback.runtime.warmup.warm_up` took in :meth:`open`.
+        self.warm_up_s = 0.0
         self._listeners: list = []
         self._protocol_listeners: list = []
         self._health_cache: dict | None = None
@@ -225,7 +227,7 @@ class Engine:
         if self._warmed_for is not self.processor:
             # Load kernels and first-use imports now, not in the first chunk or at the
             # first phase end (a stall of the engine thread): runtime/warmup.py.
-            warm_up(self.processor)
+            self.warm_up_s = warm_up(self.processor)
             self._warmed_for = self.processor
         with self._runner_lock:
             if self._pending_runner is not None:
