@@ -24,8 +24,13 @@ Hodges-Bui detectors.
 Run::
 
     python benchmarks/bench_onsets.py                 # full table (minutes)
-    python benchmarks/bench_onsets.py --quick         # 2 kHz, 2 families, 1 seed
+    python benchmarks/bench_onsets.py --quick         # tuning family, 2 kHz, 1 seed, glr only
+    python benchmarks/bench_onsets.py --quick --rates 500 1000 2000 --glr h_on=12
     python benchmarks/bench_onsets.py --json          # everything as one JSON object
+
+``--quick`` is the tuning loop: it runs the tuning family only (never a held-out one
+unless ``--families`` names it), no reference detectors, and ``--glr KEY=VALUE`` overrides
+any :class:`GlrConfig` field. The full run (no ``--quick``) is unchanged.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from onset_signals import FAMILIES, REST0_S, TUNED_ON, make  # noqa: E402
 from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector, baseline_from_rest  # noqa: E402
 from emgfeedback.analysis.onset_glr import GlrConfig, GlrOnsetDetector  # noqa: E402
 from emgfeedback.dsp import process_offline  # noqa: E402
+from emgfeedback.errors import ConfigError  # noqa: E402
 from emgfeedback.runtime.processor import default_pipeline_config  # noqa: E402
 
 MATCH_S = 0.25
@@ -128,10 +134,13 @@ def match(true_onsets, detected, fs_hz):
     return out
 
 
+GLR_OVERRIDES: dict = {}
+
+
 def streaming_events(name, x, fs, rest):
     """Onset events (index, emitted index) of our streaming detectors."""
     if name == "glr":
-        det = GlrOnsetDetector(GlrConfig(), 1, fs)
+        det = GlrOnsetDetector(GlrConfig(**GLR_OVERRIDES), 1, fs)
         det.learn_rest(x[rest][int(0.25 * fs):])
         # the rest model is known: the detector starts after the filters' settling
         ev = det.process(x[:, None], 0)
@@ -146,9 +155,10 @@ def streaming_events(name, x, fs, rest):
                                                                      dtype=np.int64)
 
 
-def run(families, rates, snrs, seeds, references=True, out=sys.stdout):
+def run(families, rates, snrs, seeds, references=True, out=sys.stdout,
+        ours=("glr", "streaming")):
     refs, missing = reference_detectors() if references else ({}, ["(not requested)"])
-    names = ["glr", "streaming"] + list(refs)
+    names = list(ours) + list(refs)
     cells = {}
     for fam in families:
         for fs in rates:
@@ -193,6 +203,7 @@ def run(families, rates, snrs, seeds, references=True, out=sys.stdout):
                     r = a["tp"] / a["true"] if a["true"] else 0.0
                     cells[(fam, fs, snr, name)] = {
                         "median_abs_ms": float(np.median(e)) if e.size else None,
+                        "median_signed_ms": float(np.median(a["err"])) if e.size else None,
                         "p90_abs_ms": float(np.percentile(e, 90)) if e.size else None,
                         "f1": 2 * p * r / (p + r) if p + r else 0.0,
                         "false_alarms_per_min": a["fa"] / (a["rest_s"] / 60.0),
@@ -207,10 +218,10 @@ def _fmt(v, spec):
     return "–" if v is None else format(v, spec)
 
 
-def table(names, cells, families, rates, snrs, out=sys.stdout):
+def table(names, cells, families, rates, snrs, out=sys.stdout, signed=False):
     print("| family | fs Hz | SNR dB | detector | median ms | p90 ms | F1 | FA/min | live delay "
-          "ms |", file=out)
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|", file=out)
+          "ms |" + (" signed median ms |" if signed else ""), file=out)
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if signed else ""), file=out)
     for fam in families:
         tag = (" (tuned)" if fam == TUNED_ON else " (looked at)" if fam in LOOKED_AT
                else " (held out)")
@@ -221,14 +232,16 @@ def table(names, cells, families, rates, snrs, out=sys.stdout):
                     print(f"| {fam}{tag} | {fs:g} | {snr:g} | {name} | "
                           f"{_fmt(c['median_abs_ms'], '.0f')} | {_fmt(c['p90_abs_ms'], '.0f')} | "
                           f"{c['f1']:.2f} | {c['false_alarms_per_min']:.1f} | "
-                          f"{_fmt(c['live_delay_median_ms'], '.0f')} |", file=out)
+                          f"{_fmt(c['live_delay_median_ms'], '.0f')} |"
+                          + (f" {_fmt(c['median_signed_ms'], '+.0f')} |" if signed else ""),
+                          file=out)
 
 
 def targets(cells, families, rates, snrs):
     """Which targets the glr detector misses, by how much (held-out and looked-at only)."""
     misses = []
     for fam in families:
-        if fam == TUNED_ON:
+        if fam == TUNED_ON or (fam, rates[0], snrs[0], "glr") not in cells:
             continue
         for fs in rates:
             for snr in snrs:
@@ -254,18 +267,38 @@ def targets(cells, families, rates, snrs):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="2 kHz, shwedyk and ar_real, 1 seed")
-    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    ap.add_argument("--rates", nargs="+", type=float, default=list(RATES))
+    ap.add_argument("--quick", action="store_true",
+                    help=f"tuning loop: {TUNED_ON} only, 2 kHz, 1 seed, glr only")
+    ap.add_argument("--families", nargs="+", default=None, choices=FAMILIES)
+    ap.add_argument("--rates", nargs="+", type=float, default=None)
+    ap.add_argument("--detectors", nargs="+", default=None, choices=("glr", "streaming"),
+                    help="which of our detectors to run (default: both; --quick: glr)")
+    ap.add_argument("--glr", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override GlrConfig fields (tuning only)")
     ap.add_argument("--snr", nargs="+", type=float, default=list(SNRS))
-    ap.add_argument("--seeds", type=int, default=2, help="recordings per condition")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="recordings per condition (default 2; --quick: 1)")
     ap.add_argument("--no-reference", action="store_true", help="skip NeuroKit2/BioSPPy")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
-    fams, rates, seeds = args.families, args.rates, range(args.seeds)
-    if args.quick:
-        fams, rates, seeds = ["shwedyk", "ar_real"], [2000.0], range(1)
-    names, cells, missing = run(fams, rates, args.snr, seeds, not args.no_reference)
+    fams = args.families or ([TUNED_ON] if args.quick else list(FAMILIES))
+    rates = args.rates or ([2000.0] if args.quick else list(RATES))
+    seeds = range(args.seeds or (1 if args.quick else 2))
+    ours = args.detectors or (["glr"] if args.quick else ["glr", "streaming"])
+    for kv in args.glr:
+        key, _, val = kv.partition("=")
+        if not hasattr(GlrConfig(), key):
+            ap.error(f"--glr {kv}: GlrConfig has no field {key!r}")
+        default = getattr(GlrConfig(), key)
+        try:
+            GLR_OVERRIDES[key] = (tuple(float(v) for v in val.split(",") if v)
+                                  if isinstance(default, tuple) else bool(int(val))
+                                  if isinstance(default, bool) else float(val))
+            GlrConfig(**GLR_OVERRIDES)
+        except (ValueError, ConfigError) as exc:
+            ap.error(f"--glr {kv}: {exc}")
+    names, cells, missing = run(fams, rates, args.snr, seeds,
+                                not (args.no_reference or args.quick), ours=ours)
     misses = targets(cells, fams, rates, args.snr)
     if args.json:
         print(json.dumps({
@@ -274,7 +307,7 @@ def main(argv=None) -> int:
             "cells": [{"family": f, "fs_hz": fs, "snr_db": snr, "detector": n, **v}
                       for (f, fs, snr, n), v in cells.items()]}))
         return 0
-    table(names, cells, fams, rates, args.snr)
+    table(names, cells, fams, rates, args.snr, signed=args.quick)
     print()
     print(f"tuned on {TUNED_ON}; looked at {', '.join(LOOKED_AT)}; the rest held out. "
           f"Matching ±{MATCH_S * 1000:.0f} ms; rest for the baseline: first {REST0_S:g} s.")

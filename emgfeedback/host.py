@@ -47,6 +47,30 @@ def is_linux(platform: str | None = None) -> bool:
 # ============================================================================ signals
 
 
+def keep_freed_memory(platform: str | None = None) -> bool:
+    """Let glibc keep freed blocks of up to 32 MiB for the next allocation; whether it did.
+
+    A program that allocates blocks of a few MiB again and again (``analyze``) otherwise has
+    glibc map each afresh and return it when freed, and touching new pages costs about 2 µs
+    per 4 KiB on the development VM: 245,000 page faults and 1.4 s of system time for one
+    hour of 8 channels, against 56,000 and 1.0 s with this (peak RSS unchanged). Other C
+    libraries and systems: nothing to do, ``False``.
+    """
+    if not is_linux(platform):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt  # glibc only (musl has none)
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold,
+                                                                      256 << 20))
+
+
 def stop_signals(platform: str | None = None, available=signal) -> tuple[int, ...]:
     """Signals that ask the process to stop cleanly, like Ctrl-C.
 

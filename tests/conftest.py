@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -74,3 +75,69 @@ def make_window(qtbot, tmp_path, monkeypatch):
     yield make
     for win in windows:
         win.shutdown()
+
+
+def _write_session(db, meta, counts, gaps=None, chunk: int = 100, markers=()):
+    """Write ``counts`` as one session through the real store and writer.
+
+    ``gaps`` maps a stream index to the :class:`~emgfeedback.types.Gap` that starts there:
+    the chunk that would have begun at that index follows the gap instead. ``markers``
+    are ``(index, kind, label, data)`` tuples. Returns the session id.
+    """
+    import time
+
+    from emgfeedback.storage.store import SessionStore
+    from emgfeedback.types import Chunk
+
+    gaps = gaps or {}
+    with SessionStore(db) as store:
+        sid = store.create_session(meta)
+        with store.open_writer(sid) as w:
+            index = 0
+            for a in range(0, counts.shape[0], chunk):
+                before = ()
+                if index in gaps:
+                    before = (gaps[index],)
+                    index += gaps[index].n_samples
+                w.add_chunk(Chunk(counts[a:a + chunk], index, time.monotonic(), before))
+                index += counts[a:a + chunk].shape[0]
+            for index, kind, label, data in markers:
+                w.add_marker(index, kind, label, data)
+    return sid
+
+
+@pytest.fixture
+def write_session():
+    """The one session-writing loop of the end-to-end tests (see :func:`_write_session`)."""
+    return _write_session
+
+
+def _burst_signal_uv(fs_hz: float, snr_db: float, seed: int, spans_s, duration_s: float,
+                     ramp_s: float = 0.0):
+    """Raw µV: 5 µV white rest plus 50-150 Hz band-limited bursts over ``spans_s``.
+
+    ``spans_s`` are ``(start, end)`` in seconds; the bursts are ``snr_db`` above the rest.
+    A burst that does not start at 0 rises linearly over ``ramp_s``.
+    """
+    from scipy import signal
+
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * fs_hz)
+    rest = rng.standard_normal(n) * 5.0
+    sos = signal.butter(2, [50.0, 150.0], btype="bandpass", fs=fs_hz, output="sos")
+    active = signal.sosfilt(sos, rng.standard_normal(n))
+    active *= 5.0 * 10 ** (snr_db / 20) / active.std()
+    envelope = np.zeros(n)
+    for a, b in spans_s:
+        i, j = int(a * fs_hz), int(b * fs_hz)
+        envelope[i:j] = 1.0
+        k = int(ramp_s * fs_hz)
+        if k and a > 0:
+            envelope[i:i + k] = np.linspace(0, 1, k)
+    return rest + envelope * active
+
+
+@pytest.fixture
+def burst_signal_uv():
+    """The one synthetic burst generator of the onset tests (see :func:`_burst_signal_uv`)."""
+    return _burst_signal_uv

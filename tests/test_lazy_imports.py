@@ -35,3 +35,31 @@ def test_the_engine_and_processor_modules_import_the_dsp_only_when_a_processor_i
         "s = open_source('sim://?channels=2&fs=1000&scenario=drill&seed=1'); s.open()\n"
         "Processor(s.info)")
     assert "scipy" in built and "numba" in built
+
+
+
+def test_a_board_recording_and_the_analysis_of_a_file_never_load_scipy_signal():
+    # A board's chunks through the processor (warm-up, several quality windows with the ECG
+    # filter), then the modules `analyze` runs: SciPy's signal package stays out. (The
+    # simulator shapes its noise with it, so no simulator here.)
+    probe = """
+import sys
+import numpy as np
+from emgfeedback.acquisition.boards import get_board
+from emgfeedback.types import Chunk, SourceInfo
+from emgfeedback.runtime.processor import Processor
+from emgfeedback.runtime.warmup import warm_up
+info = SourceInfo("test://", 1000.0, ("a", "b"), get_board("uno-myoware2").calibration(2))
+p = Processor(info)
+warm_up(p)
+rng = np.random.default_rng(1)
+for i in range(0, 12000, 16):
+    p.process(Chunk((512 + rng.normal(0, 20, (16, 2))).astype(np.int32), i, 0.0))
+assert p.assessed_windows > 0, p.assessed_windows
+import emgfeedback.commands.analyze, emgfeedback.analysis.summary, emgfeedback.analysis.streaming
+print(sorted(m for m in sys.modules if m.startswith("scipy.signal")))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -9,7 +9,10 @@ Samples are the board's ADC counts from :class:`~emgfeedback.acquisition.simulat
 cut into chunks of a fixed size. Paced (``pace=realtime``) the chunk ending at sample ``k``
 becomes available ``k / fs`` seconds after ``start()``; the index is derived from the elapsed
 monotonic time, so pacing never drifts. ``pace=fast`` hands out chunks as fast as they are
-read. Both give identical samples. ``info.extra["truth"]`` is the ground truth.
+read. ``speed=S`` paces at ``S`` times real time (the chunk ending at sample ``k`` is due
+``k / (S·fs)`` seconds after ``start()``): benchmarks use it to cover an hour of signal in
+minutes at a steady, known rate. All give identical samples. ``info.extra["truth"]`` is
+the ground truth.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ SIM_OPTIONS = {
     "board": (_board, "uno-myoware2"),
     "mains": (_mains, 50.0),
     "pace": (choice("realtime", "fast"), "realtime"),
+    "speed": (positive(float), 1.0),  # pace=realtime only: S times real time
     "seconds": (positive(float), None),
     "chunk": (positive(int), None),
     "snr": (_number, None),
@@ -123,6 +127,8 @@ class SimSource(Source):
         default the board's nominal rate; ``snr`` in dB, ``ramp`` in ms, ``hum`` in µV).
     pace : str
         ``realtime`` or ``fast``.
+    speed : float
+        With ``pace=realtime``, deliver at this many times real time (default 1).
     output : str, optional
         Sensor output wired to every channel (``raw``, ``rect``, ``env``, ``uv``); default
         the board's. The board's sensor must have it (MyoWare 2.0: RAW, RECT, ENV).
@@ -145,10 +151,15 @@ class SimSource(Source):
                  chunk: int | None = None, snr: float | None = None, artefacts=(),
                  ramp: float = 40.0, variation: float = 1.0, hum: float = 8.0,
                  client: str | None = None, protocol=None, output: str | None = None,
-                 fault=()) -> None:
+                 fault=(), speed: float = 1.0) -> None:
         super().__init__()
         if pace not in ("realtime", "fast"):
             raise ConfigError(f"pace={pace!r}: expected realtime or fast")
+        if not (math.isfinite(speed) and speed > 0):
+            raise ConfigError(f"speed={speed}: expected a number > 0 (times real time)")
+        if pace == "fast" and speed != 1.0:
+            raise ConfigError("speed= paces a realtime source; pace=fast has no pace to scale "
+                              "(remove one of them)")
         self._client = client
         self._protocol = protocol
         if client is not None:
@@ -165,6 +176,9 @@ class SimSource(Source):
                                        noise_uv=board_obj.sensor.noise_uv or 1.5)
         self._url = url
         self._pace = pace
+        # Samples due per second of monotonic time (the rate times the speed-up).
+        self._pace_hz = 0.0  # set below, once the simulator knows the rate
+        self._speed = float(speed)
         self._sim_args = dict(scenario=scenario, n_channels=channels, fs_hz=fs, seed=seed,
                               board=board, mains_hz=mains, snr_db=snr, artefacts=artefacts,
                               ramp_ms=ramp, variation=variation, hum_uv=hum,
@@ -173,6 +187,7 @@ class SimSource(Source):
         # Validate everything now so a bad URL fails at open_source(), not at open().
         self._sim: Simulator = Simulator(**self._sim_args)
         self._fs = float(self._sim.fs_hz)  # fs=None: the board's nominal rate
+        self._pace_hz = self._fs * self._speed
         self._chunk = int(chunk) if chunk else max(1, int(round(self._fs / 100.0)))
         self._total = None if seconds is None else max(1, int(round(seconds * self._fs)))
         self._info: SourceInfo | None = None
@@ -212,7 +227,7 @@ class SimSource(Source):
         if self.state in ("streaming", "finished"):
             return
         # Resume where we stopped without a burst of "late" chunks.
-        self._t0 = monotonic_s() - self._emitted / self._fs
+        self._t0 = monotonic_s() - self._emitted / self._pace_hz
         self._set_state("streaming")
 
     def read(self, timeout_s: float = 0.1) -> list[Chunk]:
@@ -229,7 +244,7 @@ class SimSource(Source):
             ready = self._ready_chunks(due)
             if ready or now >= deadline:
                 return self._take(ready) if ready else []
-            wait = self._t0 + self._next_chunk_end() / self._fs - now
+            wait = self._t0 + self._next_chunk_end() / self._pace_hz - now
             time.sleep(max(0.0, min(wait, deadline - now)) + 1e-4)
 
     def stop(self) -> None:
@@ -252,14 +267,14 @@ class SimSource(Source):
             url=self._url, fs_hz=self._fs, channel_names=sim.channel_names,
             calibration=sim.calibration, board=sim.board.name, framing="sim",
             extra={"truth": sim.truth, "scenario": sim.truth.scenario, "seed": sim.seed,
-                   "pace": self._pace, "chunk": self._chunk,
+                   "pace": self._pace, "speed": self._speed, "chunk": self._chunk,
                    "snr_db": sim.truth.snr_db, "mains_hz": sim.truth.mains_hz,
                    "total_samples": self._total, "client": self._client,
                    "protocol": self._protocol.name if self._protocol is not None else None},
         )
 
     def _due_samples(self, now: float) -> int:
-        due = int(math.floor((now - self._t0) * self._fs))
+        due = int(math.floor((now - self._t0) * self._pace_hz))
         return due if self._total is None else min(due, self._total)
 
     def _next_chunk_end(self) -> int:

@@ -22,7 +22,6 @@ Detectors
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.onset import OnsetConfig, OnsetDetector
@@ -215,6 +214,8 @@ def _baseline(values, mask):
 
 
 def _lowpass_zero_phase(x, fs_hz, cutoff_hz):
+    from scipy import signal  # here: analyze's streaming path never needs SciPy's start-up
+
     cutoff = min(cutoff_hz, 0.45 * fs_hz)
     sos = signal.butter(2, cutoff, fs=fs_hz, output="sos")
     return signal.sosfiltfilt(sos, x) if x.size > 15 else x

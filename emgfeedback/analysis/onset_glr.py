@@ -11,7 +11,9 @@ band-passed signal's *variance* changes. This detector treats it as exactly that
    ``design_ratio`` x rest" against "rest", summed in blocks of ``block_s``:
    ``g ← max(0, g + ½(1 − 1/k)·Σy − ½·D·ln k)``. An alarm when ``g`` exceeds ``h_on``;
    the alarm is confirmed when the mean power over the next ``confirm_s`` stays above
-   ``confirm_ratio`` x rest (so a QRS complex or a spike is not a burst). The false-alarm
+   ``confirm_ratio`` x rest (so a QRS complex or a spike is not a burst); with
+   ``confirm_from_change`` the ``confirm_s`` count from the CUSUM's change point, so a
+   slow rise, already under way for that long at the alarm, is confirmed sooner. The false-alarm
    rate at rest falls exponentially with ``h_on`` (≈ one per exp(h_on) blocks for
    independent blocks); the delay grows linearly with it and shrinks as the SNR grows.
 3. **Backdating: maximum-likelihood change point with a rise** (AGLR-style). Over the
@@ -112,7 +114,19 @@ class GlrConfig:
         ``confirm_fast_s`` is at least ``confirm_fast_ratio`` x rest is confirmed then,
         without waiting ``confirm_s``. Off by default (``inf``): 0.016 s and 4.0 (chosen
         on the tuning family) cut the live delay at >= 10 dB by 35-45 ms, but on held-out
-        families let more false alarms through at 3-6 dB (docs/analysis.md).
+        families let more false alarms through at 3-6 dB (docs/analysis.md). Both short
+        paths apply only while the power since the alarm is at least the power between
+        the CUSUM's change point and the alarm (a QRS or a spike is dying out by then).
+    confirm_from_change : bool
+        Count the ``confirm_s`` of persistence from the CUSUM's change point (its last
+        zero before the alarm) instead of from the alarm, with at least
+        ``confirm_fast_s`` after the alarm, when the power since the alarm is at least
+        ``design_ratio`` x rest. A slow rise has lasted that long when the alarm comes;
+        a transient raises the alarm within a few blocks of its start and still waits
+        about ``confirm_s``. Off by default: on the tuning family it cuts the median
+        live delay at >= 10 dB by 10-40 ms at no cost; on the held-out families by
+        6-36 ms, but there it raised false alarms at 3-6 dB (``ar_real`` 6 dB 0 -> 1.5
+        per minute; docs/analysis.md).
     """
 
     block_s: float = 0.004
@@ -133,6 +147,7 @@ class GlrConfig:
     min_rest_s: float = 0.15
     confirm_fast_s: float = 0.016
     confirm_fast_ratio: float = math.inf
+    confirm_from_change: bool = False
 
     def __post_init__(self):
         for name in ("block_s", "design_ratio", "h_on", "h_off", "confirm_s", "clip",
@@ -190,7 +205,8 @@ class GlrOnsetDetector:
                              max(int(round(0.5 / blk_s)), 1),
                              int(round(cfg.min_rest_s / blk_s)),
                              max(int(round(cfg.confirm_off_s / blk_s)), 1), q,
-                             min(max(int(round(cfg.confirm_fast_s / blk_s)), 1), conf)],
+                             min(max(int(round(cfg.confirm_fast_s / blk_s)), 1), conf),
+                             int(bool(cfg.confirm_from_change))],
                             dtype=np.int64)
         k = cfg.design_ratio
         self._fp = np.array([0.5 * (1.0 - 1.0 / k), 0.5 * d * math.log(k), cfg.h_on,

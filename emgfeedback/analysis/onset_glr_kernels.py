@@ -19,11 +19,11 @@ _S_NF = 11
 # Integer state per channel.
 (_T_READY, _T_ACTIVE, _T_PEND, _T_ALARM, _T_TAU, _T_TAUDN, _T_CNT, _T_LEARN, _T_LASTOFF,
  _T_NB, _T_QUIETN, _T_QUIETB, _T_FIRSTB, _T_START, _T_OFFDET, _T_PENDOFF, _T_OFFALARM,
- _T_QS) = range(18)
-_T_NI = 18
+ _T_QS, _T_ALTAU) = range(19)
+_T_NI = 19
 # Integer parameters.
 (_P_D, _P_P, _P_LEARN, _P_SETTLE, _P_CONF, _P_BACK, _P_HB, _P_QUIET, _P_REST, _P_CONFOFF,
- _P_Q, _P_CONFFAST) = range(12)
+ _P_Q, _P_CONFFAST, _P_CONFCHG) = range(13)
 # Float parameters.
 _Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET, _Q_FAST = range(9)
 
@@ -374,6 +374,7 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                 if ts[c, _T_PEND] == 0 and g > fp[_Q_HON]:
                     ts[c, _T_PEND] = 1
                     ts[c, _T_ALARM] = b
+                    ts[c, _T_ALTAU] = ts[c, _T_TAU]
                 decide = False
                 level = 0.0
                 if ts[c, _T_PEND] == 1 and b - ts[c, _T_ALARM] >= ip[_P_CONFFAST]:
@@ -382,10 +383,29 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                     for j in range(a0 + 1, b + 1):
                         tot += hist[c, j % hb]
                     level = tot / ((b - a0) * d)
-                    # Two stages: a burst far above rest is confirmed after the short
-                    # stage; anything else waits the full confirmation and needs the
-                    # ordinary ratio (a QRS or a spike dies out before then).
-                    decide = b - a0 >= ip[_P_CONF] or level >= fp[_Q_FAST]
+                    need = ip[_P_CONF]
+                    # The short paths below only for a burst still rising or holding: the
+                    # power since the alarm at least that between the CUSUM's change point
+                    # and the alarm (a QRS or a spike is dying out by then).
+                    t0 = max(ts[c, _T_ALTAU], a0 - ip[_P_CONF] + 1)
+                    pre = 0.0
+                    for j in range(t0, a0 + 1):
+                        pre += hist[c, j % hb]
+                    pre /= (a0 + 1 - t0) * d
+                    if level >= pre:
+                        # persistence counted from the change point, not the alarm: a slow
+                        # rise has already lasted that long when the alarm comes. Only at
+                        # the power the CUSUM is designed for (a slow random excursion of
+                        # rest that just crossed the threshold rarely holds twice rest).
+                        k_design = 1.0 / (1.0 - 2.0 * fp[_Q_A1])
+                        if ip[_P_CONFCHG] != 0 and level >= k_design:
+                            need = max(ip[_P_CONFFAST], need - (a0 - ts[c, _T_ALTAU]))
+                        if level >= fp[_Q_FAST]:
+                            # two stages: a burst far above rest confirmed after the short one
+                            need = ip[_P_CONFFAST]
+                    # an early decision only confirms; a rejection waits the full window
+                    decide = b - a0 >= ip[_P_CONF] or (b - a0 >= need
+                                                       and level >= fp[_Q_CONF])
                 if decide:
                     a0 = ts[c, _T_ALARM]
                     ts[c, _T_PEND] = 0

@@ -87,37 +87,25 @@ def mains_ratio_from_psd(f, p, fs_hz: float, mains_hz: float | None = None,
                          band_hz=(20.0, 450.0)) -> tuple[float, float]:
     """:func:`mains_ratio` from a Welch spectrum ``(f, p)`` (for recordings read in blocks,
     whose spectrum is averaged block by block)."""
+    f = np.asarray(f, dtype=np.float64)
     df = f[1] - f[0]
     lo, hi = band_hz[0], min(band_hz[1], 0.49 * fs_hz)
-    in_band = (f >= lo) & (f <= hi)
-    band_power = float(np.sum(p[in_band]) * df)
+    # Which bins are in the band and near each line depends on the frequencies only: built
+    # once per spectrum geometry (the quality steps run on the engine thread).
+    band, rows = _line_geometry(f.tobytes(), float(lo), float(hi), mains_hz)
+    band_power = float(np.sum(p[band]) * df)
     if band_power <= 0:
         return 0.0, mains_hz or 50.0
     best = (0.0, mains_hz or 50.0)
-    # Only the bins within `reach` of a line can be in its line or side masks. All the
-    # harmonics are taken at once (one row of neighbouring bins each, padded): a loop over
-    # them cost ~30 µs per harmonic, and this runs on the engine thread (quality steps).
-    reach = max(8.0, 1.0 + 0.5 * df) + abs(df)
-    for m in ([mains_hz] if mains_hz else [50.0, 60.0]):
-        fk = m * np.arange(1, int(hi // m) + 2)
-        fk = fk[(fk >= lo) & (fk <= hi)]
+    for m, geometry in rows:
         excess = 0.0
-        if fk.size:
-            a, b = np.searchsorted(f, fk - reach), np.searchsorted(f, fk + reach)
-            idx = a[:, None] + np.arange(max(int(np.max(b - a)), 1))
-            inside = idx < b[:, None]
-            idx = np.minimum(idx, f.size - 1)
-            dist = np.abs(f[idx] - fk[:, None])
+        if geometry is not None:
+            idx, line, side, positive, middle_at, harmonics = geometry
             ps = p[idx]
-            line = inside & (dist <= 1.0 + 0.5 * df)
-            side = inside & (dist > 3.0) & (dist <= 8.0)
             # The median of each row's side bins (mean of the two middle ones), 0 if none.
-            count = side.sum(axis=1)
             ordered = np.sort(np.where(side, ps, np.inf), axis=1)
-            rows = np.arange(fk.size)
-            middle = 0.5 * (ordered[rows, np.maximum(count - 1, 0) // 2]
-                            + ordered[rows, count // 2])
-            floor = np.where(count > 0, middle, 0.0)
+            middle = 0.5 * (ordered[harmonics, middle_at[0]] + ordered[harmonics, middle_at[1]])
+            floor = np.where(positive, middle, 0.0)
             over = np.where(line, np.maximum(ps - floor[:, None], 0.0), 0.0)
             for e in over.sum(axis=1):  # harmonic by harmonic, in order
                 excess += float(e * df)
@@ -125,6 +113,43 @@ def mains_ratio_from_psd(f, p, fs_hz: float, mains_hz: float | None = None,
         if ratio >= best[0]:
             best = (ratio, m)
     return best
+
+
+@functools.lru_cache(maxsize=32)
+def _line_geometry(f_bytes: bytes, lo: float, hi: float, mains_hz):
+    """The band's bins (a slice: ``f`` ascends) and, per candidate mains frequency, the
+    bins around its harmonics inside the band: ``(m, None)`` without any, else ``(m,
+    (idx, line, side, has_side, middle_at, harmonics))`` with one row of neighbouring bins
+    per harmonic, padded (``line``: within ±(1 Hz + half a bin) of it; ``side``: 3-8 Hz
+    away; ``middle_at``: the row positions of the side bins' two middle values)."""
+    f = np.frombuffer(f_bytes, dtype=np.float64)
+    df = f[1] - f[0]
+    in_band = np.flatnonzero((f >= lo) & (f <= hi))
+    band = slice(int(in_band[0]), int(in_band[-1]) + 1) if in_band.size else slice(0, 0)
+    # Only the bins within `reach` of a line can be in its line or side masks. All the
+    # harmonics are taken at once: a loop over them cost ~30 µs per harmonic.
+    reach = max(8.0, 1.0 + 0.5 * df) + abs(df)
+    rows = []
+    for m in ([mains_hz] if mains_hz else [50.0, 60.0]):
+        fk = m * np.arange(1, int(hi // m) + 2)
+        fk = fk[(fk >= lo) & (fk <= hi)]
+        if not fk.size:
+            rows.append((m, None))
+            continue
+        a, b = np.searchsorted(f, fk - reach), np.searchsorted(f, fk + reach)
+        idx = a[:, None] + np.arange(max(int(np.max(b - a)), 1))
+        inside = idx < b[:, None]
+        idx = np.minimum(idx, f.size - 1)
+        dist = np.abs(f[idx] - fk[:, None])
+        line = inside & (dist <= 1.0 + 0.5 * df)
+        side = inside & (dist > 3.0) & (dist <= 8.0)
+        count = side.sum(axis=1)
+        middle_at = (np.maximum(count - 1, 0) // 2, count // 2)
+        arrays = (idx, line, side, count > 0, *middle_at, np.arange(fk.size))
+        for a in arrays:  # shared by every later call: read only
+            a.flags.writeable = False
+        rows.append((m, (arrays[0], arrays[1], arrays[2], arrays[3], arrays[4:6], arrays[6])))
+    return band, tuple(rows)
 
 
 def clipped_percent(counts, adc_min: int, adc_max: int) -> float:
@@ -209,18 +234,19 @@ def ecg_contamination(x_uv, fs_hz: float) -> tuple[bool, float, float]:
 
 
 def _ecg_low(x, fs_hz: float) -> np.ndarray:
-    from scipy import signal
+    # SciPy-free (analysis/zero_phase.py): this runs in every recording process.
+    from emgfeedback.analysis.zero_phase import sosfiltfilt
 
-    return signal.sosfiltfilt(_ecg_sos(float(fs_hz)).copy(), x)  # SciPy wants it writable
+    return sosfiltfilt(_ecg_sos(float(fs_hz)), x)
 
 
 @functools.lru_cache(maxsize=16)
 def _ecg_sos(fs_hz: float) -> np.ndarray:
-    # The 5-30 Hz band-pass (designing it costs as much as filtering a 2 s window).
-    from scipy import signal
+    # The 5-30 Hz band-pass (designing it costs as much as filtering a 2 s window), with
+    # SciPy's coefficients bit for bit (dsp/iir_design.py) without importing SciPy.
+    from emgfeedback.dsp.iir_design import butter_sos
 
-    sos = signal.butter(2, [5.0, min(30.0, 0.45 * fs_hz)], btype="band", fs=fs_hz,
-                        output="sos")
+    sos = butter_sos(2, [5.0, min(30.0, 0.45 * fs_hz)], "bandpass", fs_hz)
     sos.flags.writeable = False
     return sos
 
@@ -266,8 +292,29 @@ def snr_from_window_rms(rms) -> float:
     rms = rms[np.isfinite(rms)].ravel()
     if rms.size < 2:
         return math.nan
-    lo, hi = np.percentile(rms, [10, 95])
+    lo, hi = _percentiles_linear(rms, (10.0, 95.0))
     return 20.0 * math.log10(hi / lo) if lo > 0 else math.inf
+
+
+def _percentiles_linear(values: np.ndarray, q) -> np.ndarray:
+    # np.percentile(values, q) (method "linear") of a 1-D array without NaN, with NumPy's
+    # index arithmetic and interpolation (protocol.accumulate.percentiles does the same from
+    # order statistics; tests compare both with NumPy): the same bits at a third of the
+    # cost, which matters on the engine thread (a quality step per channel).
+    s = np.sort(values)
+    n = s.size
+    virtual = (n - 1) * (np.asarray(q, dtype=np.float64) / 100.0)
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = n - 1
+    nxt[above] = n - 1
+    a, b = s[prev.astype(np.int64)], s[nxt.astype(np.int64)]
+    gamma = virtual - np.floor(virtual)
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
 
 
 @shared_params
@@ -328,7 +375,7 @@ def assess_quality_steps(x_uv, fs_hz: float, filtered_uv=None, counts=None, cali
     ------
     str
         The name of the step just done (``mains_psd``, ``mains_lines``, ``rails``,
-        ``ecg_filter``, ``ecg_snr``), for profiling.
+        ``ecg_filter``, ``ecg_energy``, ``ecg_snr``), for profiling.
     """
     x = np.asarray(x_uv, dtype=np.float64)
     if x.ndim == 1:
@@ -385,39 +432,72 @@ def assess_quality_steps(x_uv, fs_hz: float, filtered_uv=None, counts=None, cali
 
 
 def _mains_steps(xc, fs_hz: float, mains_hz, band_hz):
-    # mains_ratio() in small steps: Welch's spectrum (scipy.signal.welch's defaults) one
-    # segment per step (each about one FFT of a second of signal), then the lines.
+    # mains_ratio() in small steps: Welch's spectrum (scipy.signal.welch's defaults:
+    # periodic Hann window, 50 % overlap, constant detrend, one-sided density) one segment
+    # per step (one FFT of about a second of signal), then the lines. NumPy only, with the
+    # arithmetic of analysis.blocks.Welch fed the same samples: no SciPy in the recording
+    # process, and no window built per channel (that cost as much as a segment).
     x = np.asarray(xc, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     nper = int(min(x.size, round(fs_hz)))
     if nper < 64:
         return math.nan, mains_hz or math.nan
-    # Imported on first use (it imports SciPy): commands that never assess start fast.
-    from emgfeedback.analysis.blocks import Welch
-
-    spectrum = Welch(fs_hz, nper)
+    win, scale = _hann(nper), _density_scale(nper, float(fs_hz))
     x = x - x.mean()
-    for start in range(0, x.size, spectrum.step):
-        spectrum.add(x[start:start + spectrum.step])
-        if spectrum.n >= nper:
-            yield "mains_psd"
-    ratio = mains_ratio_from_psd(*spectrum.result(), fs_hz, mains_hz, band_hz)
+    step = nper - nper // 2
+    total = np.zeros(nper // 2 + 1)
+    count = 0
+    for start in range(0, x.size - nper + 1, step):
+        seg = x[start:start + nper]
+        seg = seg - seg.mean()
+        seg *= win
+        spec = np.fft.rfft(seg)
+        p = np.square(spec.real)
+        p += np.square(spec.imag)
+        p *= scale
+        if nper % 2:
+            p[1:] *= 2.0
+        else:
+            p[1:-1] *= 2.0
+        total += p
+        count += 1
+        yield "mains_psd"
+    f = np.fft.rfftfreq(nper, 1.0 / fs_hz)
+    ratio = mains_ratio_from_psd(f, total / max(count, 1), fs_hz, mains_hz, band_hz)
     yield "mains_lines"
     return ratio
+
+
+@functools.lru_cache(maxsize=16)
+def _hann(n: int) -> np.ndarray:
+    # scipy.signal.get_window("hann", n), bit for bit without SciPy, built once per length.
+    from emgfeedback.analysis.blocks import hann_window
+
+    w = hann_window(n)
+    w.flags.writeable = False
+    return w
+
+
+@functools.lru_cache(maxsize=16)
+def _density_scale(n: int, fs_hz: float) -> float:
+    # Welch's density scaling: 1 / (fs · Σ w²).
+    win = _hann(n)
+    return 1.0 / (fs_hz * float(np.sum(win * win)))
 
 
 def _ecg_steps(x_uv, fs_hz: float):
     # ecg_contamination() in two steps (the filter, then the energy's autocorrelation).
     x = np.asarray(x_uv, dtype=np.float64).ravel()
-    x = np.where(np.isfinite(x), x, 0.0)
     if x.size < 4 * fs_hz:
         return False, math.nan, 0.0
-    low = _ecg_low(x, fs_hz)
+    low = _ecg_low(np.where(np.isfinite(x), x, 0.0), fs_hz)
     yield "ecg_filter"
     energy = _ecg_energy(low, fs_hz)
     # Decimate to 100 Hz for a cheap autocorrelation.
     step = max(int(fs_hz // 100), 1)
-    return ecg_from_energy(energy[::step], fs_hz / step)
+    found = ecg_from_energy(energy[::step], fs_hz / step)
+    yield "ecg_energy"
+    return found
 
 
 def channel_quality(kind: str, checks, ratio: float, mains: float, clipped: float, off: bool,

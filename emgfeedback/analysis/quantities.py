@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from emgfeedback.analysis._docs import shared_params
 from emgfeedback.errors import ConfigError
@@ -177,6 +176,8 @@ def filter_power_ratio(rest_windows_uv, fs_hz: float, pipeline) -> float:
     xs = np.asarray(rest_windows_uv, dtype=np.float64)
     if xs.ndim != 2 or xs.shape[0] == 0 or xs.shape[1] < 16:
         return 1.0
+    from scipy import signal  # only the analysis paths need it, not recording
+
     f, p = signal.welch(xs, fs=fs_hz, nperseg=xs.shape[1], axis=1)
     return filter_power_ratio_from_psd(f, np.mean(p, axis=0), fs_hz, pipeline)
 
@@ -192,6 +193,8 @@ def filter_power_ratio_from_psd(f, p, fs_hz: float, pipeline) -> float:
     smooth = np.ones_like(f)
     notch = np.ones_like(f)
     for name, sos in design_stages(pipeline):
+        from scipy import signal
+
         _, h = signal.sosfreqz(sos, worN=f, fs=fs_hz)
         if name == "notch":
             notch *= np.abs(h) ** 2
@@ -260,6 +263,18 @@ def tone_from_windows(window_ms_uv2, power_ratio: float,
     return tone, raw, valid, reason
 
 
+def _envelope_and_usable(envelope_uv, usable) -> tuple[np.ndarray, np.ndarray]:
+    """An envelope as ``(n, channels)`` float64 and the mask of its usable finite samples."""
+    env = np.asarray(envelope_uv, dtype=np.float64)
+    if env.ndim == 1:
+        env = env[:, None]
+    ok = np.isfinite(env)
+    if usable is not None:
+        use = np.asarray(usable, dtype=bool)
+        ok &= use if use.ndim == 2 else use[:, None]
+    return env, ok
+
+
 def baseline_mean_uv(envelope_uv, usable=None) -> np.ndarray:
     """Baseline per channel: the mean feedback envelope over a baseline period, µV.
 
@@ -276,13 +291,7 @@ def baseline_mean_uv(envelope_uv, usable=None) -> np.ndarray:
     numpy.ndarray
         One value per channel (NaN where no sample is usable).
     """
-    env = np.asarray(envelope_uv, dtype=np.float64)
-    if env.ndim == 1:
-        env = env[:, None]
-    ok = np.isfinite(env)
-    if usable is not None:
-        use = np.asarray(usable, dtype=bool)
-        ok &= use if use.ndim == 2 else use[:, None]
+    env, ok = _envelope_and_usable(envelope_uv, usable)
     count = ok.sum(axis=0)
     total = np.where(ok, env, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -302,13 +311,7 @@ def apdf_uv(envelope_uv, usable=None, percentiles=(10, 50, 90)) -> np.ndarray:
     numpy.ndarray
         ``(len(percentiles), n_channels)``; NaN where no sample is usable.
     """
-    env = np.asarray(envelope_uv, dtype=np.float64)
-    if env.ndim == 1:
-        env = env[:, None]
-    ok = np.isfinite(env)
-    if usable is not None:
-        use = np.asarray(usable, dtype=bool)
-        ok &= use if use.ndim == 2 else use[:, None]
+    env, ok = _envelope_and_usable(envelope_uv, usable)
     out = np.full((len(percentiles), env.shape[1]), np.nan)
     for c in range(env.shape[1]):
         v = env[ok[:, c], c]

@@ -13,13 +13,16 @@ block by block and makes a few passes over it:
    (never padding, gaps or settling), the 0.5 s window RMS values (rest, SNR), the peak
    envelope, the ECG band energy (decimated; zero-phase filtered over ``ECG_SPAN_S`` with
    margins, by a compiled loop that is SciPy's ``sosfiltfilt`` bit for bit) and a count
-   of the APDF envelope's values by bin (:class:`~.blocks.KeyHistogram`) are kept;
-3. rest: with the rest windows known, the resting tone (median window power, the filters'
-   power ratio from the mean rest spectrum) and the onset detector's baseline; the APDF
-   envelope is computed again and the few bins holding its percentiles are gathered;
-4. onsets: the streaming detector over the filtered signal;
-5. per burst: recovery and the left/right amplitudes, read back around each burst (all
-   channels' bursts in time order, from one forward read).
+   of the APDF envelope's values by bin (:class:`~.blocks.KeyHistogram`) are kept, and
+   the onset detector's envelope summarised per 0.5 s window (count, mean, squared
+   deviations of its usable samples);
+3. rest and onsets: with the rest windows known, the detector's baseline is merged from
+   the rest windows' summaries; then, in one read of the filtered signal, the resting
+   tone (median window power, the filters' power ratio from the mean rest spectrum), the
+   APDF envelope again to gather the few bins holding its percentiles, and the streaming
+   onset detector;
+4. per burst (:mod:`.streaming_bursts`): recovery and the left/right amplitudes, read back
+   around each burst (all channels' bursts in time order, from one forward read).
 
 Each step calls the same definitions as :func:`~emgfeedback.analysis.summary.analyse`
 (usable samples, floors, the filter power ratio, the resting tone, quality verdicts,
@@ -28,21 +31,25 @@ summary goes to its ``*_from_*`` counterpart. The results agree with :func:`anal
 floating-point rounding (``tests/e2e/test_round_trips.py`` checks it on a session and its
 CSV and EDF exports, with gaps, at two block sizes).
 
-Speed: the work of a block that can wait (the spectra in pass 1, the APDF envelope and the
-ECG energy in pass 2, the envelope's percentile bins in pass 3) runs in a second thread
-(:class:`~.blocks.Worker`, blocks in order, so the results do not depend on timing) while
-the next block is read and filtered. Memory: a few blocks of samples plus about 1/20 of a
-value per sample for the ECG band energy; the temporary files (a private folder in
-``TMPDIR``) take 17 bytes per sample per channel on disk (raw and filtered float64, the
-usable flags).
+Speed: the work of a block that can wait (the spectra in pass 1, the APDF envelope and
+the ECG energy in pass 2, the envelope's percentile bins and the rest windows' spectra in
+pass 3, every other burst in pass 4; the detector, its statistics and the ECG energy in two
+more) runs in other threads (:class:`~.blocks.Worker`, blocks in order, so the results do
+not depend on timing) while the next block is read; the per-sample loops are ``nogil`` kernels
+(:mod:`.streaming_kernels`). Memory: a few blocks of samples, the raw samples of one ECG
+span with its margins and a block (about 90 s), plus about 1/20 of a value per sample for
+the ECG band energy; the temporary files (a private folder in ``TMPDIR``) take 17 bytes
+per sample per channel on disk (raw and filtered float64, the usable flags).
 Only the ``streaming`` detector is supported (the others are zero-phase, whole-array).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -50,15 +57,17 @@ import numpy as np
 from emgfeedback.analysis._docs import shared_params
 from emgfeedback.analysis.blocks import (
     KeyHistogram,
-    ReadAhead,
     Spill,
     Stats,
     Welch,
     Worker,
+    column_max,
     convert_columns,
     rechunk,
     window_psd,
 )
+from emgfeedback.analysis.streaming_bursts import BurstPass
+from emgfeedback.analysis.streaming_kernels import ValueSet
 from emgfeedback.errors import ConfigError
 
 #: Recordings shorter than this are analysed as whole arrays (they are small), s.
@@ -66,8 +75,6 @@ MIN_BLOCKED_S = 20.0
 #: Rest windows per block (blocks are whole windows, so windows never straddle blocks):
 #: 16 s at 0.5 s windows (per-block Python work small; longer costs more in page faults).
 BLOCK_WINDOWS = 32
-#: Longest stretch after a burst read at once when looking for the return to rest, s.
-RECOVERY_SPAN_S = 30.0
 #: ECG band filtering looks this far on both sides of a block (zero-phase filter), s.
 ECG_MARGIN_S = 4.0
 #: Span filtered at once for the ECG band energy (its margins are then a small part), s.
@@ -149,7 +156,12 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
     return out
 
 
-class _Job:
+def _import_scipy_signal() -> None:
+    with contextlib.suppress(ImportError):  # else the call that needs it says so
+        import scipy.signal  # noqa: F401 - imported for later (see _Job.run)
+
+
+class _Job(BurstPass):
     def __init__(self, src, fs_hz, cols, factors, means, folder, block_windows, say,
                  output_kinds, calibration, quantisation_uv, mains_hz, highpass_hz):
         from emgfeedback.analysis.quantities import TONE_WINDOW_S
@@ -168,6 +180,9 @@ class _Job:
         self.mains_hz, self.highpass_hz = mains_hz, highpass_hz
         self.spills: list[Spill] = []
         self.worker = Worker()  # a second core for the work of each block that can wait
+        # Two more threads for compiled nogil loops: in pass 2 the onset detector's
+        # statistics and the ECG band energy, in pass 3 the detector (channels in halves).
+        self.det_workers = [Worker(), Worker()]
 
     def spill(self, name, n_cols, dtype=np.float64) -> Spill:
         s = Spill(self.folder, name, n_cols, dtype)
@@ -176,6 +191,8 @@ class _Job:
 
     def close(self):
         self.worker.close()
+        for wk in self.det_workers:
+            wk.close()
         for s in self.spills:
             s.close()
 
@@ -202,7 +219,7 @@ class _Job:
         n_finite = np.zeros(n_ch, dtype=np.int64)
         self.n_nan = np.zeros(n_ch, dtype=np.int64)
         want_q = self.quantisation_uv is None and self.calibration is None
-        self.uniq = [np.empty(0) for _ in range(n_ch)] if want_q else None
+        self.uniq = [ValueSet() for _ in range(n_ch)] if want_q else None
         w1 = max(int(round(fs)), 1)
         self.off_tail = [np.empty(0) for _ in range(n_ch)]
         self.flat = [[] for _ in range(n_ch)]
@@ -216,22 +233,14 @@ class _Job:
             if not all_finite:
                 self.n_nan += (~finite).sum(axis=0)
             self.worker.submit(self._spectra, x, finite, all_finite)
-            rounded = np.round(x, 9) if self.uniq is not None else None
             for c in range(n_ch):
                 fc = finite[:, c]
                 xc = x[:, c] if all_finite else x[fc, c]
                 n_finite[c] += xc.size
                 if n_finite[c] <= nper:
                     self.qfinite[c].append(xc)
-                if self.uniq is not None and self.uniq[c] is not None:
-                    rc = rounded[:, c] if all_finite else rounded[fc, c]
-                    u = self.uniq[c]
-                    if u.size:  # only values not seen yet are sorted in (usually none)
-                        at = np.minimum(np.searchsorted(u, rc), u.size - 1)
-                        rc = rc[u[at] != rc]
-                    if rc.size:
-                        u = np.union1d(u, rc)
-                        self.uniq[c] = u if u.size <= 50_000 else None
+                if self.uniq is not None:  # the distinct values (quantisation step)
+                    self.uniq[c].add(x, c)
                 self._off_windows(c, x[:, c], xc, w1)
         self.worker.submit(self._split_spectra)
         self.worker.drain()
@@ -280,9 +289,11 @@ class _Job:
 
     # ------------------------------------------------------------------ pass 2: filter
     def filter_pass(self):
+        from emgfeedback.analysis.onset import OnsetConfig
         from emgfeedback.analysis.quality import FLAT_RUN_S
-        from emgfeedback.analysis.quantities import SETTLE_S, TONE_WINDOW_S, usable_samples
+        from emgfeedback.analysis.quantities import SETTLE_S, TONE_WINDOW_S
         from emgfeedback.analysis.rest import windowed_rms
+        from emgfeedback.analysis.streaming_kernels import usable_rows
         from emgfeedback.dsp import KindPipeline
 
         fs, n_ch, n = self.fs, self.n_ch, self.raw.n_rows
@@ -296,6 +307,7 @@ class _Job:
         self.ecg_cols = [c for c in range(n_ch) if "ecg" in self.checks[c]]
         self.ecg_step = max(int(fs // 100), 1)
         self.ecg_energy = {c: [] for c in self.ecg_cols}
+        self._ecg_raw, self._ecg_next = [], 0  # raw blocks kept for the ECG spans (worker)
         self.filtered = self.spill("filtered.f8", n_ch)
         self.usable = self.spill("usable.u1", n_ch, np.uint8)
         self.env_hist = [KeyHistogram() for _ in range(n_ch)]
@@ -304,6 +316,11 @@ class _Job:
         self.plot_step = max(n // 20000, 1)
         self.plot_env, self.plot_pos = [], []
         self._prev_f = np.empty((0, n_ch))  # the envelope's history (worker)
+        self.ocfg = OnsetConfig()
+        self.w_det = max(int(round(self.ocfg.window_s * fs)), 1)
+        self.all_stats = Stats(n_ch)
+        self.det_win = []  # per block: the detector envelope's (count, mean, m2) per window
+        self._prev_d = np.empty((0, n_ch))  # the detector envelope's history
         for a in range(0, n, self.rows):
             b = min(a + self.rows, n)
             ctx_a = max(a - look_back, 0)
@@ -314,11 +331,12 @@ class _Job:
             filt, env = pipe.process(zero)
             self.filtered.append(filt)
             if env.size:
-                self.peak = np.maximum(self.peak, env.max(axis=0))
+                self.peak = np.maximum(self.peak, column_max(env))
             # Usable samples: usable_samples() on the block with enough context both sides.
-            use = usable_samples(ctx, fs)
+            # (usable_rows: usable_samples' flags, compiled.)
+            use = usable_rows(ctx, fs, SETTLE_S)
             if env_cols:
-                use[:, env_cols] = usable_samples(ctx[:, env_cols], fs, flat_s=FLAT_RUN_S)
+                use[:, env_cols] = usable_rows(ctx[:, env_cols], fs, SETTLE_S, FLAT_RUN_S)
             use = use[a - ctx_a: b - ctx_a]
             self.usable.append(use.view(np.uint8))
             all_use = bool(use.all())
@@ -326,30 +344,74 @@ class _Job:
             self.snr_rms.append(snr)
             self.rest_rms.append(snr if all_use and TONE_WINDOW_S == 0.5 else windowed_rms(
                 np.where(use, filt, np.nan), fs, TONE_WINDOW_S))
-            self.worker.submit(self._envelope_block, a, filt, use, all_use)
+            self.worker.submit(self._envelope_block, filt, use, all_use)
+            self.det_workers[0].submit(self._detector_stats, a, filt, use)
+            if self.ecg_cols:
+                self.det_workers[1].submit(self._ecg_blocks, a, x)
             first = a + (-a) % self.plot_step
             self.plot_env.append(env[first - a:: self.plot_step].copy())  # not a view
             self.plot_pos.append(np.arange(first, b, self.plot_step))
         self.worker.drain()
+        for wk in self.det_workers:
+            wk.drain()
 
-    def _envelope_block(self, a, filt, use, all_use) -> None:
-        """The APDF envelope's values counted per channel and, every ECG_SPAN_S,
-        the ECG band energy (in the worker thread, blocks in order)."""
+    def _envelope_block(self, filt, use, all_use) -> None:
+        """The APDF envelope's values counted per channel (in the worker thread, blocks
+        in order)."""
         for c, v in enumerate(self._envelope_values(filt, use, all_use)):
             self.env_hist[c].add(v)
+
+    def _ecg_blocks(self, a, raw) -> None:
+        """Every ECG_SPAN_S, the ECG band energy (in the detector's thread, blocks in
+        order)."""
+        # The raw blocks are kept until every ECG span needing them is done (a span needs
+        # ECG_MARGIN_S beyond its end: blocks arrive in order, so it waits for those).
+        n = self.raw.n_rows
         group = self.rows * max(int(round(ECG_SPAN_S * self.fs / self.rows)), 1)
-        if self.ecg_cols and a % group == 0:
-            self._ecg_block(a, min(a + group, self.raw.n_rows))
+        margin = int(round(ECG_MARGIN_S * self.fs))
+        self._ecg_raw.append((a, raw[:, self.ecg_cols]))
+        have = a + raw.shape[0]
+        while self._ecg_next < n and have >= min(self._ecg_next + group + margin, n):
+            g = self._ecg_next
+            gb = min(g + group, n)
+            lo, hi = max(g - margin, 0), min(gb + margin, n)
+            parts = [blk[max(lo - s0, 0): hi - s0] for s0, blk in self._ecg_raw
+                     if s0 < hi and s0 + blk.shape[0] > lo]
+            self._ecg_block(g, gb, np.concatenate(parts) if len(parts) > 1 else parts[0])
+            self._ecg_next = gb
+            keep_from = max(gb - margin, 0)
+            self._ecg_raw = [(s0, blk) for s0, blk in self._ecg_raw
+                             if s0 + blk.shape[0] > keep_from]
+
+    def _detector_stats(self, a, filt, use) -> None:
+        """The onset detector's envelope over one block (blocks in order):
+        its count, mean and sum of squared deviations over every sample after its first
+        window (the baseline's fallback), and per 0.5 s window over the usable samples
+        (the baseline is those of the rest windows, known once every block is filtered)."""
+        from emgfeedback.analysis.onset import detection_envelope
+        from emgfeedback.analysis.streaming_kernels import detector_window_stats
+
+        w_det, prev = self.w_det, self._prev_d
+        both = np.concatenate([prev, filt]) if prev.size else filt
+        env = None  # the rms conditioning's envelope is computed in the kernel
+        if self.ocfg.conditioning != "rms":
+            env = detection_envelope(both, self.fs, self.ocfg)[prev.shape[0]:]
+        per_window, total = detector_window_stats(both, prev.shape[0], w_det, use,
+                                                  max(w_det - a, 0), self.w, env)
+        self._prev_d = both[-w_det:]
+        for c in range(self.n_ch):
+            self.all_stats.merge(c, *total[:, c])
+        self.det_win.append(per_window)
 
     def _envelope_values(self, filt, use, all_use) -> list:
         """Per channel, the APDF envelope (the 100 ms moving RMS) at the usable samples of
         the next block (blocks in order: the window's history is carried)."""
-        from emgfeedback.analysis.tone import moving_rms
+        from emgfeedback.analysis.streaming_kernels import moving_rms_rows
 
-        fs, prev_f = self.fs, self._prev_f
+        prev_f, w = self._prev_f, max(int(round(0.1 * self.fs)), 1)
         both = np.concatenate([prev_f, filt]) if prev_f.size else filt
-        mr = moving_rms(both, fs, 0.1)[prev_f.shape[0]:]
-        self._prev_f = both[-max(int(round(0.1 * fs)), 1):]
+        mr = moving_rms_rows(both, w, prev_f.shape[0])  # tone.moving_rms(both, fs, 0.1)
+        self._prev_f = both[-w:]
         if all_use and bool(np.isfinite(mr).all()):
             return [mr[:, c] for c in range(self.n_ch)]
         keep = use & np.isfinite(mr)
@@ -374,10 +436,12 @@ class _Job:
         return {c: (lambda s=s: (blk[:, 0] for _, blk in s.blocks(1 << 18)))
                 for c, s in spills.items()}
 
-    def _ecg_block(self, a: int, b: int) -> None:
+    def _ecg_block(self, a: int, b: int, xz: np.ndarray) -> None:
         """Quality's ECG band energy (``quality._ecg_low`` then ``_ecg_energy``, decimated)
         at rows ``a`` to ``b``: zero-phase filtered over the block with margins long enough
-        for the filter's start-up to die out, so blocks join as the whole array would."""
+        for the filter's start-up to die out, so blocks join as the whole array would.
+        ``xz`` holds the ECG-checked channels' raw samples from ``ECG_MARGIN_S`` before
+        ``a`` to as long after ``b`` (clipped to the recording)."""
         from emgfeedback.analysis.quality import _ecg_sos
         from emgfeedback.analysis.streaming_kernels import (
             centred_mean_of_squares,
@@ -387,7 +451,7 @@ class _Job:
         fs, n, cols = self.fs, self.raw.n_rows, self.ecg_cols
         margin = int(round(ECG_MARGIN_S * fs))
         ctx_a = max(a - margin, 0)
-        xz = self.raw.read(ctx_a, min(b + margin, n))[:, cols]
+        assert xz.shape[0] == min(b + margin, n) - ctx_a
         if not np.isfinite(xz).all():
             xz = np.where(np.isfinite(xz), xz, 0.0)
         low = sosfiltfilt_columns(_ecg_sos(fs), xz)
@@ -398,9 +462,10 @@ class _Job:
         for j, c in enumerate(cols):
             self.ecg_energy[c].append(mean[:, j].copy())
 
-    # ------------------------------------------------------------------ pass 3: rest
-    def rest_pass(self):
-        from emgfeedback.analysis.onset import OnsetConfig, detection_envelope
+    # ------------------------------------------------------------------ pass 3: rest, onsets
+    def rest_onset_pass(self):
+        from emgfeedback.analysis.offline import events_to_bursts
+        from emgfeedback.analysis.onset import OnsetDetector
 
         fs, n_ch, w = self.fs, self.n_ch, self.w
         rms = np.concatenate(self.rest_rms) if self.rest_rms else np.empty((0, n_ch))
@@ -414,13 +479,33 @@ class _Job:
         self.win_ms, self.rest_psd = [[] for _ in range(n_ch)], [None] * n_ch
         self.rest_psd_n = np.zeros(n_ch, dtype=np.int64)
         self.rest_f = np.fft.rfftfreq(w, 1.0 / fs)  # scipy.signal.welch's frequencies
-        self.ocfg = OnsetConfig()
-        w_det = max(int(round(self.ocfg.window_s * fs)), 1)
-        self.valid_stats, self.all_stats = Stats(n_ch), Stats(n_ch)
+        # The detector's baseline: its envelope over the rest windows' usable samples (after
+        # its first window), else over every sample; merged from the windows' statistics.
+        mu, sd = np.empty(n_ch), np.empty(n_ch)
+        cnt, mean, m2 = (np.concatenate([d[i] for d in self.det_win]) for i in range(3))
+        for c in range(n_ch):
+            keep = self.rest_win[: cnt.shape[0], c] & (cnt[:, c] > 0)
+            nv = float(cnt[keep, c].sum())
+            if nv >= 2:
+                mu[c] = float(np.sum(cnt[keep, c] * mean[keep, c])) / nv
+                dm = mean[keep, c] - mu[c]
+                sd[c] = math.sqrt(float(m2[keep, c].sum() + np.sum(cnt[keep, c] * dm * dm))
+                                  / (nv - 1))
+            else:
+                mu[c], sd[c] = self.all_stats.mean[c], self.all_stats.sd(c)
+        # The channels in two groups, each its own detector in its own thread (a channel's
+        # events depend on that channel only; events_to_bursts pairs them per channel).
+        half = (n_ch + 1) // 2
+        groups = [(0, half), (half, n_ch)] if n_ch > 1 else [(0, n_ch)]
+        dets = []
+        for c0, c1 in groups:
+            det = OnsetDetector(self.ocfg, c1 - c0, fs)
+            det.set_baseline(mu[c0:c1], sd[c0:c1])
+            dets.append(det)
+        events = [[] for _ in groups]
         for h in self.env_hist:
             h.plan([10, 50, 90])
         self._prev_f = np.empty((0, n_ch))
-        prev = np.empty((0, n_ch))
         self.plot_rest = []
         for a, filt in self.filtered.blocks(self.rows):
             b = a + filt.shape[0]
@@ -434,20 +519,15 @@ class _Job:
             first = a + (-a) % self.plot_step
             self.plot_rest.append(mask[first - a:: self.plot_step].copy())
             if n_win:  # the resting tone's windows
-                self.worker.submit(self._tone_windows, filt, mask.copy(), n_win)
-            # Detector baseline: its envelope over the rest samples (after its window).
-            both = np.concatenate([prev, filt]) if prev.size else filt
-            denv = detection_envelope(both, fs, self.ocfg)[prev.shape[0]:]
-            prev = both[-w_det:]
-            if a >= w_det:  # the envelope is full from here on
-                after = denv
-            else:
-                after = denv[max(w_det - a, 0):]
-                mask[: min(w_det - a, mask.shape[0])] = False
-            for c in range(n_ch):
-                self.valid_stats.add(c, denv[mask[:, c], c])
-                self.all_stats.add(c, after[:, c])
-        self.w_det = w_det
+                self.worker.submit(self._tone_windows, filt, mask, n_win)
+            for g, (c0, c1) in enumerate(groups):
+                self.det_workers[g].submit(
+                    lambda d, f, a0, out: out.extend(d.process(f, a0)),
+                    dets[g], filt[:, c0:c1], a, events[g])
+        for wk in self.det_workers:
+            wk.drain()
+        self.bursts = [b for (c0, c1), ev in zip(groups, events, strict=True)
+                       for b in events_to_bursts(ev, c1 - c0, self.filtered.n_rows)]
         self.worker.drain()
 
     def _tone_windows(self, filt, mask, n_win) -> None:
@@ -473,86 +553,6 @@ class _Job:
                 at += win.shape[0]
                 self.rest_psd[c] = s if self.rest_psd[c] is None else self.rest_psd[c] + s
                 self.rest_psd_n[c] += win.shape[0]
-
-    # ------------------------------------------------------------------ pass 4: onsets
-    def onset_pass(self):
-        from emgfeedback.analysis.offline import events_to_bursts
-        from emgfeedback.analysis.onset import OnsetDetector
-
-        n = self.filtered.n_rows
-        mu, sd = np.empty(self.n_ch), np.empty(self.n_ch)
-        for c in range(self.n_ch):
-            st = self.valid_stats if self.valid_stats.n[c] >= 2 else self.all_stats
-            mu[c], sd[c] = st.mean[c], st.sd(c)
-        det = OnsetDetector(self.ocfg, self.n_ch, self.fs)
-        det.set_baseline(mu, sd)
-        events = []
-        for a, filt in self.filtered.blocks(self.rows):
-            events.extend(det.process(filt, a))
-        self.bursts = events_to_bursts(events, self.n_ch, n)
-
-    # ------------------------------------------------------------------ pass 5: per burst
-    def burst_pass(self):
-        from emgfeedback.analysis.tone import recovery_after_bursts
-
-        fs, n = self.fs, self.filtered.n_rows
-        guard = int(round(0.2 * fs))
-        pre_n = int(round(2.0 * fs))
-        hold = max(int(round(0.25 * fs)), 1)
-        span = int(round(RECOVERY_SPAN_S * fs))
-        # Every channel's bursts in the order of their stretches: one forward read.
-        jobs = sorted((max(int(on) - guard - pre_n, 0), c, k)
-                      for c in range(self.n_ch) for k, (on, _) in enumerate(self.bursts[c]))
-        reader = ReadAhead(self.filtered, 2 * span + self.rows)
-        recs = [[None] * len(b) for b in self.bursts]
-        self.burst_rms = [{} for _ in range(self.n_ch)]
-        for seg_a, c, k in jobs:
-            b = self.bursts[c]
-            on, off = int(b[k][0]), int(b[k][1])
-            prev = b[k - 1] if k else None
-            nxt = b[k + 1] if k + 1 < len(b) else None
-            next_on = int(nxt[0]) if nxt is not None else n
-            seg_b = min(next_on, off + span)
-            x = reader.read(seg_a, seg_b)[:, c]
-            # The burst before (or a stand-in ending at sample 0: its "previous offset").
-            local = [[prev[0] - seg_a, prev[1] - seg_a] if prev is not None
-                     else [-seg_a - 1, -seg_a], [on - seg_a, off - seg_a]]
-            if seg_b < next_on:  # cut short: a stand-in for the rest of the recording
-                local.append([seg_b - seg_a, seg_b - seg_a + 1])
-            elif nxt is not None:
-                local.append([nxt[0] - seg_a, nxt[1] - seg_a])
-            r = recovery_after_bursts(x, fs, np.array(local, dtype=np.int64))[1]
-            return_s = r.return_s
-            if not math.isfinite(return_s) and seg_b < next_on and math.isfinite(r.pre_uv):
-                return_s = self._return_after(c, off, next_on - guard, hold,
-                                              (1.0 + 0.2) * r.pre_uv)
-            recs[c][k] = {"onset_s": on / fs, "return_s": return_s,
-                          "residual_pct": r.residual_pct}
-            self.burst_rms[c][on] = r.burst_uv
-        self.recovery = recs
-
-    def _return_after(self, c, off, end, hold, threshold) -> float:
-        """First time after ``off + hold`` from which the 0.25 s moving RMS stays at or
-        below ``threshold`` for ``hold`` samples (as recovery_after_bursts), scanning on."""
-        from emgfeedback.analysis.tone import first_run, moving_rms
-
-        start = min(off + hold, self.filtered.n_rows)
-        run = 0  # samples at or below the threshold up to the block's start
-        for a in range(start, max(end, start), self.rows):
-            b = min(a + self.rows, end)
-            x = self.filtered.read(a - hold, b)[:, c]
-            env = moving_rms(x, self.fs, hold / self.fs)[hold:] if a >= hold else \
-                moving_rms(self.filtered.read(0, b)[:, c], self.fs, hold / self.fs)[a:]
-            ok = env <= threshold
-            lead = int(np.argmin(ok)) if not ok.all() else ok.size
-            if run + lead >= hold:  # the run carried in completes here
-                return (a - run - start + hold) / self.fs
-            j = first_run(ok, hold)
-            if j >= 0:
-                return (a + j - start + hold) / self.fs
-            run = run + ok.size if lead == ok.size else ok.size - 1 - int(
-                np.flatnonzero(~ok)[-1])
-        return math.nan
 
     # ------------------------------------------------------------------ all
     def run(self, reference: int) -> dict:
@@ -581,6 +581,10 @@ class _Job:
         from emgfeedback.dsp import PipelineConfig
 
         fs, n_ch = self.fs, self.n_ch
+        # SciPy's signal package (the filters' response, for the tone's power ratio, at the
+        # very end; 0.5-1.5 s to import) is imported in a thread of its own meanwhile.
+        threading.Thread(target=_import_scipy_signal, name="analyse-import",
+                         daemon=True).start()
         self.say("reading")
         self.read_pass()
         n = self.raw.n_rows
@@ -609,13 +613,11 @@ class _Job:
         quant = self.quantisation_uv
         if quant is None and self.calibration is None:
             quant = [estimate_quantisation_uv(u) if u is not None else math.nan
-                     for u in self.uniq]
+                     for u in (v.values() for v in self.uniq)]
         floors = channel_floors_uv(fs, band, self.kinds, quantisation_uv=quant,
                                    calibration=self.calibration)
-        self.say("resting tone")
-        self.rest_pass()
-        self.say("detecting onsets (streaming)")
-        self.onset_pass()
+        self.say("resting tone, detecting onsets (streaming)")
+        self.rest_onset_pass()
         self.say("recovery and symmetry")
         self.burst_pass()
         channels = []

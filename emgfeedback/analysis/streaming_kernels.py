@@ -2,10 +2,16 @@
 
 :func:`sosfiltfilt_columns` is ``scipy.signal.sosfiltfilt(sos, x, axis=0)`` (odd padding,
 the default pad length, steady-state initial conditions) for many channels at once: the
-same operations in the same order as SciPy's direct form II transposed loop, so the
-result is bit for bit SciPy's, run with the channels of one sample side by side (the
-compiler packs them into vector registers) instead of one channel after the other.
+same operations on each value as SciPy's direct form II transposed loop, so the result is
+bit for bit SciPy's, run one section at a time over the block with the channels of one
+sample side by side (instead of one channel after the other).
 No state is kept between calls: each call filters one block with its own margins.
+
+The others are the per-sample loops of the blocked analysis: the set of distinct values
+(:class:`ValueSet`), the causal moving RMS of the APDF and of the onset detector
+(:func:`moving_rms_rows`) and the detector envelope's statistics per window
+(:func:`detector_window_stats`); each gives what its NumPy counterpart gives, bit for bit
+or (sums in another order) to rounding, and runs without the GIL.
 """
 
 from __future__ import annotations
@@ -18,23 +24,28 @@ from numba import njit
 def _sosfilt_rows(sos, x, zi, reverse):
     """Filter the columns of ``x`` (``(n, k)``, in place) through the sections ``sos``,
     from the last row to the first when ``reverse``; ``zi`` is ``(n_sections, 2, k)``
-    and ends as the final state."""
+    and ends as the final state.
+
+    One section at a time over the whole block (a section's output at a sample depends only
+    on its input there and its own state, so the order of the loops does not change a
+    bit); the state of the section lives in two small local vectors, which the compiler
+    keeps apart from ``x``: half the time of the sample-by-sample cascade here.
+    """
     n, k = x.shape
-    n_sec = sos.shape[0]
-    cur = np.empty(k)
-    for i in range(n):
-        r = n - 1 - i if reverse else i
-        for c in range(k):
-            cur[c] = x[r, c]
-        for s in range(n_sec):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            for c in range(k):  # channel by channel: independent lanes, packed
-                x_new = b0 * cur[c] + zi[s, 0, c]
-                zi[s, 0, c] = b1 * cur[c] - a1 * x_new + zi[s, 1, c]
-                zi[s, 1, c] = b2 * cur[c] - a2 * x_new
-                cur[c] = x_new
-        for c in range(k):
-            x[r, c] = cur[c]
+    for s in range(sos.shape[0]):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        z0 = zi[s, 0].copy()
+        z1 = zi[s, 1].copy()
+        for i in range(n):
+            row = x[n - 1 - i] if reverse else x[i]
+            for c in range(k):  # channel by channel: independent lanes
+                v = row[c]
+                x_new = b0 * v + z0[c]
+                z0[c] = b1 * v - a1 * x_new + z1[c]
+                z1[c] = b2 * v - a2 * x_new
+                row[c] = x_new
+        zi[s, 0] = z0
+        zi[s, 1] = z1
 
 
 def sosfiltfilt_columns(sos, x) -> np.ndarray:
@@ -51,27 +62,17 @@ def sosfiltfilt_columns(sos, x) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``scipy.signal.sosfiltfilt(sos, x, axis=0)``, bit for bit.
-    """
-    from scipy import signal
+        ``scipy.signal.sosfiltfilt(sos, x, axis=0)``, bit for bit, without SciPy
+        (:func:`~emgfeedback.analysis.zero_phase.sosfiltfilt`, on :func:`_sosfilt_rows`).
 
-    sos = np.ascontiguousarray(sos, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    n_sec = sos.shape[0]
-    ntaps = 2 * n_sec + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
-    edge = 3 * ntaps
-    if x.shape[0] <= edge:  # SciPy's own error for a block shorter than its padding
-        return signal.sosfiltfilt(sos, x, axis=0)
-    # scipy.signal._arraytools.odd_ext, along axis 0.
-    ext = np.concatenate((2 * x[:1] - x[edge:0:-1], x,
-                          2 * x[-1:] - x[-2:-(edge + 2):-1]))
-    zi = signal.sosfilt_zi(sos)[:, :, None]  # (n_sections, 2, 1): steady state per unit
-    y = np.ascontiguousarray(ext)
-    state = np.ascontiguousarray(zi * y[0][None, None, :])
-    _sosfilt_rows(sos, y, state, False)
-    state = np.ascontiguousarray(zi * y[-1][None, None, :])
-    _sosfilt_rows(sos, y, state, True)
-    return y[edge:-edge]
+    Raises
+    ------
+    ValueError
+        When ``x`` is not longer than the padding (SciPy's condition and message).
+    """
+    from emgfeedback.analysis.zero_phase import sosfiltfilt
+
+    return sosfiltfilt(sos, np.asarray(x, dtype=np.float64).reshape(np.shape(x)[0], -1))
 
 
 @njit(cache=True, nogil=True)
@@ -111,3 +112,345 @@ def centred_mean_of_squares(y, k: int, at) -> np.ndarray:
     """
     return _centred_mean_of_squares(np.ascontiguousarray(y, dtype=np.float64), int(k),
                                     np.asarray(at, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _add_unseen(table, x, bits, col):
+    """Insert the finite values of ``x[:, col]`` into the open-addressing set ``table``
+    (NaN marks a free slot; at most half full on entry plus ``len(x)``); ``bits`` is ``x``
+    viewed as int64 (the hash's input). Returns how many values were new."""
+    mask = table.size - 1
+    added = 0
+    for i in range(x.shape[0]):
+        v = x[i, col]
+        if v != v:  # a missing sample
+            continue
+        h = bits[i, col]  # mixed so that nearby values spread over the table
+        h = (h ^ (h >> 31)) * np.int64(-4658895280553007687)
+        j = (h ^ (h >> 29)) & mask
+        while True:
+            t = table[j]
+            if t == v:  # seen (the usual case)
+                break
+            if t != t:  # a free slot: a value not seen yet
+                table[j] = v
+                added += 1
+                break
+            j = (j + 1) & mask
+    return added
+
+
+class ValueSet:
+    """The distinct values of one column, rounded to 9 decimals, given up (:attr:`dropped`)
+    when there are more than ``limit`` of them; what :func:`~.summary.analyse` collects
+    with ``np.union1d(u, np.round(x, 9))`` to estimate the quantisation step.
+
+    The raw values go into a hash set (a compiled loop, about 5 ns a value, against
+    rounding every sample and a sorted search); they are rounded once at the end. The set
+    of rounded values is the same either way (rounding is a function of the value); only
+    if there were very many raw values that round to few (values closer than 1e-9) does it
+    switch to rounding each value first, to bound its memory.
+    """
+
+    #: Raw values kept before switching to rounding each value first.
+    RAW_MAX = 1 << 20
+
+    def __init__(self, limit: int = 50_000):
+        self.limit = int(limit)
+        self.table = np.full(1 << 12, np.nan)
+        self.count = 0
+        self.rounded = False
+        self.dropped = False
+
+    def add(self, x: np.ndarray, col: int) -> None:
+        """Add the finite values of column ``col`` of the 2-D ``x``."""
+        if self.dropped:
+            return
+        if 2 * (self.count + x.shape[0]) > self.table.size:
+            self._rehash(2 * (self.count + x.shape[0]))
+        if self.rounded:
+            x, col = np.round(x[:, col], 9).reshape(-1, 1), 0
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        self.count += _add_unseen(self.table, x, x.view(np.int64), int(col))
+        if self.count > self.limit:
+            self._check()
+
+    def values(self) -> np.ndarray | None:
+        """The distinct rounded values, sorted (None when given up)."""
+        if self.dropped:
+            return None
+        v = self.table[~np.isnan(self.table)]
+        return np.unique(v if self.rounded else np.round(v, 9))
+
+    def _check(self) -> None:
+        u = self.values()
+        if u.size > self.limit:  # as the rounded union would be: given up for good
+            self.dropped, self.table = True, np.empty(0)
+        elif self.count > self.RAW_MAX:  # many raw values, few rounded: round first
+            self.rounded, self.count = True, u.size
+            self._rehash(2 * u.size, u)
+
+    def _rehash(self, need: int, values=None) -> None:
+        v = self.table[~np.isnan(self.table)] if values is None else values
+        size = 1 << max(int(need - 1).bit_length(), 12)
+        self.table = np.full(size, np.nan)
+        v = np.ascontiguousarray(v, dtype=np.float64).reshape(-1, 1)
+        self.count = _add_unseen(self.table, v, v.view(np.int64), 0)
+
+
+@njit(cache=True, nogil=True)
+def _moving_rms_rows(both, w, skip, head):
+    """The causal moving RMS over ``w`` rows of each column of ``both``, rows ``skip`` on,
+    by the same cumulative sum (row after row, as ``np.cumsum``), differences and square
+    root as the NumPy versions: ``head`` divides the first rows by the rows so far
+    (``tone.moving_rms``, whose ``nan_to_num`` it copies), else by ``w`` with zeros before
+    the start (``onset.detection_envelope``: non-finite samples count as zero)."""
+    m, k = both.shape
+    big = np.finfo(np.float64).max
+    out = np.empty((m - skip, k))
+    csum = np.zeros((m + 1, k))
+    for i in range(m):
+        for c in range(k):
+            v = both[i, c]
+            if not np.isfinite(v):
+                v = 0.0 if (np.isnan(v) or not head) else (big if v > 0 else -big)
+            csum[i + 1, c] = csum[i, c] + v * v
+    for i in range(skip, m):
+        for c in range(k):
+            if i + 1 >= w:
+                p = (csum[i + 1, c] - csum[i + 1 - w, c]) / w
+            elif head:
+                p = csum[i + 1, c] / (i + 1)
+            else:
+                p = (csum[i + 1, c] - 0.0) / w
+            out[i - skip, c] = np.sqrt(0.0 if p < 0.0 else p)  # np.maximum keeps NaN
+    return out
+
+
+def moving_rms_rows(both, w: int, skip: int = 0, head: bool = True) -> np.ndarray:
+    """``tone.moving_rms(both, fs, w / fs)[skip:]`` (``head``) or
+    ``onset.detection_envelope(both)[skip:]`` (rms conditioning, not ``head``), bit for bit,
+    in one compiled pass.
+
+    Parameters
+    ----------
+    both : numpy.ndarray
+        ``(n, n_channels)`` signal (history rows first).
+    w : int
+        Window, rows.
+    skip : int
+        Leading rows not returned (the history).
+    head : bool
+        How the first ``w - 1`` rows are averaged (see above).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n - skip, n_channels)`` float64, µV when ``both`` is.
+    """
+    both = np.ascontiguousarray(both, dtype=np.float64)
+    return _moving_rms_rows(both, int(w), min(int(skip), both.shape[0]), bool(head))
+
+
+@njit(cache=True, nogil=True)
+def _first_quiet_run(x, hold, threshold):
+    """See :func:`first_quiet_run` (the envelope as :func:`_moving_rms_rows` with ``head``,
+    one column, stopping at the first run found)."""
+    big = np.finfo(np.float64).max
+    csum = np.zeros(x.shape[0] + 1)
+    run = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not np.isfinite(v):
+            v = 0.0 if np.isnan(v) else (big if v > 0 else -big)
+        csum[i + 1] = csum[i] + v * v
+        if i + 1 < hold:
+            continue
+        # Row hold - 1 is the head's last row: csum[hold] / hold, the same value.
+        p = (csum[i + 1] - csum[i + 1 - hold]) / hold
+        e = np.sqrt(0.0 if p < 0.0 else p)
+        if e <= threshold:
+            run += 1
+            if run >= hold:
+                return i - 2 * hold + 2
+        else:
+            run = 0
+    return -1
+
+
+def first_quiet_run(x, hold: int, threshold: float) -> int:
+    """``tone.first_run(tone.moving_rms(x, fs, hold / fs)[hold - 1:] <= threshold, hold)``
+    in one compiled pass that stops at the run (a return to rest is mostly soon after a
+    burst, the stretch searched up to 30 s): the first index of the envelope over full
+    windows from which it stays at or below ``threshold`` for ``hold`` samples, -1 if none.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        1-D signal, µV.
+    hold : int
+        The moving RMS's window and the run's length, samples.
+    threshold : float
+        µV.
+
+    Returns
+    -------
+    int
+    """
+    return int(_first_quiet_run(np.ascontiguousarray(x, dtype=np.float64), max(int(hold), 1),
+                                float(threshold)))
+
+
+@njit(cache=True, nogil=True)
+def _usable(x, flat_n, settle):
+    # Row by row, every column's state side by side (the rows are contiguous).
+    n, k = x.shape
+    ok = np.empty((n, k), dtype=np.bool_)
+    starts = np.empty((k, n // 2 + 1), dtype=np.int64)  # long runs: at most one per 2 rows
+    stops = np.empty((k, n // 2 + 1), dtype=np.int64)
+    n_long = np.zeros(k, dtype=np.int64)
+    total = np.zeros(k, dtype=np.int64)
+    run = np.full(k, -1, dtype=np.int64)  # first row of the current run of x[i] == x[i - 1]
+    for i in range(n):
+        for c in range(k):
+            v = x[i, c]
+            ok[i, c] = np.isfinite(v)
+            if i and v == x[i - 1, c]:
+                if run[c] < 0:
+                    run[c] = i
+            elif run[c] >= 0:
+                _close_run(run, c, i, flat_n, starts, stops, n_long, total)
+    for c in range(k):
+        if run[c] >= 0:
+            _close_run(run, c, n, flat_n, starts, stops, n_long, total)
+        if not total[c] > 0.5 * n:  # flat most of the time: the signal, not padding
+            for r in range(n_long[c]):
+                for i in range(max(starts[c, r] - 1, 0), stops[c, r]):
+                    ok[i, c] = False
+    if settle:
+        # A resume (good after bad, or the first row; from the flags before settling)
+        # makes it and the settle - 1 rows after it unusable.
+        prev = np.zeros(k, dtype=np.bool_)
+        left = np.zeros(k, dtype=np.int64)
+        for i in range(n):
+            for c in range(k):
+                cur = ok[i, c]
+                if cur and not prev[c]:
+                    left[c] = settle
+                prev[c] = cur
+                if left[c] > 0:
+                    ok[i, c] = False
+                    left[c] -= 1
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _close_run(run, c, end, flat_n, starts, stops, n_long, total):
+    # Rows run[c] .. end - 1 equal their predecessors: end - run[c] + 1 equal values
+    # (quantities._runs' length plus one).
+    length = end - run[c] + 1
+    if length >= flat_n:
+        starts[c, n_long[c]], stops[c, n_long[c]] = run[c], end
+        n_long[c] += 1
+        total[c] += length
+    run[c] = -1
+
+
+def usable_rows(x, fs_hz: float, settle_s: float, flat_s: float = 0.25) -> np.ndarray:
+    """``quantities.usable_samples(x, fs_hz, settle_s, flat_s)`` (the same flags) in one
+    compiled pass per column.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, n_channels)`` unfiltered signal, µV.
+    fs_hz, settle_s, flat_s : float
+        As :func:`~emgfeedback.analysis.quantities.usable_samples`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(n, n_channels)``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    flat_n = max(int(round(flat_s * fs_hz)), 2)
+    return _usable(x, flat_n, int(round(settle_s * fs_hz)))
+
+
+@njit(cache=True, nogil=True)
+def _window_stats(env, use, start, w):
+    """Per ``w``-row window and column of ``env``: the count, mean and sum of squared
+    deviations of the rows from ``start`` on where ``use``; and the same over all rows from
+    ``start`` on (one row of three). Two passes per window (mean, then deviations)."""
+    n, k = env.shape
+    n_win = n // w
+    cnt = np.zeros((n_win, k))
+    mean = np.full((n_win, k), np.nan)
+    m2 = np.zeros((n_win, k))
+    for i in range(n_win):
+        for c in range(k):
+            s, nn = 0.0, 0
+            for r in range(max(i * w, start), (i + 1) * w):
+                if use[r, c]:
+                    s += env[r, c]
+                    nn += 1
+            if nn:
+                mu = s / nn
+                d2 = 0.0
+                for r in range(max(i * w, start), (i + 1) * w):
+                    if use[r, c]:
+                        d = env[r, c] - mu
+                        d2 += d * d
+                cnt[i, c], mean[i, c], m2[i, c] = nn, mu, d2
+    total = np.zeros((3, k))
+    nn = n - min(start, n)
+    if nn > 0:
+        for c in range(k):
+            s = 0.0
+            for r in range(start, n):
+                s += env[r, c]
+            mu = s / nn
+            d2 = 0.0
+            for r in range(start, n):
+                d = env[r, c] - mu
+                d2 += d * d
+            total[0, c], total[1, c], total[2, c] = nn, mu, d2
+    return cnt, mean, m2, total
+
+
+def detector_window_stats(both, skip: int, w_env: int, use, start: int, w: int,
+                          envelope=None):
+    """The onset detector's envelope statistics of one block, per window and in all.
+
+    Parameters
+    ----------
+    both : numpy.ndarray
+        ``(skip + n, n_channels)`` filtered signal: ``skip`` rows of history, then the block.
+    skip : int
+        Rows of history (the envelope is returned for the block only).
+    w_env : int
+        The detector's window, samples (``rms`` conditioning: its moving RMS).
+    use : numpy.ndarray of bool
+        ``(n, n_channels)`` usable samples of the block.
+    start : int
+        First row of the block counted (the envelope is full from there).
+    w : int
+        Window length of the per-window statistics, samples.
+    envelope : numpy.ndarray, optional
+        The block's envelope when already computed (other conditionings).
+
+    Returns
+    -------
+    tuple
+        ``(count, mean, m2)`` each ``(n // w, n_channels)`` over the usable rows of each
+        whole window (mean NaN without one), and ``(3, n_channels)`` count, mean and sum of
+        squared deviations over every row from ``start``.
+    """
+    if envelope is None:
+        envelope = moving_rms_rows(both, w_env, skip, head=False)
+    cnt, mean, m2, total = _window_stats(np.ascontiguousarray(envelope),
+                                         np.ascontiguousarray(use, dtype=np.bool_),
+                                         int(start), int(w))
+    return (cnt, mean, m2), total

@@ -233,7 +233,7 @@ def _default_pipeline(fs_hz, band_hz, notch_hz, notch_q):
 def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float = 2.0,
                           residual_delay_s: float = 1.0, residual_window_s: float = 2.0,
                           tolerance: float = 0.2, envelope_window_s: float = 0.25,
-                          guard_s: float = 0.2) -> list[Recovery]:
+                          guard_s: float = 0.2, only: int | None = None) -> list[Recovery]:
     """Return-to-baseline time and residual tension after each burst of one channel.
 
     Parameters
@@ -256,19 +256,25 @@ def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float
         Moving-RMS window for the return time, seconds (default 0.25).
     guard_s : float
         Margin kept away from onsets and offsets, seconds (default 0.2).
+    only : int, optional
+        Measure burst ``only`` alone (its neighbours still bound its windows); the
+        blocked analysis measures one burst per call.
 
     Returns
     -------
     list of Recovery
+        One per burst (one, ``only``'s, with ``only``).
     """
+    from emgfeedback.analysis.streaming_kernels import first_quiet_run  # Numba: when used
+
     x = np.asarray(filtered_uv, dtype=np.float64).ravel()
     b = np.asarray(bursts, dtype=np.int64).reshape(-1, 2)
-    env = moving_rms(x, fs_hz, envelope_window_s)
     guard = int(round(guard_s * fs_hz))
     pre_n = int(round(pre_window_s * fs_hz))
     hold = max(int(round(envelope_window_s * fs_hz)), 1)
     out = []
-    for k, (on, off) in enumerate(b):
+    for k in range(len(b)) if only is None else (int(only),):
+        on, off = b[k]
         prev_off = b[k - 1, 1] if k else 0
         next_on = b[k + 1, 0] if k + 1 < len(b) else x.size
         pre = x[max(on - guard - pre_n, prev_off + guard, 0): max(on - guard, 0)]
@@ -282,11 +288,14 @@ def recovery_after_bursts(filtered_uv, fs_hz: float, bursts, pre_window_s: float
         return_s = math.nan
         if math.isfinite(pre_uv):
             # The moving RMS lags by its window, so look from offset + window on.
-            seg = env[min(off + hold, x.size): max(next_on - guard, 0)]
-            ok = seg <= (1.0 + tolerance) * pre_uv
-            # First sample from which the envelope stays within tolerance for one window
-            # (windowed counts from a cumulative sum: exact, O(n) whatever ``hold``).
-            first = first_run(ok, hold)
+            # Only this stretch's envelope (full windows ending in it): a recording's bursts
+            # cover most of it, and an envelope of the whole channel per burst cost O(n·k).
+            s0, s1 = min(off + hold, x.size), max(next_on - guard, 0)
+            # First sample from which the envelope stays within tolerance for one window:
+            # first_run(moving_rms(stretch)[hold - 1:] <= limit, hold), compiled, stopping
+            # there (the return is mostly soon after the offset, the stretch up to 30 s).
+            first = (first_quiet_run(x[s0 - hold + 1:s1], hold, (1.0 + tolerance) * pre_uv)
+                     if s1 > s0 else -1)
             if first >= 0:
                 return_s = (first + hold) / fs_hz
         out.append(Recovery(int(on), int(off), pre_uv, burst_uv, post_uv, return_s, residual))

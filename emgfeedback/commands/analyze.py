@@ -7,6 +7,7 @@ import sys
 
 from emgfeedback import bounds
 from emgfeedback.errors import ConfigError
+from emgfeedback.host import keep_freed_memory
 
 #: Inputs larger than this (bytes on disk) get progress lines on stderr.
 LONG_FILE_BYTES = 20_000_000
@@ -63,6 +64,7 @@ def run(args) -> int:
         if is_batch(args.file):
             return run_batch(args)
         args.file = args.file[0]
+    keep_freed_memory()  # blocks of a few MiB, allocated again and again
     from emgfeedback.analysis.offline import DETECTORS
     from emgfeedback.analysis.summary import analyse_recording, json_ready
     from emgfeedback.analysis.units import emg_channels

@@ -24,7 +24,9 @@ ADC, :data:`emgfeedback.acquisition.boards.OUTPUT_KINDS`), see :func:`chain_for`
 :class:`Pipeline` keeps the filter state between chunks; feeding a stream in any block sizes
 gives bit-identical output to one call. Python work per chunk is constant: one call into a
 fused Numba kernel (:mod:`emgfeedback.dsp.kernels_fast` for 1, 2, 4, 6, 8 or 16 channels,
-:mod:`emgfeedback.dsp.kernels` otherwise and for chunks that contain NaN/inf).
+:mod:`emgfeedback.dsp.kernels` otherwise and for chunks that contain NaN/inf). Outputs are new
+arrays per call, or the caller's (``out=``, :meth:`Pipeline.buffers`,
+:meth:`Pipeline.iter_chunks`; docs/dsp.md "Output memory").
 
 The default chain notches the mains frequency and its harmonics up to the band-pass upper
 corner (50-450 Hz: 9 notches at 50 Hz, 7 at 60 Hz); ``notch_max_hz`` changes that limit.
@@ -211,13 +213,76 @@ def design(cfg: PipelineConfig, chain: str = "raw") -> Design:
 
 _FLOAT64 = np.dtype(np.float64)
 _empty = np.empty
+#: Values (samples x channels) per chunk in :func:`process_offline` and
+#: :meth:`Pipeline.iter_chunks`: input, filtered and envelope chunks (128 KiB each) stay in
+#: the L2 cache, and the Python cost per chunk (~2 µs) is ~1-3 % of the kernel's.
+CHUNK_VALUES = 16384
+# Stands for "no buffers yet" in Pipeline._hot; never equal to an ``out`` a caller passes.
+_NO_BUFFERS = object()
+
+
+def chunk_rows(n_channels: int) -> int:
+    """Rows per chunk of :data:`CHUNK_VALUES` values for ``n_channels`` (at least 256).
+
+    Parameters
+    ----------
+    n_channels : int
+
+    Returns
+    -------
+    int
+    """
+    return max(256, CHUNK_VALUES // max(1, int(n_channels)))
+
+
+def check_out(out, shape: tuple[int, ...], x: np.ndarray | None = None):
+    """Validate a caller's ``out=(filtered, envelope)`` pair for input of ``shape``.
+
+    Parameters
+    ----------
+    out : pair of numpy.ndarray
+        Writeable, C-contiguous float64 arrays of exactly ``shape``, not overlapping each
+        other nor ``x`` (``numpy.memmap`` is fine).
+    shape : tuple of int
+        ``(n_samples, n_channels)`` of the input.
+    x : numpy.ndarray, optional
+        The input, checked for overlap.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(filtered, envelope)``.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong.
+    """
+    try:
+        y, e = out
+    except (TypeError, ValueError):
+        raise ValueError("out must be a pair (filtered, envelope) of arrays") from None
+    for name, a in (("filtered", y), ("envelope", e)):
+        if not (isinstance(a, np.ndarray) and a.dtype == _FLOAT64 and a.shape == shape
+                and a.flags.c_contiguous and a.flags.writeable):
+            got = (f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray)
+                   else type(a).__name__)
+            raise ValueError(f"out {name}: expected a writeable C-contiguous float64 array "
+                             f"of shape {shape}, got {got}")
+    # For C-contiguous arrays overlapping bounds means shared elements, so the cheap test
+    # is exact here.
+    if np.may_share_memory(y, e) or (x is not None and (
+            np.may_share_memory(x, y) or np.may_share_memory(x, e))):
+        raise ValueError("out arrays must not overlap each other or the input")
+    return y, e
 
 
 def _entry_point(dispatcher):
     """The compiled function behind a dispatcher with one explicit signature.
 
     Calling it skips Numba's per-call type dispatch (a few tenths of a microsecond), which
-    matters for 16-sample blocks.
+    matters for 16-sample blocks. It also skips Numba's type checks, so every array given
+    to it has been checked here (dtype, C order, shape).
     """
     try:
         return dispatcher.overloads[dispatcher.signatures[0]].entry_point
@@ -242,6 +307,12 @@ class Pipeline:
     -----
     The first Pipeline for 1, 2, 4, 6, 8 or 16 channels compiles (or loads from Numba's cache)
     the kernel specialised for that count; a cold compile takes several seconds.
+
+    Outputs: :meth:`process` returns new arrays on every call unless given ``out``, so
+    callers may keep them (the engine hands them to the GUI and the recorder). A caller that
+    copies or reduces what it keeps can pass :meth:`buffers` (or its own arrays) as ``out``
+    and save the allocations (about a quarter of a 16-sample block's cost) and, on long
+    inputs, the page faults of fresh memory.
     """
 
     def __init__(self, cfg: PipelineConfig, n_channels: int, chain: str = "raw"):
@@ -258,6 +329,9 @@ class Pipeline:
         self._rms = cfg.envelope == "rms"
         fast = kernels_fast.get_kernel(self.n_channels)
         self._fast = None if fast is None else _entry_point(fast)
+        # buffers(): n_samples -> (views given out, private arrays the kernel writes).
+        self._buffers: dict[int, tuple[tuple, tuple]] = {}
+        self._own = (_NO_BUFFERS, None, None)
         self.reset()
 
     @property
@@ -273,41 +347,142 @@ class Pipeline:
     def reset(self) -> None:
         """Clear all filter state (as if no sample had been processed)."""
         self._state = kernels.pack_state(self._sos, self._env_sos, self._window, self.n_channels)
+        self._set_hot()
+
+    def _set_hot(self) -> None:
         # Everything process() needs, fetched with one attribute lookup.
         c_strides = (8 * self.n_channels, 8)
-        self._hot = (self._fast, self._state, self._rms, c_strides, self.n_channels)
+        self._hot = (self._fast, self._state, self._rms, c_strides, self.n_channels,
+                     *self._own)
 
-    def process(self, x_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def buffers(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Output arrays for chunks of ``n_samples`` that this pipeline reuses.
+
+        Pass the returned pair as ``out`` to :meth:`process`: the chunk is written into it
+        with no allocation and no check beyond the input's. Every call with it overwrites
+        the previous results, so copy what you keep. The same pair is returned for the
+        same ``n_samples``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Rows per chunk (the input must have exactly this many).
+
+        Returns
+        -------
+        filtered_uv, envelope_uv : numpy.ndarray
+            Float64 ``(n_samples, n_channels)`` (contents undefined until filled).
+        """
+        n = int(n_samples)
+        if n < 0:
+            raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+        entry = self._buffers.get(n)
+        if entry is None:
+            private = (_empty((n, self.n_channels)), _empty((n, self.n_channels)))
+            # The caller gets views: reshaping them in place cannot change what the
+            # kernel (which skips Numba's checks) writes into.
+            entry = ((private[0][:], private[1][:]), private)
+            self._buffers[n] = entry
+        self._own = (entry[0], (n, self.n_channels), entry[1])
+        self._set_hot()
+        return entry[0]
+
+    def process(self, x_uv: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Filter the next chunk of the stream.
 
         Parameters
         ----------
         x_uv : array_like, shape (n_samples, n_channels)
             Raw signal in µV (1-D is accepted for a single channel).
+        out : pair of numpy.ndarray, optional
+            ``(filtered, envelope)`` to write into: :meth:`buffers` (fastest), or writeable
+            C-contiguous float64 arrays of the input's 2-D shape, not overlapping each other
+            or the input (checked; ValueError otherwise). Default: new arrays.
 
         Returns
         -------
         filtered_uv, envelope_uv : numpy.ndarray
-            Float64 arrays of shape (n_samples, n_channels).
+            Float64 arrays of shape (n_samples, n_channels): ``out`` when given.
         """
-        # Fast path for what streaming sends (a 16-sample block costs ~1.5 µs in all, so each
-        # attribute lookup counts): a C-ordered float64 (n, C) array goes straight to the
-        # kernel. Strides (8 C, 8) with C columns mean C-contiguous 2-D.
-        fast, state, rms, c_strides, n_channels = self._hot
+        # A 16-sample block costs ~1 µs in all, so each attribute lookup counts (~20-40 ns).
+        # Fast paths: a C-ordered float64 (n, C) array (strides (8 C, 8) with C columns mean
+        # C-contiguous 2-D) goes straight to the kernel, into new arrays or into this
+        # pipeline's buffers (whose shape check covers the columns).
+        fast, state, rms, c_strides, n_channels, own, own_shape, own_arrays = self._hot
         x = x_uv
-        try:
-            shape = x.shape
-            ok = x.dtype is _FLOAT64 and x.strides == c_strides and shape[1] == n_channels
-        except (AttributeError, IndexError, TypeError):
-            ok = False
-        if not ok:
-            x = self._as_samples(x_uv)
-            shape = x.shape
-        y = _empty(shape)
-        e = _empty(shape)
+        if out is None:
+            try:
+                shape = x.shape
+                ok = x.dtype is _FLOAT64 and x.strides == c_strides and shape[1] == n_channels
+            except (AttributeError, IndexError, TypeError):
+                ok = False
+            if not ok:
+                x = self._as_samples(x_uv)
+                shape = x.shape
+            y = _empty(shape)
+            e = _empty(shape)
+            if fast is None or not fast(state, x, y, e, rms):
+                kernels.process_generic(state, x, y, e, rms)
+            return y, e
+        if out is own:
+            try:
+                ok = x.dtype is _FLOAT64 and x.strides == c_strides and x.shape == own_shape
+            except AttributeError:
+                ok = False
+            if ok:
+                y, e = own_arrays
+                if fast is None or not fast(state, x, y, e, rms):
+                    kernels.process_generic(state, x, y, e, rms)
+                return out
+        x = self._as_samples(x_uv)
+        y, e, out = self._out_arrays(out, x.shape, x)
         if fast is None or not fast(state, x, y, e, rms):
             kernels.process_generic(state, x, y, e, rms)
-        return y, e
+        return out
+
+    def _out_arrays(self, out, shape, x):
+        """``(filtered, envelope, returned pair)`` for an ``out`` that is not the current
+        :meth:`buffers` pair: another size's buffers, or the caller's arrays (checked)."""
+        for views, private in self._buffers.values():
+            if out is views:
+                if private[0].shape != shape:
+                    raise ValueError(f"out: buffers({private[0].shape[0]}) given for "
+                                     f"{shape[0]} samples")
+                return (*private, views)
+        y, e = check_out(out, shape, x)
+        return y, e, (y, e)
+
+    def _run(self, x: np.ndarray, y: np.ndarray, e: np.ndarray) -> None:
+        """Kernel call on checked arrays (C-contiguous float64 (n, C), y and e writeable)."""
+        fast = self._fast
+        if fast is None or not fast(self._state, x, y, e, self._rms):
+            kernels.process_generic(self._state, x, y, e, self._rms)
+
+    def iter_chunks(self, x_uv: np.ndarray, chunk_samples: int | None = None):
+        """Filter a long input chunk by chunk through reused buffers.
+
+        For consumers that reduce or copy each chunk (statistics, a file, a plot): memory
+        stays a few hundred KiB whatever the input's length, and nothing is allocated or
+        page-faulted per chunk. The results are those of :meth:`process` on the whole
+        input (the state carries over, as for any partition).
+
+        Parameters
+        ----------
+        x_uv : array_like, shape (n_samples, n_channels)
+            Signal in µV (converted once to C-contiguous float64 if needed).
+        chunk_samples : int, optional
+            Rows per chunk; default :func:`chunk_rows` (about 128 KiB per array).
+
+        Yields
+        ------
+        first_row : int
+            Index of the chunk's first row in ``x_uv``.
+        filtered_uv, envelope_uv : numpy.ndarray
+            The chunk's outputs, overwritten by the next chunk (the last chunk's may be a
+            separate, shorter pair).
+        """
+        return _iter_chunks(self, x_uv, chunk_samples)
 
     def _as_samples(self, x_uv) -> np.ndarray:
         """Convert and check any other input (copies when needed)."""
@@ -319,6 +494,25 @@ class Pipeline:
                 f"expected samples of shape (n_samples, {self.n_channels}), got {x.shape}"
             )
         return x
+
+
+def _iter_chunks(pipe, x_uv, chunk_samples):
+    """:meth:`Pipeline.iter_chunks` for a :class:`Pipeline` or :class:`KindPipeline`; bad
+    input raises here, not at the first iteration."""
+    x = pipe._as_samples(x_uv)
+    rows = chunk_rows(pipe.n_channels) if chunk_samples is None else int(chunk_samples)
+    if rows < 1:
+        raise ValueError(f"chunk_samples must be >= 1, got {chunk_samples}")
+
+    def chunks():
+        n = x.shape[0]
+        full = pipe.buffers(min(rows, n))
+        for a in range(0, n, rows):
+            b = min(a + rows, n)
+            out = full if b - a == full[0].shape[0] else pipe.buffers(b - a)
+            yield (a, *pipe.process(x[a:b], out=out))
+
+    return chunks()
 
 
 class KindPipeline:
@@ -352,6 +546,7 @@ class KindPipeline:
         self._groups = [(np.asarray(cols, dtype=np.intp), Pipeline(cfg, len(cols), chain))
                         for chain, cols in groups.items()]
         self._single = self._groups[0][1] if len(self._groups) == 1 else None
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def envelope_delay_ms(self) -> float:
@@ -363,13 +558,33 @@ class KindPipeline:
         for _, pipe in self._groups:
             pipe.reset()
 
-    def process(self, x_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def buffers(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Reused output arrays for chunks of ``n_samples``; see :meth:`Pipeline.buffers`."""
+        if self._single is not None:
+            return self._single.buffers(n_samples)
+        n = int(n_samples)
+        if n < 0:
+            raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+        pair = self._buffers.get(n)
+        if pair is None:
+            pair = self._buffers[n] = (np.empty((n, self.n_channels)),
+                                       np.empty((n, self.n_channels)))
+        return pair
+
+    def iter_chunks(self, x_uv: np.ndarray, chunk_samples: int | None = None):
+        """Filter a long input chunk by chunk; see :meth:`Pipeline.iter_chunks`."""
+        return _iter_chunks(self, x_uv, chunk_samples)
+
+    def process(self, x_uv: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Filter the next chunk.
 
         Parameters
         ----------
         x_uv : array_like, shape (n_samples, n_channels)
             Calibrated signal in µV at the electrode (ARV µV for ``env`` channels).
+        out : pair of numpy.ndarray, optional
+            Where to write ``(filtered, envelope)``; see :meth:`Pipeline.process`.
 
         Returns
         -------
@@ -378,46 +593,87 @@ class KindPipeline:
             "filtered" is per kind.
         """
         if self._single is not None:
-            return self._single.process(x_uv)
-        x = np.asarray(x_uv, dtype=np.float64)
+            return self._single.process(x_uv, out)
+        x = self._as_samples(x_uv)
+        if out is None:
+            y, e = np.empty(x.shape), np.empty(x.shape)
+        else:
+            y, e = check_out(out, x.shape, x)
+        self._run(x, y, e)
+        return y, e
+
+    def _run(self, x: np.ndarray, y: np.ndarray, e: np.ndarray) -> None:
+        """Filter checked arrays (see :meth:`Pipeline._run`), group by group."""
+        if self._single is not None:
+            self._single._run(x, y, e)
+            return
+        for cols, pipe in self._groups:
+            yg, eg = pipe.process(np.ascontiguousarray(x[:, cols]))
+            y[:, cols] = yg
+            e[:, cols] = eg
+
+    def _as_samples(self, x_uv) -> np.ndarray:
+        """C-contiguous float64 ``(n_samples, n_channels)`` (ValueError otherwise)."""
+        x = np.ascontiguousarray(x_uv, dtype=np.float64)
         if x.ndim == 1 and self.n_channels == 1:
             x = x.reshape(-1, 1)
         if x.ndim != 2 or x.shape[1] != self.n_channels:
             raise ValueError(
                 f"expected samples of shape (n_samples, {self.n_channels}), got {x.shape}")
-        y = np.empty(x.shape)
-        e = np.empty(x.shape)
-        for cols, pipe in self._groups:
-            yg, eg = pipe.process(np.ascontiguousarray(x[:, cols]))
-            y[:, cols] = yg
-            e[:, cols] = eg
-        return y, e
+        return x
 
 
 def process_offline(x_uv: np.ndarray, cfg: PipelineConfig,
-                    kinds: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    kinds: Sequence[str] | None = None,
+                    out: tuple[np.ndarray, np.ndarray] | None = None,
+                    chunk_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Filter a whole recording; same result as streaming it through a fresh pipeline.
+
+    The recording goes through the kernel in chunks of ``chunk_samples`` rows, written
+    straight into the full-length outputs: a chunk with NaN/inf only sends that chunk to the
+    generic kernel. Passing ``out`` (e.g. the same arrays for every file of a batch, or a
+    ``numpy.memmap``) saves allocating, and page-faulting, fresh full-length memory, which
+    on this project's test machine costs more than the filtering itself (docs/dsp.md).
 
     Parameters
     ----------
     x_uv : array_like, shape (n_samples, n_channels)
-        Calibrated signal in µV.
+        Calibrated signal in µV (1-D for one channel).
     cfg : PipelineConfig
     kinds : sequence of str, optional
         Output kind per channel (:func:`chain_for`); all ``raw`` when not given.
+    out : pair of numpy.ndarray, optional
+        ``(filtered, envelope)``: writeable C-contiguous float64 arrays of shape
+        ``(n_samples, n_channels)``, not overlapping each other or the input.
+    chunk_samples : int, optional
+        Rows per kernel call; default :func:`chunk_rows`.
 
     Returns
     -------
     filtered_uv, envelope_uv : numpy.ndarray
+        ``(n_samples, n_channels)``; ``out`` when given.
     """
     x = np.asarray(x_uv)
     n_channels = 1 if x.ndim == 1 else x.shape[1]
     if kinds is None:
-        return Pipeline(cfg, n_channels).process(x)
-    if len(kinds) != n_channels:
-        raise ConfigError(f"{len(kinds)} output kinds for {n_channels} channels")
-    return KindPipeline(cfg, kinds).process(x)
+        pipe = Pipeline(cfg, n_channels)
+    else:
+        if len(kinds) != n_channels:
+            raise ConfigError(f"{len(kinds)} output kinds for {n_channels} channels")
+        pipe = KindPipeline(cfg, kinds)
+    x = pipe._as_samples(x)
+    rows = chunk_rows(n_channels) if chunk_samples is None else int(chunk_samples)
+    if rows < 1:
+        raise ValueError(f"chunk_samples must be >= 1, got {chunk_samples}")
+    if out is None:
+        y, e = np.empty(x.shape), np.empty(x.shape)
+    else:
+        y, e = check_out(out, x.shape, x)
+    for a in range(0, x.shape[0], rows):
+        pipe._run(x[a:a + rows], y[a:a + rows], e[a:a + rows])
+    return y, e
 
 
-__all__ = ["ARV_PER_RMS", "CHAINS", "Design", "KindPipeline", "Pipeline", "PipelineConfig",
-           "RMS_PER_ARV", "chain_for", "design", "design_stages", "process_offline"]
+__all__ = ["ARV_PER_RMS", "CHAINS", "CHUNK_VALUES", "Design", "KindPipeline", "Pipeline",
+           "PipelineConfig", "RMS_PER_ARV", "chain_for", "check_out", "chunk_rows", "design",
+           "design_stages", "process_offline"]

@@ -27,8 +27,8 @@ from emgfeedback.gui.feedback import MODE_LABELS, Bar, FeedbackModel, scale_capt
 from emgfeedback.gui.order_timeline import OrderTimeline
 
 #: Qt's raster engine draws glyphs larger than this (pixels) as paths, about 20x slower
-#: than from its glyph cache: larger texts are rendered once into an image and copied
-#: (the client view's title and names on a big screen).
+#: than from its glyph cache (the client view's title and names on a big screen). The
+#: canvas now renders every text once into an image and copies it (``_text_image``).
 CACHED_GLYPH_MAX_PX = 64
 #: Minimum contrast ratio (WCAG 2 definition) of the reward badge's text on its background.
 BADGE_MIN_CONTRAST = 4.5
@@ -146,14 +146,18 @@ class CueCanvas(QtWidgets.QWidget):
         # QFont and its metrics per text and paint are not needed.
         self._fonts: dict[tuple, QtGui.QFont] = {}
         self._fitted: dict[tuple, QtGui.QFont] = {}
-        self._text_images: dict[tuple, QtGui.QImage] = {}  # large texts, drawn once
+        # Texts drawn once into images, with their boxes (see _text_image).
+        self._text_images: dict[tuple, tuple[QtGui.QImage, QtCore.QRectF]] = {}
 
     def signature(self) -> tuple:
         """What the canvas shows, rounded to what can be seen (repaint only on change)."""
         m = self.model
+        # Only the bars drawn: the client view repaints for its own bars, not for every
+        # channel's level (the shared scale is in each bar).
+        shown = m.bars if m.mode == "symmetry" else self._shown_bars()
         bars = tuple((b.channel, round(b.level_uv, 0) if math.isfinite(b.level_uv) else None,
                       round(b.goal_uv, 1) if math.isfinite(b.goal_uv) else None, b.direction,
-                      b.met, b.scale_uv) for b in m.bars)
+                      b.met, b.scale_uv) for b in shown)
         return (m.mode, m.instruction, m.rep, m.reps, m.reps_passed, m.met, m.holding,
                 round(m.held_s, 1), round(m.time_in_zone_s, 1), round(m.reward_visible, 2),
                 round(m.symmetry_index_pct, 0) if math.isfinite(m.symmetry_index_pct) else None,
@@ -206,22 +210,27 @@ class CueCanvas(QtWidgets.QWidget):
                                                inner.width(), reward_h), m.reward_visible)
 
     def _text(self, p: QtGui.QPainter, key: str, rect: QtCore.QRectF, flags, text: str) -> None:
+        if not text:
+            return
         dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
-        if text and p.font().pixelSize() * dpr > CACHED_GLYPH_MAX_PX:
-            self._draw_text_image(p, rect, flags, text, dpr)
-        else:
-            p.drawText(rect, flags, text)
-        if text:
-            box = QtGui.QFontMetricsF(p.font()).boundingRect(rect, int(flags), text)
-            self.drawn[key] = (box, text)
+        image, box = self._text_image(p, rect, flags, text, dpr)
+        p.drawImage(rect.topLeft(), image)
+        self.drawn[key] = (box.translated(rect.topLeft()), text)
 
-    def _draw_text_image(self, p: QtGui.QPainter, rect: QtCore.QRectF, flags, text: str,
-                         dpr: float) -> None:
-        """Draw a large text from an image of it, rendered once per text, font and colour."""
+    def _text_image(self, p: QtGui.QPainter, rect: QtCore.QRectF, flags, text: str,
+                    dpr: float) -> tuple[QtGui.QImage, QtCore.QRectF]:
+        """A text rendered into an image once per text, font, colour and box size, and its
+        bounding box relative to the box's corner.
+
+        Every text, not only large ones (which Qt's raster engine draws as paths, about 20x
+        slower than from its glyph cache: see :data:`CACHED_GLYPH_MAX_PX`): both canvases
+        repaint at up to 60 Hz with mostly the same texts, and copying an image costs a
+        fraction of laying a text out and measuring it again (issue 16, GUI thread CPU).
+        """
         key = (text, p.font().key(), p.pen().color().rgba(), int(flags), rect.width(),
                rect.height(), dpr)
-        image = self._text_images.get(key)
-        if image is None:
+        cached = self._text_images.get(key)
+        if cached is None:
             image = QtGui.QImage(max(1, math.ceil(rect.width() * dpr)),
                                  max(1, math.ceil(rect.height() * dpr)),
                                  QtGui.QImage.Format_ARGB32_Premultiplied)
@@ -231,12 +240,15 @@ class CueCanvas(QtWidgets.QWidget):
             q.setRenderHints(p.renderHints())
             q.setFont(p.font())
             q.setPen(p.pen())
-            q.drawText(QtCore.QRectF(0.0, 0.0, rect.width(), rect.height()), flags, text)
+            local = QtCore.QRectF(0.0, 0.0, rect.width(), rect.height())
+            q.drawText(local, flags, text)
             q.end()
-            if len(self._text_images) > 64:  # values change; keep the cache small
+            box = QtGui.QFontMetricsF(p.font()).boundingRect(local, int(flags), text)
+            # Levels change every frame (values 0-999 µV per channel): bounded, not LRU.
+            if len(self._text_images) > 512:
                 self._text_images.clear()
-            self._text_images[key] = image
-        p.drawImage(rect.topLeft(), image)
+            cached = self._text_images[key] = (image, box)
+        return cached
 
     def changeEvent(self, ev) -> None:  # noqa: N802 - Qt override
         if ev.type() == QtCore.QEvent.FontChange:  # the cached fonts derive from ours
@@ -312,10 +324,15 @@ class CueCanvas(QtWidgets.QWidget):
         p.setPen(QtGui.QColor(palette.MUTED))
         self._text(p, "info", r, self._align() | QtCore.Qt.AlignVCenter, line)
 
-    def _draw_bars(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:
+    def _shown_bars(self) -> list[Bar]:
+        """The bars :meth:`_draw_bars` draws: the client sees only those with a goal."""
         bars = self.model.bars
-        if self.large:  # the client sees only the bars that carry a goal
+        if self.large:
             bars = [b for b in bars if b.direction] or bars[:1]
+        return bars
+
+    def _draw_bars(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:
+        bars = self._shown_bars()
         if not bars or r.height() <= 0:
             return
         n = len(bars)
@@ -399,7 +416,9 @@ class CueCanvas(QtWidgets.QWidget):
         p.setBrush(QtGui.QColor(255, 255, 255, 235))
         p.drawRoundedRect(pill, pill_h / 3, pill_h / 3)
         p.setPen(QtGui.QColor(palette.TEXT))
-        p.drawText(pill, QtCore.Qt.AlignCenter, label)
+        dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+        p.drawImage(pill.topLeft(), self._text_image(p, pill, QtCore.Qt.AlignCenter, label,
+                                                     dpr)[0])
         self.drawn[f"goal:{b.channel}"] = (QtCore.QRectF(pill), label)
 
     def _draw_symmetry(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:

@@ -296,15 +296,25 @@ class _Axis(pg.AxisItem):
     channels), although it changes only when the layout or the tick style does.
     """
 
+    _bounds: QtCore.QRectF | None = None
+
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt override
         if self.grid is not False:  # then the bounds follow the linked view's
             return super().boundingRect()
-        key = (self.geometry(), self.style["tickLength"], self.style["hideOverlappingLabels"])
-        cached = getattr(self, "_bounds", None)
-        if cached is None or cached[0] != key:
-            cached = (key, super().boundingRect())
-            self._bounds = cached
-        return cached[1]
+        # Qt asks 3 times per axis and frame (72 calls at 8 channels): no geometry query
+        # or key per call; a resize or a new style forgets the rectangle instead.
+        bounds = self._bounds
+        if bounds is None:
+            bounds = self._bounds = super().boundingRect()
+        return bounds
+
+    def resizeEvent(self, ev=None) -> None:  # noqa: N802 - Qt override
+        self._bounds = None  # the bounds are the geometry's size (no transform)
+        super().resizeEvent(ev)
+
+    def setStyle(self, **kwds) -> None:  # noqa: N802 - pyqtgraph API
+        self._bounds = None  # tickLength and hideOverlappingLabels widen the bounds
+        super().setStyle(**kwds)
 
 
 class _FrameView(pg.GraphicsLayoutWidget):

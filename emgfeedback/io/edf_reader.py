@@ -205,12 +205,18 @@ def _scan_annotations(lay: EdfLayout) -> None:
 
 
 def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
-    """Yield float64 ``(n, n_channels)`` blocks in physical units, NaN where missing."""
+    """Yield float64 ``(n, n_channels)`` blocks in physical units, NaN where missing.
+
+    Records that follow each other on the timeline inside the kept span are decoded
+    together (one array per run of up to ``block_records`` records, one NumPy operation
+    per channel); the others (EDF+D jumps, the cut padding) record by record.
+    """
     cols = list(range(len(lay.keep))) if columns is None else list(columns)
     width = 3 if lay.bdf else 2
     spr = lay.spr[lay.keep[0]]
     starts = np.cumsum([0] + lay.spr[:-1]) * width
     missing = sorted(lay.missing)
+    onsets = lay.record_onsets
     pos = lay.first  # next output position on the timeline
     with open(lay.path, "rb") as fh:
         fh.seek(lay.header_bytes)
@@ -218,34 +224,56 @@ def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
             n_rec = min(block_records, lay.n_records - r0)
             raw = fh.read(n_rec * lay.record_bytes)
             recs = np.frombuffer(raw, np.uint8).reshape(n_rec, lay.record_bytes)
-            for k in range(n_rec):
-                onset = lay.record_onsets[r0 + k]
-                a, b = max(onset, lay.first), min(onset + spr, lay.end)
-                if b <= a:
-                    continue
-                if a > pos:  # EDF+D: records apart
-                    while pos < a:
-                        n = min(a - pos, 1 << 16)
-                        yield np.full((n, len(cols)), np.nan)
-                        pos += n
-                out = np.empty((spr, len(cols)))
-                for j, c in enumerate(cols):
-                    sig = lay.keep[c]
-                    seg = recs[k, starts[sig]: starts[sig] + spr * width]
-                    if lay.bdf:
-                        b3 = seg.reshape(-1, 3).astype(np.int32)
-                        d = b3[:, 0] | (b3[:, 1] << 8) | (b3[:, 2] << 16)
-                        d = np.where(d >= 2**23, d - 2**24, d)
-                    else:
-                        d = seg.view("<i2")
-                    out[:, j] = d * lay.gains[sig] + lay.offsets[sig]
-                out = out[a - onset: b - onset]
+            k = 0
+            while k < n_rec:
+                onset = onsets[r0 + k]
+                j = k
+                # A run of whole records, each right after the previous one on the timeline.
+                while (j < n_rec and onsets[r0 + j] == onset + (j - k) * spr
+                       and onsets[r0 + j] >= lay.first and onsets[r0 + j] + spr <= lay.end):
+                    j += 1
+                if j > k and onset == pos:
+                    a, b = onset, onset + (j - k) * spr
+                    out = _decode(lay, recs[k:j], cols, starts, spr, width)
+                    k = j
+                else:  # one record: cut to the kept span, after a jump if it is apart
+                    a, b = max(onset, lay.first), min(onset + spr, lay.end)
+                    k += 1
+                    if b <= a:
+                        continue
+                    if a > pos:  # EDF+D: records apart
+                        while pos < a:
+                            n = min(a - pos, 1 << 16)
+                            yield np.full((n, len(cols)), np.nan)
+                            pos += n
+                    out = _decode(lay, recs[k - 1:k], cols, starts, spr, width)
+                    out = out[a - onset: b - onset]
                 for ma, mb, _ in missing:
                     lo, hi = max(ma, a), min(mb, b)
                     if hi > lo:
                         out[lo - a: hi - a] = np.nan
                 pos = b
                 yield out
+
+
+def _decode(lay: EdfLayout, recs: np.ndarray, cols, starts, spr: int, width: int) -> np.ndarray:
+    """Physical values of the signals ``cols`` of the records ``recs`` (``(m, bytes)``),
+    ``(m · spr, len(cols))``: digital value × gain + offset, as two roundings."""
+    m = recs.shape[0]
+    out = np.empty((m * spr, len(cols)))
+    for j, c in enumerate(cols):
+        sig = lay.keep[c]
+        seg = recs[:, starts[sig]: starts[sig] + spr * width]
+        if lay.bdf:
+            b3 = seg.reshape(-1, 3).astype(np.int32)
+            d = b3[:, 0] | (b3[:, 1] << 8) | (b3[:, 2] << 16)
+            d = np.where(d >= 2**23, d - 2**24, d)
+        else:
+            d = np.ascontiguousarray(seg).view("<i2").reshape(-1)
+        col = out[:, j]
+        np.multiply(d, lay.gains[sig], out=col)
+        col += lay.offsets[sig]
+    return out
 
 
 def gaps_and_markers(lay: EdfLayout):

@@ -78,7 +78,8 @@ class DisplayRing:
                 fill = min(missing, self.capacity)
                 nan = np.full((fill, 2 * self.n_channels), np.nan)
                 self._ring.write(first_index - fill, nan)
-            self._ring.write(first_index, np.hstack([filtered_uv, envelope_uv]))
+            # concatenate, not hstack: hstack's argument checks cost as much as the copy.
+            self._ring.write(first_index, np.concatenate((filtered_uv, envelope_uv), axis=1))
             self._end_index = first_index + len(filtered_uv)
             self._newest_arrival_s = arrival_s
 

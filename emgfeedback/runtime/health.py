@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 
 import numpy as np
 
 
 class RollingStat:
-    """Percentiles over the last ``size`` observations (cheap to update, computed on demand)."""
+    """Percentiles over the last ``size`` observations (cheap to update, computed on demand).
+
+    The observations live in a preallocated ring: ``as_dict`` runs on the engine thread several
+    times a second, and building an array from a deque there cost 0.1-0.2 ms per call.
+    """
 
     def __init__(self, size: int = 512) -> None:
-        self._values: deque[float] = deque(maxlen=size)
+        self._ring = np.empty(size, dtype=np.float64)
+        self._count = 0
+        self._next = 0
 
     def add(self, value: float) -> None:
         """Record one observation."""
-        self._values.append(float(value))
+        self._ring[self._next] = value
+        self._next = (self._next + 1) % self._ring.size
+        self._count = min(self._count + 1, self._ring.size)
+
+    def percentiles(self, qs) -> np.ndarray:
+        """The ``qs``-th percentiles (one call for several), NaN before the first observation."""
+        if not self._count:
+            return np.full(len(qs), np.nan)
+        # Linear interpolation between order statistics (numpy's default percentile method),
+        # from one sort: np.percentile's own overhead is ~100 µs on a busy 2-core machine.
+        ordered = np.sort(self._ring[:self._count])
+        position = np.asarray(qs, dtype=np.float64) / 100.0 * (self._count - 1)
+        below = np.floor(position).astype(np.intp)
+        above = np.minimum(below + 1, self._count - 1)
+        return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile, or NaN before the first observation."""
-        if not self._values:
-            return float("nan")
-        return float(np.percentile(np.fromiter(self._values, float), q))
+        return float(self.percentiles([q])[0])
 
 
 class Health:
@@ -64,6 +82,8 @@ class Health:
         """A JSON-ready summary."""
         elapsed = (self.last_arrival_s or 0.0) - (self.first_arrival_s or 0.0)
         total = self.samples_in + self.lost_samples
+        process = self.process_ms.percentiles([50, 95])
+        age = self.sample_age_ms.percentiles([50, 95])
         return {
             "samples_in": self.samples_in,
             "chunks_in": self.chunks_in,
@@ -72,9 +92,9 @@ class Health:
             "lost_percent": 100.0 * self.lost_samples / total if total else 0.0,
             "display_overruns": self.display_overruns,
             "recorder_queue_depth": self.recorder_queue_depth,
-            "process_ms_p50": self.process_ms.percentile(50),
-            "process_ms_p95": self.process_ms.percentile(95),
-            "sample_age_ms_p50": self.sample_age_ms.percentile(50),
-            "sample_age_ms_p95": self.sample_age_ms.percentile(95),
+            "process_ms_p50": float(process[0]),
+            "process_ms_p95": float(process[1]),
+            "sample_age_ms_p50": float(age[0]),
+            "sample_age_ms_p95": float(age[1]),
             "arrival_rate_hz": self.samples_in / elapsed if elapsed > 0 else float("nan"),
         }

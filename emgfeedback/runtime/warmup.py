@@ -2,16 +2,17 @@
 
 The first call of a Numba kernel loads it from the on-disk cache (20-30 ms for the onset
 detector's kernels), and the first quality assessment, protocol phase end or repetition
-imports and initialises what it uses (SciPy's FFT and windows, the analysis modules behind
-the protocol measures: seconds on a cold start). Done in the first chunk, or at the first
-phase end a minute into a session, that is a stall of the engine thread. :func:`warm_up`
-does all of it once, on throwaway copies, before the source starts: the processor it is
-given is not touched (its filters, detectors, quality windows and protocol keep their
-state), only the process-wide caches fill.
+imports and initialises what it uses (the FFT, the spectrum window, the ECG filter kernel,
+the analysis modules behind the protocol measures: seconds on a cold start). Done in the
+first chunk, or at the first phase end a minute into a session, that is a stall of the
+engine thread. :func:`warm_up` does all of it once, on throwaway copies, before the source
+starts: the processor it is given is not touched (its filters, detectors, quality windows
+and protocol keep their state), only the process-wide caches fill.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -55,8 +56,11 @@ def warm_up(processor) -> float:
     counts += rng.integers(-3, 4, counts.shape, dtype=np.int32)
     for k in range(4):
         spare.process(Chunk(counts[k * _CHUNK:(k + 1) * _CHUNK], k * _CHUNK, 0.0))
-    # A quality window long enough for the spectrum (two 64-sample segments at least).
+    # A quality window long enough for the spectrum (two 64-sample segments at least), and
+    # for the ECG search (its filter is a Numba kernel) when the processor's windows are.
     n = max(256, int(0.25 * fs_hz))
+    if processor._quality_n >= 4 * fs_hz:
+        n = int(math.ceil(4 * fs_hz))
     noise = rng.standard_normal((n, info.n_channels))
     assess_quality(noise, fs_hz, filtered_uv=noise, calibration=info.calibration,
                    mains_hz=processor.mains_hz, band_hz=tuple(processor.config.band_hz))

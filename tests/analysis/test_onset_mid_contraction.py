@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-from scipy import signal
 
 from emgfeedback.acquisition.boards import get_board
 from emgfeedback.acquisition.source import Chunk, Source, SourceInfo
@@ -26,27 +25,26 @@ from emgfeedback.runtime.processor import default_pipeline_config
 FS = 2000.0
 
 
-def _raw(fs_hz, snr_db, seed, head_s, onsets_s, burst_s=0.8, duration_s=10.0):
-    """Raw µV: a contraction from sample 0 lasting ``head_s`` (0: none), then bursts."""
-    rng = np.random.default_rng(seed)
-    n = int(duration_s * fs_hz)
-    bg = rng.standard_normal(n) * 5.0
-    sos = signal.butter(2, [50.0, 150.0], btype="bandpass", fs=fs_hz, output="sos")
-    act = signal.sosfilt(sos, rng.standard_normal(n))
-    act *= 5.0 * 10 ** (snr_db / 20) / act.std()
-    env = np.zeros(n)
-    spans = ([(0.0, head_s)] if head_s else []) + [(t, t + burst_s) for t in onsets_s]
-    for a, b in spans:
-        env[int(a * fs_hz):int(b * fs_hz)] = 1.0
-    return bg + env * act, np.array([int(t * fs_hz) for t in onsets_s])
+@pytest.fixture
+def raw_bursts(burst_signal_uv):
+    """``raw_bursts(fs_hz, snr_db, seed, head_s, onsets_s, burst_s=0.8, duration_s=10.0)``:
+    raw µV with a contraction from sample 0 lasting ``head_s`` (0: none), then bursts; and
+    the onset indices."""
+
+    def make(fs_hz, snr_db, seed, head_s, onsets_s, burst_s=0.8, duration_s=10.0):
+        spans = ([(0.0, head_s)] if head_s else []) + [(t, t + burst_s) for t in onsets_s]
+        raw = burst_signal_uv(fs_hz, snr_db, seed, spans, duration_s)
+        return raw, np.array([int(t * fs_hz) for t in onsets_s])
+
+    return make
 
 
 def _filtered(raw, fs_hz):
     return process_offline(raw[:, None], default_pipeline_config(fs_hz))[0]
 
 
-def _given_baseline(det, fs_hz):
-    rest, _ = _raw(fs_hz, 10.0, 99, 0.0, [], duration_s=4.0)
+def _given_baseline(raw_bursts, det, fs_hz):
+    rest, _ = raw_bursts(fs_hz, 10.0, 99, 0.0, [], duration_s=4.0)
     det.set_baseline(*baseline_from_rest(_filtered(rest, fs_hz)[int(0.5 * fs_hz):], fs_hz))
 
 
@@ -63,23 +61,23 @@ def _check(events, truth, head_s, fs_hz, detected_by_s):
 
 
 @pytest.mark.parametrize("head_s, detected_by_s", [(0.8, 1.3), (2.5, 3.3)])
-def test_learned_baseline_a_start_mid_contraction_gives_an_unknown_onset(head_s,
+def test_learned_baseline_a_start_mid_contraction_gives_an_unknown_onset(raw_bursts, head_s,
                                                                         detected_by_s):
     # 0.8 s: the contraction ends inside the 1 s learning window and is found when it
     # closes; 2.5 s: it fills the window, and is recognised when a quieter half second
     # follows (the learned "rest" was the contraction).
-    raw, truth = _raw(FS, 10.0, 4, head_s, [4.0, 6.0, 8.0])
+    raw, truth = raw_bursts(FS, 10.0, 4, head_s, [4.0, 6.0, 8.0])
     det = OnsetDetector(OnsetConfig(), 1, FS)
     events = det.process(_filtered(raw, FS), 0)
     _check(events, truth, head_s, FS, detected_by_s)
 
 
 @pytest.mark.parametrize("fs_hz", [1000.0, 2000.0])
-def test_given_baseline_the_channel_is_active_at_once(fs_hz):
-    raw, truth = _raw(fs_hz, 6.0, 5, 1.5, [3.5, 6.0, 8.0])
+def test_given_baseline_the_channel_is_active_at_once(raw_bursts, fs_hz):
+    raw, truth = raw_bursts(fs_hz, 6.0, 5, 1.5, [3.5, 6.0, 8.0])
     x = _filtered(raw, fs_hz)
     det = OnsetDetector(OnsetConfig(), 1, fs_hz)
-    _given_baseline(det, fs_hz)
+    _given_baseline(raw_bursts, det, fs_hz)
     # Active within 100 ms of the end of the filters' settling (the moving window is full).
     cut = int((OnsetConfig().settle_s + 0.1) * fs_hz)
     early = det.process(x[:cut], 0)
@@ -89,11 +87,11 @@ def test_given_baseline_the_channel_is_active_at_once(fs_hz):
 
 
 @pytest.mark.parametrize("given", [False, True])
-def test_a_stream_that_starts_at_rest_has_no_unknown_onset(given):
-    raw, truth = _raw(FS, 6.0, 6, 0.0, [1.5, 4.0, 6.5])
+def test_a_stream_that_starts_at_rest_has_no_unknown_onset(raw_bursts, given):
+    raw, truth = raw_bursts(FS, 6.0, 6, 0.0, [1.5, 4.0, 6.5])
     det = OnsetDetector(OnsetConfig(), 1, FS)
     if given:
-        _given_baseline(det, FS)
+        _given_baseline(raw_bursts, det, FS)
     events = det.process(_filtered(raw, FS), 0)
     assert not any(e.unknown for e in events)
     if given:  # a learned baseline is still learning during the first burst
@@ -102,10 +100,10 @@ def test_a_stream_that_starts_at_rest_has_no_unknown_onset(given):
 
 
 @pytest.mark.parametrize("start_s", [0.5, 0.8])
-def test_a_burst_inside_the_learning_window_is_not_a_start_mid_contraction(start_s):
+def test_a_burst_inside_the_learning_window_is_not_a_start_mid_contraction(raw_bursts, start_s):
     # It inflates the learned baseline; the quieter rest after it replaces the baseline
     # without any event (the burst began after the stream did, so no unknown onset).
-    raw, truth = _raw(FS, 10.0, 11, 0.0, [start_s, 4.0, 6.0, 8.0], burst_s=0.4)
+    raw, truth = raw_bursts(FS, 10.0, 11, 0.0, [start_s, 4.0, 6.0, 8.0], burst_s=0.4)
     events = OnsetDetector(OnsetConfig(), 1, FS).process(_filtered(raw, FS), 0)
     assert not any(e.unknown for e in events)
     found = np.array([e.index for e in events if e.kind == "on"])
@@ -113,8 +111,8 @@ def test_a_burst_inside_the_learning_window_is_not_a_start_mid_contraction(start
 
 
 @pytest.mark.parametrize("head_s", [0.8, 2.5])
-def test_the_same_events_whatever_the_chunking(head_s):
-    raw, _ = _raw(FS, 10.0, 7, head_s, [4.0, 6.0])
+def test_the_same_events_whatever_the_chunking(raw_bursts, head_s):
+    raw, _ = raw_bursts(FS, 10.0, 7, head_s, [4.0, 6.0])
     x = _filtered(raw, FS)
     whole = OnsetDetector(OnsetConfig(), 1, FS).process(x, 0)
     assert whole[0].unknown
@@ -128,8 +126,8 @@ def test_the_same_events_whatever_the_chunking(head_s):
     assert parts == whole
 
 
-def test_analyze_reports_a_file_that_starts_mid_contraction(tmp_path):
-    raw, truth = _raw(1000.0, 10.0, 8, 1.2, [4.0, 6.5], duration_s=12.0)
+def test_analyze_reports_a_file_that_starts_mid_contraction(raw_bursts, tmp_path):
+    raw, truth = raw_bursts(1000.0, 10.0, 8, 1.2, [4.0, 6.5], duration_s=12.0)
     path = tmp_path / "mid.csv"
     t = np.arange(len(raw)) / 1000.0
     with open(path, "w") as fh:
@@ -149,13 +147,13 @@ def test_analyze_reports_a_file_that_starts_mid_contraction(tmp_path):
     assert "active from the start (onset unknown)" in text.stdout
 
 
-def test_timing_leaves_out_an_onset_that_is_not_known():
+def test_timing_leaves_out_an_onset_that_is_not_known(raw_bursts):
     """Two muscles, the first already active when the recording began: the repetitions
     that timing and firing order see are only the real onsets (no repetition at 0 s)."""
     from emgfeedback.analysis.summary import analyse
 
-    first, truth = _raw(1000.0, 15.0, 21, 1.5, [4.0, 7.0], duration_s=10.0)
-    second, _ = _raw(1000.0, 15.0, 22, 0.0, [4.03, 7.03], duration_s=10.0)
+    first, truth = raw_bursts(1000.0, 15.0, 21, 1.5, [4.0, 7.0], duration_s=10.0)
+    second, _ = raw_bursts(1000.0, 15.0, 22, 0.0, [4.03, 7.03], duration_s=10.0)
     result = analyse(np.column_stack([first, second]), 1000.0, ["glute med", "TFL"])
     assert result["channels"][0]["onset_unknown"][0] is True
     reps = result["timing"]["repetitions"]
@@ -204,8 +202,8 @@ class _ArraySource(Source):
         return {"samples": self._pos, "lost_samples": 0, "gaps_by_cause": {}}
 
 
-def test_the_engine_publishes_an_unknown_onset_for_a_stream_that_starts_mid_contraction():
-    raw, truth = _raw(FS, 10.0, 9, 0.8, [4.0, 6.0, 8.0])
+def test_the_engine_publishes_an_unknown_onset_for_a_stream_that_starts_mid_contraction(raw_bursts):
+    raw, truth = raw_bursts(FS, 10.0, 9, 0.8, [4.0, 6.0, 8.0])
     engine = Engine(_ArraySource(raw, FS))
     blocks = []
     engine.add_listener(blocks.append)

@@ -26,6 +26,17 @@ def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
         result["offline"]["scipy_per_stage_msps"], result["offline"]["scipy_stacked_msps"]
     )  # the faster SciPy variant is the one compared
     assert result["block"]["speedup_cpu"] > 0
+    # Full-length arrays on both sides, and blocks into new arrays, are reported alongside.
+    full = result["offline_full"]
+    assert full["speedup"] == pytest.approx(full["numba_msps"] / full["scipy_msps"])
+    assert full["scipy_msps"] <= result["offline"]["scipy_msps"]  # chunked SciPy counted too
+    assert isinstance(result["offline"]["scipy_chunked"], bool)
+    # SciPy chunked at our chunk size or 4x it, or whole (0): whichever was fastest.
+    assert result["offline"]["scipy_chunk_samples"] in (0, 2048, 8192)
+    assert result["offline"]["scipy_chunked"] == (result["offline"]["scipy_chunk_samples"] > 0)
+    assert result["config"]["chunk_samples"] == 2048  # 16384 values at 8 channels
+    assert result["block"]["speedup_fresh"] == pytest.approx(
+        result["block"]["scipy_us"] / result["block"]["numba_fresh_us"])
     assert result["config"]["n_sections"] == 4 + 9  # default: harmonics up to 450 Hz
     assert result["max_abs_diff_filtered"] == 0.0  # bit-identical cascade
     assert result["max_abs_diff"] < 1e-6
@@ -36,6 +47,7 @@ def test_bench_json_has_the_documented_keys_and_agrees_with_scipy(capsys):
         assert entry["offline"]["speedup"] > 0 and entry["block"]["speedup"] > 0, n
         assert entry["max_abs_diff_filtered"] == 0.0, n  # bit-identical at every count
         assert entry["kernel"] == "specialised", n
+        assert entry["offline_full"]["speedup"] > 0 and entry["block"]["speedup_fresh"] > 0, n
     assert sweep["8"]["block"]["numba_us"] == result["block"]["numba_us"]  # headline reused
     engine = result["engine"]  # the engine's cost per chunk, every stage running
     assert engine["chunks"] == int(0.1 * 60 * 2000) // 16

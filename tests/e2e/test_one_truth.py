@@ -14,15 +14,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from emgfeedback.acquisition.simulator import Simulator
-from emgfeedback.acquisition.source import Chunk, Gap
+from emgfeedback.acquisition.source import Gap
 from emgfeedback.cli import main
-from emgfeedback.storage import SessionMeta, SessionStore
+from emgfeedback.storage import SessionMeta
 
 #: ESP32 + MyoWare 2 RAW at 1 kHz: a 4 µV step, so the floor (1.1 µV in band) matters.
 BOARD = "esp32-myoware2"
@@ -166,7 +165,7 @@ def test_baseline_session_gives_one_tone_on_every_path_and_history(capsys, tmp_p
         assert report["stored_baseline"]["baseline_mean_uv"] == live[name]["baseline_mean_uv"]
 
 
-def test_gaps_and_padding_never_count_as_rest_on_any_path(capsys, tmp_path):
+def test_gaps_and_padding_never_count_as_rest_on_any_path(capsys, tmp_path, write_session):
     """A session with lost stretches: NaN in analyze, offset padding in the EDF; one tone."""
     db = tmp_path / "g.sqlite"
     fs = 1000.0
@@ -174,17 +173,7 @@ def test_gaps_and_padding_never_count_as_rest_on_any_path(capsys, tmp_path):
     meta = SessionMeta(fs, ("trap L", "trap R"), sim.calibration, subject="S2", board=BOARD)
     gaps = {4000: Gap(4000, 3000, "unplug"), 12000: Gap(12000, 500, "crc")}
     counts = sim.next_counts(16000)
-    with SessionStore(db) as store:
-        sid = store.create_session(meta)
-        with store.open_writer(sid) as w:
-            index = 0
-            for a in range(0, counts.shape[0], 100):
-                before = ()
-                if index in gaps:
-                    before = (gaps[index],)
-                    index += gaps[index].n_samples
-                w.add_chunk(Chunk(counts[a:a + 100], index, time.monotonic(), before))
-                index += 100
+    sid = write_session(db, meta, counts, gaps)
     results = paths(capsys, tmp_path, db, sid)
     assert_one_truth(results)
     # No window of the gaps (or their padding) was rest: the tone is the simulator's.

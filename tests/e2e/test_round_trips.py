@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from emgfeedback.acquisition.boards import counts_to_uv
 from emgfeedback.acquisition.simulator import Simulator
-from emgfeedback.acquisition.source import Chunk, Gap
+from emgfeedback.acquisition.source import Gap
 from emgfeedback.cli import main
 from emgfeedback.io.recordings import read_recording, read_session
 from emgfeedback.storage import SessionMeta, SessionStore
@@ -49,7 +48,7 @@ def analyze_json(capsys, *argv) -> dict:
 
 
 @pytest.fixture
-def gapped_session(tmp_path):
+def gapped_session(tmp_path, write_session):
     """A 12 s drill session with two gaps and markers, written through the real writer.
 
     The onset marker carries the *source's* name (``tfl``), as the engine writes it; the
@@ -61,20 +60,9 @@ def gapped_session(tmp_path):
                        placements=("gluteus medius", "gluteus medius"),
                        sides=("left", "right"))
     gaps = {6000: Gap(6000, 300, "crc"), 15000: Gap(15000, 40, "unplug")}
-    counts = sim.next_counts(24000)
-    with SessionStore(db) as store:
-        sid = store.create_session(meta)
-        with store.open_writer(sid) as w:
-            index = 0
-            for a in range(0, counts.shape[0], 100):
-                before = ()
-                if index in gaps:
-                    before = (gaps[index],)
-                    index += gaps[index].n_samples
-                w.add_chunk(Chunk(counts[a:a + 100], index, time.monotonic(), before))
-                index += 100
-            w.add_marker(1000, "user", "lifted arm")
-            w.add_marker(9000, "on", "tfl", {"channel": 1})
+    sid = write_session(db, meta, sim.next_counts(24000), gaps,
+                        markers=[(1000, "user", "lifted arm", None),
+                                 (9000, "on", "tfl", {"channel": 1})])
     return db, sid
 
 
@@ -287,25 +275,14 @@ def _compare(a, b, path=""):
 
 
 @pytest.fixture
-def long_session(tmp_path):
+def long_session(tmp_path, write_session):
     """Two minutes of three channels with gaps, through the real writer."""
     db = tmp_path / "long.sqlite"
     sim = Simulator(scenario="asymmetry", n_channels=3, fs_hz=FS, seed=9)
     meta = SessionMeta(FS, ("trap L", "trap R", "TFL R"), sim.calibration, board="uno-myoware2")
-    counts = sim.next_counts(240_000)
-    gaps = {50_000: Gap(50_000, 1234, "crc"), 170_000: Gap(171_234, 77, "unplug")}
-    with SessionStore(db) as store:
-        sid = store.create_session(meta)
-        with store.open_writer(sid) as w:
-            index = 0
-            for a in range(0, counts.shape[0], 1000):
-                before = ()
-                if a in gaps:
-                    before = (gaps[a],)
-                    index += gaps[a].n_samples
-                w.add_chunk(Chunk(counts[a:a + 1000], index, time.monotonic(), before))
-                index += 1000
-    return db, sid
+    # Keyed by stream index: the second gap follows the first one's 1234 missing samples.
+    gaps = {50_000: Gap(50_000, 1234, "crc"), 171_234: Gap(171_234, 77, "unplug")}
+    return db, write_session(db, meta, sim.next_counts(240_000), gaps, chunk=1000)
 
 
 def test_streaming_analysis_equals_the_whole_array_analysis(capsys, tmp_path, long_session):

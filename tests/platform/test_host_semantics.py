@@ -294,3 +294,15 @@ def test_reconnect_finds_a_com_port_again_once_windows_lists_it(monkeypatch):
     # a USB board is found by its identity under whatever name it got
     listed[:] = [_comport("COM9", 0x2341, 0x0043, "8573531")]
     assert find_device((0x2341, 0x0043, "8573531"), "COM7") == "COM9"
+
+
+def test_allocator_tuning_is_glibc_only_and_never_fails():
+    from emgfeedback.host import keep_freed_memory
+
+    assert keep_freed_memory("win32") is False
+    assert keep_freed_memory("darwin") is False
+    # This host: tuned where the C library is glibc, a plain False elsewhere, never an error.
+    import platform
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is expected

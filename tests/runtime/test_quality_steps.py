@@ -182,3 +182,26 @@ def test_warm_up_leaves_the_processor_as_it_was():
                         [o.quality for o in outs if o.quality is not None]))
     (f0, on0, q0), (f1, on1, q1) = outputs
     assert np.array_equal(f0, f1) and on0 == on1 and _same(q0, q1) and len(q0) >= 2
+
+
+def test_warm_up_loads_the_ecg_filter_when_the_windows_are_long_enough_for_it():
+    # The ECG search needs 4 s; with 8 s quality windows its filter kernel (Numba) would
+    # otherwise load in the engine thread's first assessment. A fresh process, so nothing
+    # else has loaded it.
+    import subprocess
+    import sys
+
+    probe = (
+        "from emgfeedback.acquisition import open_source\n"
+        "from emgfeedback.runtime.processor import Processor\n"
+        "from emgfeedback.runtime.warmup import warm_up\n"
+        "from emgfeedback.analysis import streaming_kernels as k\n"
+        "s = open_source('sim://?channels=2&fs=500&scenario=drill&seed=1'); s.open()\n"
+        "short = Processor(s.info, quality_window_s=2.0)\n"
+        "warm_up(short)\n"
+        "before = len(k._sosfilt_rows.signatures)\n"
+        "warm_up(Processor(s.info, quality_window_s=8.0))\n"
+        "print(before, len(k._sosfilt_rows.signatures))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=600, check=True).stdout.split()
+    assert out[-2:] == ["0", "1"]

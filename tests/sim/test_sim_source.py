@@ -64,6 +64,27 @@ def test_realtime_and_fast_give_identical_samples_and_pacing_holds():
     assert arrivals == sorted(arrivals)
 
 
+def test_speed_paces_at_a_multiple_of_real_time_with_the_same_samples():
+    # speed=4: 0.8 s of signal is due over 0.2 s; chunks never arrive before they are due
+    # (a lower bound only: a busy machine makes them later, never earlier).
+    base = "sim://?channels=2&fs=2000&scenario=drill&seed=9&seconds=0.8"
+    with open_source(base + "&pace=realtime&speed=4") as paced:
+        assert paced.info.extra["speed"] == 4.0
+        t0 = time.monotonic()
+        paced.start()
+        rt = _drain(paced)
+        elapsed = time.monotonic() - t0
+    with open_source(base + "&pace=fast") as fast:
+        fast.start()
+        ft = _drain(fast)
+    np.testing.assert_array_equal(np.concatenate([c.samples for c in rt]),
+                                  np.concatenate([c.samples for c in ft]))
+    assert [c.first_index for c in rt] == [c.first_index for c in ft]
+    assert elapsed >= 0.195
+    for c in rt:
+        assert c.arrival_s >= t0 + c.end_index / (4 * 2000.0) - 0.005
+
+
 def test_stop_and_start_resume_without_gaps():
     with open_source("sim://?channels=1&fs=1000&scenario=rest&pace=fast&chunk=100") as src:
         src.start()
@@ -108,6 +129,8 @@ def test_info_carries_truth_and_calibration():
     ("sim://?scenario=asymmetry&channels=1", "at least 2 channels"),
     ("sim://?channels=9&board=uno-myoware2", "takes 1 to 8 channels"),
     ("sim://somewhere?fs=100", "takes no path"),
+    ("sim://?speed=0", "speed='0': expected a positive"),
+    ("sim://?pace=fast&speed=4", "pace=fast has no pace to scale"),
 ])
 def test_url_errors_name_the_problem(url, needle):
     with pytest.raises(ConfigError) as info:
@@ -118,7 +141,7 @@ def test_url_errors_name_the_problem(url, needle):
 
 def test_unknown_option_lists_accepted_options():
     with pytest.raises(ConfigError) as info:
-        open_source("sim://?speed=2")
+        open_source("sim://?warp=2")
     for name in ("channels", "fs", "scenario", "seed", "board", "mains", "pace", "seconds",
                  "chunk", "snr", "artefacts"):
         assert name in str(info.value)
