@@ -38,7 +38,7 @@ def test_the_engine_and_processor_modules_import_the_dsp_only_when_a_processor_i
 
 
 
-def test_a_board_recording_and_the_analysis_of_a_file_never_load_scipy_signal():
+def test_a_board_recording_and_the_analysis_of_a_file_never_load_scipy_signal(tmp_path):
     # A board's chunks through the processor (warm-up, several quality windows with the ECG
     # filter), then the modules `analyze` runs: SciPy's signal package stays out. (The
     # simulator shapes its noise with it, so no simulator here.)
@@ -56,10 +56,18 @@ rng = np.random.default_rng(1)
 for i in range(0, 12000, 16):
     p.process(Chunk((512 + rng.normal(0, 20, (16, 2))).astype(np.int32), i, 0.0))
 assert p.assessed_windows > 0, p.assessed_windows
-import emgfeedback.commands.analyze, emgfeedback.analysis.summary, emgfeedback.analysis.streaming
+# analyze of a file long enough to be read in blocks (as every real recording is).
+import contextlib, io
+from emgfeedback.cli import main
+t = np.arange(25000) / 1000.0
+x = rng.normal(0, 5, (25000, 2)) * np.where((t % 5) > 3, 8.0, 1.0)[:, None]
+np.savetxt(sys.argv[1], np.column_stack([t, x]), delimiter=",", header="time_s,a,b",
+           comments="", fmt="%.6f")
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["analyze", sys.argv[1], "--json"]) == 0
 print(sorted(m for m in sys.modules if m.startswith("scipy.signal")))
 """
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "rec.csv")],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -185,6 +185,7 @@ def filter_power_ratio(rest_windows_uv, fs_hz: float, pipeline) -> float:
 def filter_power_ratio_from_psd(f, p, fs_hz: float, pipeline) -> float:
     """:func:`filter_power_ratio` from the rest windows' mean Welch spectrum ``(f, p)``
     (one segment per window; for recordings read in blocks)."""
+    from emgfeedback.dsp.iir_design import sos_response
     from emgfeedback.dsp.pipeline import design_stages
 
     measured = float(np.sum(p))
@@ -193,9 +194,7 @@ def filter_power_ratio_from_psd(f, p, fs_hz: float, pipeline) -> float:
     smooth = np.ones_like(f)
     notch = np.ones_like(f)
     for name, sos in design_stages(pipeline):
-        from scipy import signal
-
-        _, h = signal.sosfreqz(sos, worN=f, fs=fs_hz)
+        h = sos_response(sos, f, fs_hz)  # scipy.signal.sosfreqz's values, without SciPy
         if name == "notch":
             notch *= np.abs(h) ** 2
         else:

@@ -45,11 +45,9 @@ Only the ``streaming`` detector is supported (the others are zero-phase, whole-a
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
-import threading
 import warnings
 
 import numpy as np
@@ -154,11 +152,6 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
             job.close()
     out["skipped_channels"] = [n for c, n in enumerate(names_all) if c not in cols]
     return out
-
-
-def _import_scipy_signal() -> None:
-    with contextlib.suppress(ImportError):  # else the call that needs it says so
-        import scipy.signal  # noqa: F401 - imported for later (see _Job.run)
 
 
 class _Job(BurstPass):
@@ -581,10 +574,6 @@ class _Job(BurstPass):
         from emgfeedback.dsp import PipelineConfig
 
         fs, n_ch = self.fs, self.n_ch
-        # SciPy's signal package (the filters' response, for the tone's power ratio, at the
-        # very end; 0.5-1.5 s to import) is imported in a thread of its own meanwhile.
-        threading.Thread(target=_import_scipy_signal, name="analyse-import",
-                         daemon=True).start()
         self.say("reading")
         self.read_pass()
         n = self.raw.n_rows

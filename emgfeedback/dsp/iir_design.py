@@ -111,6 +111,45 @@ def group_delay_samples(b, a, freq_hz: float, fs_hz: float) -> float:
     return float(gd[0])
 
 
+def sos_response(sos, freqs_hz, fs_hz: float) -> np.ndarray:
+    """Complex frequency response of second-order sections at ``freqs_hz``.
+
+    ``scipy.signal.sosfreqz(sos, worN=freqs_hz, fs=fs_hz)[1]``, bit for bit for two or more
+    frequencies (for a single one NumPy's scalar path can differ in the last bit): each
+    section's numerator and denominator by Horner's rule in ``exp(-jω)``, divided,
+    multiplied over the sections in order.
+
+    Parameters
+    ----------
+    sos : array_like
+        ``(n_sections, 6)`` sections ``b0 b1 b2 a0 a1 a2``.
+    freqs_hz : array_like
+        Frequencies, Hz.
+    fs_hz : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        complex128, one value per frequency.
+    """
+    sos = np.atleast_2d(np.asarray(sos, dtype=np.float64))
+    w = 2 * math.pi * np.atleast_1d(np.asarray(freqs_hz, dtype=np.float64)) / fs_hz
+    zm1 = np.exp(-1j * w)
+    h = 1.0
+    for row in sos:
+        h = h * (_horner(zm1, row[:3]) / _horner(zm1, row[3:]))
+    return np.asarray(h, dtype=np.complex128)
+
+
+def _horner(x, c):
+    """``c[0] + c[1]·x + c[2]·x²`` as SciPy's ``npp_polyval`` evaluates it."""
+    value = np.broadcast_to(np.asarray(c[-1], dtype=np.complex128), x.shape)
+    for i in range(2, c.shape[0] + 1):
+        value = c[-i] + value * x
+    return value
+
+
 def _cplxreal(z):
     # Complex-conjugate pairs (one of each, positive imaginary part) and the real values.
     z = np.atleast_1d(z)

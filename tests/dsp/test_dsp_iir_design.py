@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from emgfeedback.dsp.iir_design import butter_sos, group_delay_samples, iirnotch_ba
+from emgfeedback.dsp.iir_design import butter_sos, group_delay_samples, iirnotch_ba, sos_response
 
 RATES_HZ = (250.0, 500.0, 1000.0, 1024.0, 2000.0, 4000.0, 10000.0)
 
@@ -66,3 +66,15 @@ def test_building_and_running_a_pipeline_leaves_scipy_signal_unloaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fs_hz", [500.0, 1000.0, 1926.0, 2000.0, 4000.0])
+@pytest.mark.parametrize("mains_hz", [50.0, 60.0])
+def test_section_responses_are_scipys_bit_for_bit(fs_hz, mains_hz):
+    from emgfeedback.dsp.pipeline import design_stages
+    from emgfeedback.runtime.processor import default_pipeline_config
+
+    for _name, sos in design_stages(default_pipeline_config(fs_hz, mains_hz)):
+        for freqs in (np.fft.rfftfreq(256, 1 / fs_hz), np.linspace(0, fs_hz / 2, 77), [50.0, 60.0]):
+            expected = signal.sosfreqz(sos, worN=np.asarray(freqs, float), fs=fs_hz)[1]
+            np.testing.assert_array_equal(sos_response(sos, freqs, fs_hz), expected)
