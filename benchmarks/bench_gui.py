@@ -14,7 +14,11 @@ panel visible (traces, feedback, protocol, status, client view), offscreen by de
 * ``frame_ms_p95``: the GUI thread's cost of one frame (timer slot + the client window's
   and the main window's whole update); ``1000 / frame_ms_p50`` is the frame rate the
   machine could sustain. ``frame_cpu_ms_*`` is the same in thread CPU time and
-  ``gui_thread_cpu_percent`` the GUI thread's total CPU use (100 = one core).
+  ``gui_thread_cpu_percent`` the GUI thread's total CPU use (100 = one core);
+  ``cpu_percent_by_part`` splits it: the trace view's paint (``traces``), the two cue
+  canvases' paints (``feedback``, ``client``), the timer slot (``slot``), the windows'
+  whole updates (``updates``, which include the three paints) and the rest between
+  frames (``other``: event dispatch, timers).
 
 Targets (issue 16): at 16 channels fps >= 60 and latency_p95_ms <= 30; at 8 channels
 ``gui_thread_cpu_percent`` <= 30, on a 2-core machine. ``--issue16`` runs both in fresh
@@ -66,6 +70,10 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
     view = win.traces.widget
     original_paint = view.paintEvent
     pending = {"t": 0.0, "cpu": 0.0}
+    # GUI-thread CPU seconds by part over the measurement: the trace view's paint, the two
+    # cue canvases' paints, the timer slot, the windows' whole updates (which include the
+    # paints), and the rest (event dispatch between frames) as the remainder.
+    part_cpu = {"traces": 0.0, "feedback": 0.0, "client": 0.0, "slot": 0.0, "updates": 0.0}
     thread_cpu = {"start": 0.0, "end": 0.0}
     profiler = None
     if profile_path:
@@ -78,13 +86,26 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
         original()
         dt = time.perf_counter() - t0
         pending["t"] += dt
-        pending["cpu"] += time.thread_time() - c0
+        dc = time.thread_time() - c0
+        pending["cpu"] += dc
+        part_cpu["slot"] += dc
         update_costs.append(dt * 1000.0)
 
     def timed_paint(ev):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         original_paint(ev)
         paint_costs.append((time.perf_counter() - t0) * 1000.0)
+        part_cpu["traces"] += time.thread_time() - c0
+
+    def timed_canvas(name, canvas):
+        original_canvas_paint = canvas.paintEvent
+
+        def paint(ev):
+            c0 = time.thread_time()
+            original_canvas_paint(ev)
+            part_cpu[name] += time.thread_time() - c0
+
+        canvas.paintEvent = paint
 
     def timed_event(widget, is_main):
         original_event = widget.event
@@ -97,6 +118,7 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
             dt, dc = time.perf_counter() - t0, time.thread_time() - c0
             pending["t"] += dt
             pending["cpu"] += dc
+            part_cpu["updates"] += dc
             if is_main:
                 # One frame = the timer slot(s) + the client window's and the main
                 # window's whole update (traces, feedback, labels), painted and flushed.
@@ -111,6 +133,8 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
     win.timer.timeout.disconnect()
     win.timer.timeout.connect(timed_frame)
     view.paintEvent = timed_paint
+    timed_canvas("feedback", win.feedback.canvas)
+    timed_canvas("client", win.client.canvas)
     timed_event(win, True)
     timed_event(win.client, False)
     win.show()
@@ -122,6 +146,8 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
         win.latency.reset()
         for costs in (frame_costs, update_costs, paint_costs, window_paint_costs, cpu_costs):
             costs.clear()
+        for name in part_cpu:
+            part_cpu[name] = 0.0
         thread_cpu["start"] = time.thread_time()
         if profiler is not None:
             profiler.enable()
@@ -155,6 +181,9 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
         "gui_thread_cpu_percent": 100.0 * (thread_cpu["end"] - thread_cpu["start"]) / elapsed
         if elapsed > 0 else float("nan"),
         "load_average_1min": os.getloadavg()[0],
+        # The same total by part, percent of a core (``other``: between the frames).
+        "cpu_percent_by_part": _parts(part_cpu, thread_cpu["end"] - thread_cpu["start"],
+                                      elapsed),
         "envelope_delay_ms": win.session.envelope_delay_ms,
         "display_overruns": win.session.engine.health.display_overruns,
         "engine_process_ms_p95": win.session.engine.health.process_ms.percentile(95),
@@ -177,6 +206,14 @@ def run(seconds: float, channels: int, window_s: float, naive: bool, warmup_s: f
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
         out["profile"] = profile_path
     return out
+
+
+def _parts(part_cpu: dict, total_s: float, elapsed_s: float) -> dict:
+    if elapsed_s <= 0:
+        return {}
+    out = {name: 100.0 * v / elapsed_s for name, v in part_cpu.items()}
+    out["other"] = 100.0 * (total_s - part_cpu["slot"] - part_cpu["updates"]) / elapsed_s
+    return {name: round(v, 2) for name, v in out.items()}
 
 
 def _make_naive(win) -> None:

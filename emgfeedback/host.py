@@ -14,6 +14,7 @@ Platform names are :data:`sys.platform` values: ``"win32"``, ``"darwin"``, ``"li
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -94,6 +95,39 @@ def stop_signals(platform: str | None = None, available=signal) -> tuple[int, ..
     names = ["SIGINT", "SIGTERM"]
     names += ["SIGBREAK"] if is_windows(platform) else ["SIGHUP"]
     return tuple(int(getattr(available, n)) for n in names if hasattr(available, n))
+
+
+@contextlib.contextmanager
+def stop_signal_handlers(handler):
+    """Call ``handler(signum, frame)`` for the host's :func:`stop_signals` inside the block.
+
+    A signal ignored when the process started (``nohup``, SIGINT of a background job) stays
+    ignored; one that cannot be set here is left alone; the previous handlers come back on
+    exit. Call it from the main thread (Python only sets handlers there).
+    """
+    previous = {}
+    for signum in stop_signals():
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # ignored when we started (nohup, a background job): keep it so
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except (OSError, ValueError):  # not settable here
+            continue
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def stop_signal_label(signum: int) -> str:
+    """How a stop signal is named to the user: ``Ctrl-C (SIGINT)``, ``SIGTERM``, ...
+
+    Used by every command that ends on a stop signal (the session's end reason and the
+    messages say the same).
+    """
+    name = signal.Signals(signum).name
+    return "Ctrl-C (SIGINT)" if name == "SIGINT" else name
 
 
 # ============================================================================ private files

@@ -6,6 +6,8 @@ claimed by exactly one check below, so a new example without a test fails here.
 
 Windows that stay open until closed (``demo``, ``live``) are run as written and must still
 be running, without an error, after a generous time; then they are closed with SIGTERM.
+They are all started together at the first window test (module fixture ``windows``) and
+share that time, instead of one waiting after the other (issue 16, the CI budget).
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def _comment(line: str) -> str:
     return line.split("  #", 1)[1].strip() if "  #" in line else ""
 
 
-@pytest.fixture
-def env(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    e = dict(os.environ, EMGFEEDBACK_DB=str(tmp_path / "sessions.sqlite"), HOME=str(home),
+def _private_env(folder: Path) -> dict:
+    """The environment of one command: its own session database and home under ``folder``."""
+    home = folder / "home"
+    home.mkdir(parents=True)
+    e = dict(os.environ, EMGFEEDBACK_DB=str(folder / "sessions.sqlite"), HOME=str(home),
              XDG_DATA_HOME=str(home / ".local" / "share"),
              XDG_CONFIG_HOME=str(home / ".config"), QT_QPA_PLATFORM="offscreen",
              PYTHONUNBUFFERED="1")
@@ -57,29 +59,54 @@ def env(tmp_path):
     return e
 
 
+@pytest.fixture
+def env(tmp_path):
+    return _private_env(tmp_path)
+
+
 def _run(cmd: str, env, cwd=ROOT, timeout_s: float = 600.0) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", cmd], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=timeout_s)
 
 
-def _stays_open(cmd: str, env, alive_s: float = 20.0) -> str:
-    """Start a window command; it must still run after ``alive_s``; returns its stderr."""
-    proc = subprocess.Popen(["bash", "-c", f"exec {cmd}"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        proc.wait(timeout=alive_s)
-    except subprocess.TimeoutExpired:
-        pass
-    still_running = proc.poll() is None
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _out, err = proc.communicate()
-    assert still_running, f"{cmd!r} ended early (exit {proc.returncode}):\n{err[-2000:]}"
-    assert "Traceback" not in err, err[-3000:]
-    return err
+ALIVE_S = 20.0  # how long a window must keep running; generous for a loaded machine
+
+
+class _Window:
+    """A window command started as written; :meth:`check` judges it after ``ALIVE_S``."""
+
+    def __init__(self, cmd: str, env):
+        self.cmd = cmd
+        self.proc = subprocess.Popen(["bash", "-c", f"exec {cmd}"], env=env, cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.started_s = time.monotonic()
+        self.err: str | None = None
+
+    def close(self) -> tuple[bool, str]:
+        """SIGTERM; returns (was it still running, its stderr)."""
+        if self.err is None:
+            still_running = self.proc.poll() is None
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                _out, self.err = self.proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                _out, self.err = self.proc.communicate()
+            self.was_running = still_running
+        return self.was_running, self.err
+
+    def check(self, alive_s: float = ALIVE_S) -> str:
+        """It must still run ``alive_s`` after its start, without an error; returns stderr."""
+        try:
+            self.proc.wait(timeout=max(0.0, self.started_s + alive_s - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        still_running, err = self.close()
+        assert still_running, (f"{self.cmd!r} ended early (exit {self.proc.returncode}):\n"
+                               f"{err[-2000:]}")
+        assert "Traceback" not in err, err[-3000:]
+        return err
 
 
 CLAIMED: set[str] = set()
@@ -117,10 +144,62 @@ def _this_venv(cmd: str) -> str:
     return cmd.replace(".venv/bin/", str(Path(sys.executable).parent) + "/")
 
 
-def test_the_quick_start_demo_opens_and_keeps_running(env):
-    cmd = QUICK_DEMO[0].split("&&")[-1].strip()  # the install steps ran when this env was made
+@pytest.fixture(scope="module")
+def windows(tmp_path_factory):
+    """Every window line of the README, started as written at the same time.
+
+    Keys: ``"quick"`` (the quick start's ``demo``), each demo line, ``"live"`` (the live
+    window on the pty of ``simulate-device``, whose first line is ``"live_device_line"``) and
+    ``"live_json"`` (the same line with ``--seconds 5 --json`` on a second virtual board).
+    """
+    started: dict = {}
+    devices: list[subprocess.Popen] = []
+    try:
+        boards = {}
+        if len(SIMULATE) == 1 and len(LIVE_ON_PTY) == 1:
+            # Two virtual boards: one for the window left open, one for the same window
+            # closing itself after 5 s to report what arrived (a pty has one reader).
+            sim_cmd = _command(SIMULATE[0]).rstrip("&").strip()
+            for key in ("live", "live_json"):
+                env = _private_env(tmp_path_factory.mktemp(key))
+                boards[key] = (env, subprocess.Popen(
+                    shlex.split(sim_cmd), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True))
+                devices.append(boards[key][1])
+        cmd = QUICK_DEMO[0].split("&&")[-1].strip()  # the install steps ran for this env
+        started["quick"] = _Window(_this_venv(cmd), _private_env(tmp_path_factory.mktemp("q")))
+        for line in DEMO_LINES:
+            started[line] = _Window(_command(line), _private_env(tmp_path_factory.mktemp("d")))
+        for key, (env, dev) in boards.items():
+            first = dev.stdout.readline().strip()  # "prints e.g. /dev/pts/5"
+            started[f"{key}_device_line"] = first
+            pty = re.search(r"/dev/pts/\d+", first)
+            if not pty:
+                continue
+            live = _command(LIVE_ON_PTY[0]).replace(
+                re.search(r"/dev/pts/\d+", LIVE_ON_PTY[0]).group(0), pty.group(0))
+            if key == "live":
+                started["live"] = _Window(live, env)
+            else:
+                started["live_json"] = subprocess.Popen(
+                    ["bash", "-c", live + " --seconds 5 --json"], env=env, cwd=ROOT,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        yield started
+    finally:
+        for w in started.values():
+            if isinstance(w, _Window):
+                w.close()
+            elif isinstance(w, subprocess.Popen) and w.poll() is None:
+                w.kill()
+                w.communicate()
+        for dev in devices:
+            dev.terminate()
+            dev.wait(timeout=60)
+
+
+def test_the_quick_start_demo_opens_and_keeps_running(windows):
     assert "pip install -e '.[gui]'" in QUICK_DEMO[0]
-    _stays_open(_this_venv(cmd), env)
+    windows["quick"].check()
 
 
 def test_the_windows_quick_start_mirrors_the_linux_one():
@@ -131,28 +210,20 @@ def test_the_windows_quick_start_mirrors_the_linux_one():
     assert line.endswith(r".venv\Scripts\emgfeedback demo")
 
 
-def test_the_virtual_board_and_the_live_window_on_it(env):
+def test_the_virtual_board_and_the_live_window_on_it(windows):
     assert len(SIMULATE) == 1 and len(LIVE_ON_PTY) == 1
-    sim_cmd = _command(SIMULATE[0]).rstrip("&").strip()
-    dev = subprocess.Popen(shlex.split(sim_cmd), env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-    try:
-        first = dev.stdout.readline().strip()  # "prints e.g. /dev/pts/5"
-        pty = re.search(r"/dev/pts/\d+", first)
-        assert pty, f"simulate-device printed {first!r}"
-        live = _command(LIVE_ON_PTY[0]).replace(re.search(r"/dev/pts/\d+",
-                                                          LIVE_ON_PTY[0]).group(0), pty.group(0))
-        _stays_open(live, env)
-        # and samples really flow from the pty into the window
-        res = _run(live + " --seconds 5 --json", env)
-        assert res.returncode == 0, res.stderr[-2000:]
-        import json
+    for key in ("live", "live_json"):
+        first = windows[f"{key}_device_line"]
+        assert re.search(r"/dev/pts/\d+", first), f"simulate-device printed {first!r}"
+    windows["live"].check()
+    # and samples really flow from the pty into the window
+    res = windows["live_json"]
+    out, err = res.communicate(timeout=600)
+    assert res.returncode == 0, err[-2000:]
+    import json
 
-        health = json.loads(res.stdout.strip().splitlines()[-1])["health"]
-        assert health["samples_in"] > 0
-    finally:
-        dev.terminate()
-        dev.wait(timeout=60)
+    health = json.loads(out.strip().splitlines()[-1])["health"]
+    assert health["samples_in"] > 0
 
 
 @pytest.mark.parametrize("line", RUNS)
@@ -172,8 +243,8 @@ def test_protocol_runs_end_as_the_readme_says(line, env):
 
 
 @pytest.mark.parametrize("line", DEMO_LINES)
-def test_demo_lines_open_the_window(line, env):
-    _stays_open(_command(line), env)
+def test_demo_lines_open_the_window(line, windows):
+    windows[line].check()
 
 
 @pytest.mark.parametrize("line", CHECKS)
@@ -198,7 +269,3 @@ def test_the_window_check_example_matches_what_the_command_prints():
 
     libs = ["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0"]
     assert install_line(libs) in README
-
-
-def _noop():  # pragma: no cover - keeps time imported for readers who add waits
-    return time.monotonic()

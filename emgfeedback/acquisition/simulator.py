@@ -36,11 +36,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
-from scipy import signal
 
 from emgfeedback.acquisition.boards import Board, get_board, rate_for_channels
 from emgfeedback.acquisition.sim_scenarios import SCENARIOS, Burst, build_schedule
 from emgfeedback.acquisition.sim_truth import GroundTruth
+from emgfeedback.dsp.iir_design import bilinear_zpk, butter_sos, zpk2sos
 from emgfeedback.errors import ConfigError
 
 __all__ = ["BLOCK", "ARTEFACT_KINDS", "ENV_CUTOFF_HZ", "GroundTruth", "SCENARIOS",
@@ -103,13 +103,22 @@ def emg_shaping_sos(fs_hz: float, low_hz: float = 60.0, high_hz: float = 140.0) 
         Second-order sections.
     """
     wl, wh = 2.0 * math.pi * low_hz, 2.0 * math.pi * high_hz
-    z, p, k = signal.bilinear_zpk([0.0], [-wl, -wh, -wh], 1.0, fs_hz)
-    sos = signal.zpk2sos(z, p, k)
-    impulse = np.zeros(int(max(4.0 * fs_hz, 4096)))
+    sos = zpk2sos(*bilinear_zpk([0.0], [-wl, -wh, -wh], 1.0, fs_hz))
+    impulse = np.zeros((int(max(4.0 * fs_hz, 4096)), 1))
     impulse[0] = 1.0
-    gain = math.sqrt(float(np.sum(signal.sosfilt(sos, impulse) ** 2)))
+    response, _ = _sosfilt(sos, impulse, np.zeros((sos.shape[0], 2, 1)))
+    gain = math.sqrt(float(np.sum(response[:, 0] ** 2)))
     sos[0, :3] /= gain
     return sos
+
+
+def _sosfilt(sos, x, zi):
+    # scipy.signal.sosfilt(sos, x, axis=0, zi=zi), bit for bit, without importing SciPy
+    # (about a second of CPU per process); imported here so that importing the simulator
+    # does not load Numba.
+    from emgfeedback.dsp.sosfilt import sosfilt_columns
+
+    return sosfilt_columns(sos, x, zi)
 
 
 def parse_faults(faults: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -257,10 +266,9 @@ class Simulator:
         self._truth = self._make_truth(background, snr_db)
 
         self._sos = emg_shaping_sos(self._fs)
-        self._env_sos = signal.butter(2, min(ENV_CUTOFF_HZ, 0.4 * self._fs), fs=self._fs,
-                                      output="sos")
-        self._hp_sos = signal.butter(2, min(SENSOR_HIGHPASS_HZ, 0.2 * self._fs), "highpass",
-                                     fs=self._fs, output="sos")
+        self._env_sos = butter_sos(2, min(ENV_CUTOFF_HZ, 0.4 * self._fs), "lowpass", self._fs)
+        self._hp_sos = butter_sos(2, min(SENSOR_HIGHPASS_HZ, 0.2 * self._fs), "highpass",
+                                  self._fs)
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -476,7 +484,7 @@ class Simulator:
         """Shaping-filter state after 0.5 s of (seeded) noise, so sample 0 is stationary."""
         zi = np.zeros((self._sos.shape[0], 2, self._n))
         warm = self._rng(_KEY_WARMUP).standard_normal((max(int(0.5 * self._fs), 64), self._n))
-        _, zi = signal.sosfilt(self._sos, warm, axis=0, zi=zi)
+        _, zi = _sosfilt(self._sos, warm, zi)
         return zi
 
     # ------------------------------------------------------------------ rendering
@@ -486,7 +494,7 @@ class Simulator:
         start = block * BLOCK
         white = rng.standard_normal((BLOCK, self._n))
         amp_noise = rng.standard_normal((BLOCK, self._n)) * self._noise_uv
-        emg, self._zi = signal.sosfilt(self._sos, white, axis=0, zi=self._zi)
+        emg, self._zi = _sosfilt(self._sos, white, self._zi)
         idx = np.arange(start, start + BLOCK, dtype=np.int64)
         local = idx % self._schedule.duration
         if self._schedule.tone_fn is not None:
@@ -575,9 +583,9 @@ class Simulator:
         if all(k in ("raw", "uv") for k in kinds):
             return x
         # The sensor's band-pass: its AC coupling keeps the wander from the rectifier.
-        band, self._hp_zi = signal.sosfilt(self._hp_sos, x, axis=0, zi=self._hp_zi)
+        band, self._hp_zi = _sosfilt(self._hp_sos, x, self._hp_zi)
         rect = np.abs(band)
-        env, self._env_zi = signal.sosfilt(self._env_sos, rect, axis=0, zi=self._env_zi)
+        env, self._env_zi = _sosfilt(self._env_sos, rect, self._env_zi)
         for c, kind in enumerate(kinds):
             if kind == "rect":
                 x[:, c] = rect[:, c]

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
+from emgfeedback.analysis.onset_refine import refine_ramp_onset
+
 # Float state per channel.
 (_S_G, _S_GDN, _S_LEVEL, _S_ACC, _S_ACCC, _S_SIG2, _S_QUIET, _S_M2, _S_NU, _S_DEC,
  _S_RAWP) = range(11)
@@ -19,11 +21,11 @@ _S_NF = 11
 # Integer state per channel.
 (_T_READY, _T_ACTIVE, _T_PEND, _T_ALARM, _T_TAU, _T_TAUDN, _T_CNT, _T_LEARN, _T_LASTOFF,
  _T_NB, _T_QUIETN, _T_QUIETB, _T_FIRSTB, _T_START, _T_OFFDET, _T_PENDOFF, _T_OFFALARM,
- _T_QS, _T_ALTAU) = range(19)
-_T_NI = 19
+ _T_QS, _T_ALTAU, _T_REJB, _T_REJTAU) = range(21)
+_T_NI = 21
 # Integer parameters.
 (_P_D, _P_P, _P_LEARN, _P_SETTLE, _P_CONF, _P_BACK, _P_HB, _P_QUIET, _P_REST, _P_CONFOFF,
- _P_Q, _P_CONFFAST, _P_CONFCHG) = range(13)
+ _P_Q, _P_CONFFAST, _P_CONFCHG, _P_CHAIN, _P_HALVES) = range(15)
 # Float parameters.
 _Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET, _Q_FAST = range(9)
 
@@ -173,60 +175,7 @@ def _active_start(buf, n, p, a, sig2, q, out):
 
 
 @njit(cache=True, nogil=True)
-def _refine(hist, c, hb, lo, hi, level, ramps, d):
-    """Posterior-median change block in [lo, hi] for a rise to ``level`` (x rest)."""
-    nb = hi - lo + 1
-    if nb <= 1 or level <= 1.0:
-        return hi
-    nr = ramps.shape[0]
-    # The burst's plateau may not be reached yet: its level is summed out too, on a grid
-    # around the level measured since the alarm.
-    grid = np.array([0.7, 1.0, 1.5, 2.2, 3.3, 5.0])
-    nl = grid.shape[0]
-    ll = np.full((nb, nr, nl), -1e300)
-    best = -1e300
-    for li in range(nl):
-        lv = level * grid[li]
-        if lv <= 1.0:
-            continue
-        for ti in range(nb):
-            tau = lo + ti
-            for ri in range(nr):
-                rl = ramps[ri]
-                s = 0.0
-                for j in range(tau, hi + 1):
-                    u = j - tau
-                    if rl == 0 or u >= rl:
-                        v = lv
-                    else:
-                        fr = (u + 0.5) / rl
-                        v = 1.0 + (lv - 1.0) * fr * fr
-                    y = hist[c, j % hb]
-                    s += -0.5 * d * math.log(v) + 0.5 * y * (1.0 - 1.0 / v)
-                ll[ti, ri, li] = s
-                if s > best:
-                    best = s
-    post = np.zeros(nb)
-    total = 0.0
-    for ti in range(nb):
-        acc = 0.0
-        for ri in range(nr):
-            for li in range(nl):
-                if ll[ti, ri, li] > -1e299:
-                    acc += math.exp(ll[ti, ri, li] - best)
-        post[ti] = acc
-        total += acc
-    half = 0.5 * total
-    run = 0.0
-    for ti in range(nb):
-        run += post[ti]
-        if run >= half:
-            return lo + ti
-    return hi
-
-
-@njit(cache=True, nogil=True)
-def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
+def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, ts,
                 ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
     n, nch = x.shape
     d = ip[_P_D]      # decimated samples per block
@@ -234,6 +183,7 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
     bs = d * q        # input samples per block
     p = ip[_P_P]
     hb = ip[_P_HB]
+    post = np.empty(hb)
     k = 0
     for i in range(n):
         idx = first_index + i
@@ -276,6 +226,15 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                             ts[c, _T_LASTOFF] = -2
                             if act[1] >= 0:
                                 off_i = idx - (m - int(act[1])) * q
+                                # the rest model fitted to a window mostly burst is far
+                                # too loud: refit it on the rest after the burst (50 ms
+                                # on, past the fall), when there is enough of it
+                                st = int(act[1]) + ip[_P_QUIET] * d // 10
+                                if m + 1 - st >= 4 * p + 8 * d:
+                                    _fit_rest(learn[c][st:], m + 1 - st, p, ar[c], d, res)
+                                    fs[c, _S_SIG2] = res[0]
+                                    fs[c, _S_NU] = res[1]
+                                    fs[c, _S_RAWP] = res[2]
                                 ev_ch[k] = c
                                 ev_kind[k] = 0
                                 ev_idx[k] = off_i
@@ -409,11 +368,29 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                 if decide:
                     a0 = ts[c, _T_ALARM]
                     ts[c, _T_PEND] = 0
-                    if level >= fp[_Q_CONF]:
-                        lo = max(a0 - ip[_P_BACK], ts[c, _T_FIRSTB],
+                    ok = level >= fp[_Q_CONF]
+                    if ok and ip[_P_HALVES] != 0 and b - a0 >= ip[_P_CONF]:
+                        # the burst must hold in the window's second half too: a QRS
+                        # complex or a spike raises the alarm and has died out by then
+                        # (the opt-in short paths keep their own test, ``level >= pre``)
+                        h0 = a0 + (b - a0) // 2 + 1
+                        late = 0.0
+                        for j in range(h0, b + 1):
+                            late += hist[c, j % hb]
+                        ok = late / ((b + 1 - h0) * d) >= fp[_Q_CONF]
+                    if ok:
+                        first = a0
+                        if (ip[_P_CHAIN] > 0 and ts[c, _T_REJB] >= 0
+                                and a0 - ts[c, _T_REJB] <= ip[_P_BACK]):
+                            # alarms rejected just before (a slow or weak burst dipping
+                            # under the confirmation level): the burst may have begun
+                            # before the first of them, so the window reaches back from there
+                            first = max(ts[c, _T_REJTAU], a0 - ip[_P_CHAIN])
+                        lo = max(min(a0, first) - ip[_P_BACK], ts[c, _T_FIRSTB],
                                  ts[c, _T_LASTOFF] + 1, b - hb + 1)
                         lo = min(lo, a0)
-                        onset_b = _refine(hist, c, hb, lo, b, level, ramps, d)
+                        onset_b = refine_ramp_onset(hist, c, hb, lo, b, level, shapes, ramps, d,
+                                                    post)
                         onset_b = min(onset_b, a0)
                         ev_ch[k] = c
                         ev_kind[k] = 1
@@ -431,6 +408,12 @@ def _glr_kernel(x, first_index, ip, fp, ramps, ar, xh, learn, hist, fs, ts,
                         fs[c, _S_M2] = level * level * (1.0 + 4.0 / d)
                         fs[c, _S_GDN] = 0.0
                         ts[c, _T_TAUDN] = b + 1
+                        ts[c, _T_REJB] = -1
+                    else:
+                        # a rejected alarm: remember where the chain of recent ones began
+                        if ts[c, _T_REJB] < 0 or a0 - ts[c, _T_REJB] > ip[_P_BACK]:
+                            ts[c, _T_REJTAU] = ts[c, _T_ALTAU]
+                        ts[c, _T_REJB] = b
                     fs[c, _S_G] = 0.0
                     ts[c, _T_TAU] = b + 1
             else:

@@ -4,17 +4,18 @@ with memory that does not grow with the recording's length.
 :func:`analyse_source` reads a :class:`~emgfeedback.io.recordings.RecordingSource`
 block by block and makes a few passes over it:
 
-1. read: the samples (in µV) are written to a private temporary file, and what needs the
-   raw signal only is accumulated: the mains spectrum (Welch, segment by segment, all
-   channels in one transform), the quantisation step, lost samples, the per-second
-   electrode-off flags, clipping;
+1. read (:mod:`.streaming_read`): the samples (in µV) are written to a private temporary
+   file, and what needs the raw signal only is accumulated: the mains spectrum (Welch,
+   segment by segment, all channels in one transform), the quantisation step, lost
+   samples, the per-second electrode-off flags, clipping;
 2. filter: the processing chain runs block by block (it is causal and chunk-size
    invariant); the filtered signal is written to the temporary folder; the usable samples
    (never padding, gaps or settling), the 0.5 s window RMS values (rest, SNR), the peak
    envelope, the ECG band energy (decimated; zero-phase filtered over ``ECG_SPAN_S`` with
    margins, by a compiled loop that is SciPy's ``sosfiltfilt`` bit for bit) and a count
-   of the APDF envelope's values by bin (:class:`~.blocks.KeyHistogram`) are kept, and
-   the onset detector's envelope summarised per 0.5 s window (count, mean, squared
+   of the APDF envelope's values by bin (:class:`~.blocks.KeyHistogram`'s keys, counted
+   with the envelope in one compiled pass, :func:`~.streaming_kernels.apdf_count`) are
+   kept, and the onset detector's envelope summarised per 0.5 s window (count, mean, squared
    deviations of its usable samples);
 3. rest and onsets: with the rest windows known, the detector's baseline is merged from
    the rest windows' summaries; then, in one read of the filtered signal, the resting
@@ -39,7 +40,8 @@ not depend on timing) while the next block is read; the per-sample loops are ``n
 (:mod:`.streaming_kernels`). Memory: a few blocks of samples, the raw samples of one ECG
 span with its margins and a block (about 90 s), plus about 1/20 of a value per sample for
 the ECG band energy; the temporary files (a private folder in ``TMPDIR``) take 17 bytes
-per sample per channel on disk (raw and filtered float64, the usable flags).
+per sample per channel on disk (raw and filtered float64, the usable flags), 11 for EDF
+files (the raw samples as the file's 16-bit integers, :class:`.streaming_read.RawSpill`).
 Only the ``streaming`` detector is supported (the others are zero-phase, whole-array).
 """
 
@@ -57,15 +59,12 @@ from emgfeedback.analysis.blocks import (
     KeyHistogram,
     Spill,
     Stats,
-    Welch,
     Worker,
     column_max,
-    convert_columns,
-    rechunk,
     window_psd,
 )
 from emgfeedback.analysis.streaming_bursts import BurstPass
-from emgfeedback.analysis.streaming_kernels import ValueSet
+from emgfeedback.analysis.streaming_read import ReadPass
 from emgfeedback.errors import ConfigError
 
 #: Recordings shorter than this are analysed as whole arrays (they are small), s.
@@ -108,13 +107,28 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
         The dictionary :func:`~emgfeedback.analysis.summary.analyse` returns; ``_arrays``
         holds the envelope and rest mask decimated for a plot (``plot_step``).
     """
-    from emgfeedback.analysis.units import UV_FACTORS
-
     if detector != "streaming":
         raise ConfigError(f"detector {detector}: only 'streaming' runs on a recording read in "
                           "blocks")
     say = progress or (lambda msg: None)
-    names_all = list(src.channel_names)
+    tmp, job = _new_job(src, fs_hz, units, uv_per_count, mains_hz, highpass_hz,
+                        quantisation_uv, output_kinds, calibration, block_windows, say)
+    job.say = say
+    try:
+        out = job.run(reference)
+    finally:
+        job.close()
+        tmp.cleanup()
+    out["skipped_channels"] = [n for c, n in enumerate(src.channel_names) if c not in job.cols]
+    return out
+
+
+def _new_job(src, fs_hz, units, uv_per_count, mains_hz, highpass_hz, quantisation_uv,
+             output_kinds, calibration, block_windows, say):
+    """The EMG columns and their conversion to µV, a private temporary folder and the
+    job (nothing read yet but the counts' means)."""
+    from emgfeedback.analysis.units import UV_FACTORS
+
     cols, factors, counts_cols = [], [], []
     for c, u in enumerate(src.units):
         unit = (units or u or "uv").lower()
@@ -142,19 +156,18 @@ def analyse_source(src, fs_hz: float, *, units: str | None = None, uv_per_count:
         output_kinds = [output_kinds[c] for c in cols]
     if calibration is not None:
         calibration = [calibration[c] for c in cols]
-    with tempfile.TemporaryDirectory(prefix="emgfeedback-analyze-") as folder:
-        os.chmod(folder, 0o700)
-        job = _Job(src, fs_hz, cols, factors, means, folder, block_windows, say,
+    tmp = tempfile.TemporaryDirectory(prefix="emgfeedback-analyze-")
+    try:
+        os.chmod(tmp.name, 0o700)
+        job = _Job(src, fs_hz, cols, factors, means, tmp.name, block_windows, say,
                    output_kinds, calibration, quantisation_uv, mains_hz, highpass_hz)
-        try:
-            out = job.run(reference)
-        finally:
-            job.close()
-    out["skipped_channels"] = [n for c, n in enumerate(names_all) if c not in cols]
-    return out
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return tmp, job
 
 
-class _Job(BurstPass):
+class _Job(ReadPass, BurstPass):
     def __init__(self, src, fs_hz, cols, factors, means, folder, block_windows, say,
                  output_kinds, calibration, quantisation_uv, mains_hz, highpass_hz):
         from emgfeedback.analysis.quantities import TONE_WINDOW_S
@@ -189,104 +202,17 @@ class _Job(BurstPass):
         for s in self.spills:
             s.close()
 
-    # ------------------------------------------------------------------ pass 1: read
-    def read_pass(self):
-        from emgfeedback.analysis.quality import CHECKS_BY_KIND
-
-        fs, n_ch = self.fs, self.n_ch
-        self.raw = self.spill("raw.f8", n_ch)
-        nper = int(round(fs))
-        self.checks = [CHECKS_BY_KIND.get(k, CHECKS_BY_KIND["raw"]) for k in self.kinds]
-        # Mains spectra, all channels in one Welch: the vote (zero-filled signal, raw/uV
-        # channels) and quality's (finite samples only). Until a sample is missing both see
-        # the same samples, so quality's is the vote's (when it covers the channel); at the
-        # first missing sample each channel's goes on alone (Welch.column).
-        self.vote_cols = [c for c, k in enumerate(self.kinds) if k in ("raw", "uv")] \
-            if self.mains_hz is None else []
-        self.vote = Welch(fs, nper, len(self.vote_cols)) if self.vote_cols else None
-        q_cols = [c for c in range(n_ch) if "mains" in self.checks[c]]
-        self._q_cols, self._q_alias = q_cols, set(q_cols) <= set(self.vote_cols)
-        self._q_all = None if self._q_alias or not q_cols else Welch(fs, nper, len(q_cols))
-        self.qwelch = [None] * n_ch  # per channel, once split
-        self.qfinite = [[] for _ in range(n_ch)]  # the first finite samples (short files)
-        n_finite = np.zeros(n_ch, dtype=np.int64)
-        self.n_nan = np.zeros(n_ch, dtype=np.int64)
-        want_q = self.quantisation_uv is None and self.calibration is None
-        self.uniq = [ValueSet() for _ in range(n_ch)] if want_q else None
-        w1 = max(int(round(fs)), 1)
-        self.off_tail = [np.empty(0) for _ in range(n_ch)]
-        self.flat = [[] for _ in range(n_ch)]
-        self.rail = [[] for _ in range(n_ch)]
-        self.clipped = np.zeros(n_ch, dtype=np.int64)
-        for blk in rechunk(self.src.chunks(), self.rows):
-            x = convert_columns(blk, self.cols, self.factors, self.means)
-            self.raw.append(x)
-            finite = np.isfinite(x)
-            all_finite = bool(finite.all())
-            if not all_finite:
-                self.n_nan += (~finite).sum(axis=0)
-            self.worker.submit(self._spectra, x, finite, all_finite)
-            for c in range(n_ch):
-                fc = finite[:, c]
-                xc = x[:, c] if all_finite else x[fc, c]
-                n_finite[c] += xc.size
-                if n_finite[c] <= nper:
-                    self.qfinite[c].append(xc)
-                if self.uniq is not None:  # the distinct values (quantisation step)
-                    self.uniq[c].add(x, c)
-                self._off_windows(c, x[:, c], xc, w1)
-        self.worker.submit(self._split_spectra)
-        self.worker.drain()
-
-    def _split_spectra(self) -> None:
-        """Give each mains-checked channel its own spectrum (from the shared one)."""
-        if not self._q_cols or self.qwelch[self._q_cols[0]] is not None:
-            return
-        for j, c in enumerate(self._q_cols):
-            self.qwelch[c] = (self.vote.column(self.vote_cols.index(c)) if self._q_alias
-                              else self._q_all.column(j))
-
-    def _spectra(self, x, finite, all_finite) -> None:
-        """The mains spectra of one block (in the worker thread, blocks in order)."""
-        if not all_finite:
-            self._split_spectra()  # from here on the channels' samples differ
-        if self.vote is not None:
-            zero = x if all_finite else np.where(finite, x, 0.0)
-            self.vote.add(zero[:, self.vote_cols])
-        if self._q_all is not None and self.qwelch[self._q_cols[0]] is None:
-            self._q_all.add(x[:, self._q_cols])
-        for c in self._q_cols:
-            if self.qwelch[c] is not None:
-                self.qwelch[c].add(x[:, c] if all_finite else x[finite[:, c], c])
-
-    def _off_windows(self, c, xc_all, xc_finite, w1):
-        cal = self.calibration[c] if self.calibration is not None else None
-        one_sided = self.kinds[c] in ("rect", "env")
-        if cal is not None and cal.uv_per_count > 0:
-            counts = cal.to_counts(np.where(np.isfinite(xc_all), xc_all, cal.offset_counts))
-            low = cal.adc_min - 1 if one_sided else cal.adc_min
-            self.clipped[c] += np.count_nonzero((counts <= low) | (counts >= cal.adc_max))
-            data, step, rails = counts.astype(np.float64), 0.0, (low, cal.adc_max)
-        else:
-            data, step, rails = xc_finite, 0.01, None
-        data = np.concatenate([self.off_tail[c], data]) if self.off_tail[c].size else data
-        n_win = data.size // w1
-        if n_win:
-            b = data[: n_win * w1].reshape(n_win, w1)
-            self.flat[c].append(np.ptp(b, axis=1) <= step)
-            if rails is not None:
-                self.rail[c].append(np.mean((b <= rails[0]) | (b >= rails[1]), axis=1) > 0.5)
-            else:
-                self.rail[c].append(np.zeros(n_win, dtype=bool))
-        self.off_tail[c] = data[n_win * w1:].copy()
-
     # ------------------------------------------------------------------ pass 2: filter
     def filter_pass(self):
         from emgfeedback.analysis.onset import OnsetConfig
         from emgfeedback.analysis.quality import FLAT_RUN_S
         from emgfeedback.analysis.quantities import SETTLE_S, TONE_WINDOW_S
         from emgfeedback.analysis.rest import windowed_rms
-        from emgfeedback.analysis.streaming_kernels import usable_rows
+        from emgfeedback.analysis.streaming_kernels import (
+            APDF_KEYS,
+            usable_rows,
+            window_rms_rows,
+        )
         from emgfeedback.dsp import KindPipeline
 
         fs, n_ch, n = self.fs, self.n_ch, self.raw.n_rows
@@ -297,6 +223,7 @@ class _Job(BurstPass):
         settle = int(round(SETTLE_S * fs))
         look_back = max(flat_n, flat_env) + settle + 2
         look_ahead = max(flat_n, flat_env) + 1
+        w_snr = max(int(round(0.5 * fs)), 1)  # windowed_rms's window
         self.ecg_cols = [c for c in range(n_ch) if "ecg" in self.checks[c]]
         self.ecg_step = max(int(fs // 100), 1)
         self.ecg_energy = {c: [] for c in self.ecg_cols}
@@ -304,10 +231,12 @@ class _Job(BurstPass):
         self.filtered = self.spill("filtered.f8", n_ch)
         self.usable = self.spill("usable.u1", n_ch, np.uint8)
         self.env_hist = [KeyHistogram() for _ in range(n_ch)]
+        self._apdf_w = max(int(round(0.1 * fs)), 1)  # the APDF envelope's window
+        self.apdf_counts = np.zeros((n_ch, APDF_KEYS), dtype=np.int64)  # pages touched: few
         self.peak = np.full(n_ch, -np.inf)
         self.rest_rms, self.snr_rms = [], []
         self.plot_step = max(n // 20000, 1)
-        self.plot_env, self.plot_pos = [], []
+        self.plot_env = []
         self._prev_f = np.empty((0, n_ch))  # the envelope's history (worker)
         self.ocfg = OnsetConfig()
         self.w_det = max(int(round(self.ocfg.window_s * fs)), 1)
@@ -333,7 +262,9 @@ class _Job(BurstPass):
             use = use[a - ctx_a: b - ctx_a]
             self.usable.append(use.view(np.uint8))
             all_use = bool(use.all())
-            snr = windowed_rms(filt, fs, 0.5)
+            snr = window_rms_rows(filt, w_snr)  # windowed_rms(filt, fs, 0.5), compiled
+            if snr is None:  # NaN or one channel: NumPy's
+                snr = windowed_rms(filt, fs, 0.5)
             self.snr_rms.append(snr)
             self.rest_rms.append(snr if all_use and TONE_WINDOW_S == 0.5 else windowed_rms(
                 np.where(use, filt, np.nan), fs, TONE_WINDOW_S))
@@ -343,16 +274,20 @@ class _Job(BurstPass):
                 self.det_workers[1].submit(self._ecg_blocks, a, x)
             first = a + (-a) % self.plot_step
             self.plot_env.append(env[first - a:: self.plot_step].copy())  # not a view
-            self.plot_pos.append(np.arange(first, b, self.plot_step))
         self.worker.drain()
         for wk in self.det_workers:
             wk.drain()
+        for c, h in enumerate(self.env_hist):
+            h.add_counts(self.apdf_counts[c])
+        del self.apdf_counts
 
     def _envelope_block(self, filt, use, all_use) -> None:
-        """The APDF envelope's values counted per channel (in the worker thread, blocks
-        in order)."""
-        for c, v in enumerate(self._envelope_values(filt, use, all_use)):
-            self.env_hist[c].add(v)
+        """The APDF envelope's values counted per channel by histogram key (in the worker
+        thread, blocks in order; one compiled pass, :func:`.apdf_count`)."""
+        from emgfeedback.analysis.streaming_kernels import apdf_count
+
+        both, skip = self._envelope_rows(filt)
+        apdf_count(both, self._apdf_w, skip, use, self.apdf_counts)
 
     def _ecg_blocks(self, a, raw) -> None:
         """Every ECG_SPAN_S, the ECG band energy (in the detector's thread, blocks in
@@ -412,8 +347,20 @@ class _Job(BurstPass):
 
     def _gather_envelope(self, filt, use) -> None:
         # The APDF percentiles' bins, from the envelope computed again (worker thread).
-        for c, v in enumerate(self._envelope_values(filt, use, bool(use.all()))):
+        from emgfeedback.analysis.streaming_kernels import apdf_gather
+
+        both, skip = self._envelope_rows(filt)
+        keys = [h.keys[:0] if h.too_big else h.keys for h in self.env_hist]
+        for c, v in enumerate(apdf_gather(both, self._apdf_w, skip, use, keys)):
             self.env_hist[c].gather(v)
+
+    def _envelope_rows(self, filt) -> tuple:
+        """The block with the APDF envelope's history before it (blocks in order), and
+        the number of history rows."""
+        prev_f = self._prev_f
+        both = np.concatenate([prev_f, filt]) if prev_f.size else filt
+        self._prev_f = both[-self._apdf_w:]
+        return both, prev_f.shape[0]
 
     def _envelope_spills(self) -> dict:
         """The APDF envelope values of the channels whose percentile bins were too full to
@@ -502,17 +449,19 @@ class _Job(BurstPass):
         self.plot_rest = []
         for a, filt in self.filtered.blocks(self.rows):
             b = a + filt.shape[0]
-            use = self.usable.read(a, b).astype(bool)
+            use = self.usable.read(a, b).view(bool)  # written from booleans: 0 or 1
             self.worker.submit(self._gather_envelope, filt, use)
             n_win = filt.shape[0] // w
-            wi = a // w
-            mask = np.zeros(filt.shape, dtype=bool)
-            mask[: n_win * w] = np.repeat(self.rest_win[wi: wi + n_win], w, axis=0)
-            mask &= use
-            first = a + (-a) % self.plot_step
-            self.plot_rest.append(mask[first - a:: self.plot_step].copy())
+            rest = self.rest_win[a // w: a // w + n_win]  # blocks start at whole windows
+            # The rest mask (the block's rest windows' usable samples) at the plot's rows.
+            at = np.arange((-a) % self.plot_step, filt.shape[0], self.plot_step)
+            at = at[at < n_win * w]
+            shown = np.zeros((len(range((-a) % self.plot_step, filt.shape[0],
+                                        self.plot_step)), n_ch), dtype=bool)
+            shown[: at.size] = rest[at // w] & use[at]
+            self.plot_rest.append(shown)
             if n_win:  # the resting tone's windows
-                self.worker.submit(self._tone_windows, filt, mask, n_win)
+                self.worker.submit(self._tone_windows, filt, use, rest, n_win)
             for g, (c0, c1) in enumerate(groups):
                 self.det_workers[g].submit(
                     lambda d, f, a0, out: out.extend(d.process(f, a0)),
@@ -523,15 +472,18 @@ class _Job(BurstPass):
                        for b in events_to_bursts(ev, c1 - c0, self.filtered.n_rows)]
         self.worker.drain()
 
-    def _tone_windows(self, filt, mask, n_win) -> None:
-        """The rest windows' mean squares and spectra of one block (worker thread)."""
+    def _tone_windows(self, filt, use, rest, n_win) -> None:
+        """The mean squares and spectra of one block's rest windows whose samples are all
+        usable (worker thread)."""
         fs, n_ch, w = self.fs, self.n_ch, self.w
         unfiltered = [k in ("rect", "env") for k in self.kinds]
-        xs = filt[: n_win * w].reshape(n_win, w, n_ch)
-        ms = mask[: n_win * w].reshape(n_win, w, n_ch).all(axis=1)
+        # Channel by channel, contiguous (windows are then rows: fast selections).
+        xs = np.ascontiguousarray(filt[: n_win * w].T).reshape(n_ch, n_win, w)
+        us = np.ascontiguousarray(use[: n_win * w].T).reshape(n_ch, n_win, w)
+        ms = rest.T & us.all(axis=2)
         spectra = []  # (channel, its windows) whose spectrum is needed
         for c in range(n_ch):
-            win = xs[ms[:, c], :, c]
+            win = xs[c][ms[c]]
             win = win[np.all(np.isfinite(win), axis=1)]
             if win.shape[0] == 0:
                 continue

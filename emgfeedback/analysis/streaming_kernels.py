@@ -20,34 +20,6 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
-def _sosfilt_rows(sos, x, zi, reverse):
-    """Filter the columns of ``x`` (``(n, k)``, in place) through the sections ``sos``,
-    from the last row to the first when ``reverse``; ``zi`` is ``(n_sections, 2, k)``
-    and ends as the final state.
-
-    One section at a time over the whole block (a section's output at a sample depends only
-    on its input there and its own state, so the order of the loops does not change a
-    bit); the state of the section lives in two small local vectors, which the compiler
-    keeps apart from ``x``: half the time of the sample-by-sample cascade here.
-    """
-    n, k = x.shape
-    for s in range(sos.shape[0]):
-        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-        z0 = zi[s, 0].copy()
-        z1 = zi[s, 1].copy()
-        for i in range(n):
-            row = x[n - 1 - i] if reverse else x[i]
-            for c in range(k):  # channel by channel: independent lanes
-                v = row[c]
-                x_new = b0 * v + z0[c]
-                z0[c] = b1 * v - a1 * x_new + z1[c]
-                z1[c] = b2 * v - a2 * x_new
-                row[c] = x_new
-        zi[s, 0] = z0
-        zi[s, 1] = z1
-
-
 def sosfiltfilt_columns(sos, x) -> np.ndarray:
     """Zero-phase second-order-sections filtering of each column of ``x``.
 
@@ -63,7 +35,7 @@ def sosfiltfilt_columns(sos, x) -> np.ndarray:
     -------
     numpy.ndarray
         ``scipy.signal.sosfiltfilt(sos, x, axis=0)``, bit for bit, without SciPy
-        (:func:`~emgfeedback.analysis.zero_phase.sosfiltfilt`, on :func:`_sosfilt_rows`).
+        (:func:`~emgfeedback.analysis.zero_phase.sosfiltfilt`, on :func:`~emgfeedback.dsp.sosfilt.sosfilt_rows`).
 
     Raises
     ------
@@ -252,6 +224,157 @@ def moving_rms_rows(both, w: int, skip: int = 0, head: bool = True) -> np.ndarra
     return _moving_rms_rows(both, int(w), min(int(skip), both.shape[0]), bool(head))
 
 
+#: Keys of non-negative finite doubles (``bits >> 45``, see ``blocks.KeyHistogram``) are
+#: below this.
+APDF_KEYS = 1 << 18
+
+
+@njit(cache=True, nogil=True)
+def _apdf_rows(both, w, skip, use, shift, counts, keys, out, n_out):
+    """The APDF envelope (as :func:`_moving_rms_rows` with ``head``) of each column of
+    ``both`` from row ``skip`` on, at the rows where ``use`` holds and it is finite: with
+    ``keys`` of no column (``keys.shape[1] == 0``) each value's key (its bits >> ``shift``)
+    is counted in ``counts[c]``; else the values whose key is one of ``keys[c]`` (-1 pads)
+    go to ``out[:n_out[c], c]``."""
+    k = both.shape[1]
+    env = _moving_rms_rows(both, w, skip, True)  # channels side by side: vectorised
+    bits = env.view(np.int64)
+    gather = keys.shape[1] > 0
+    if not gather:
+        for r in range(env.shape[0]):
+            for c in range(k):
+                if use[r, c] and np.isfinite(env[r, c]):
+                    counts[c, max(bits[r, c], 0) >> shift] += 1
+        return
+    for c in range(k):
+        got = 0
+        k_lo, k_hi = np.int64(APDF_KEYS), np.int64(-1)  # the wanted keys as a lookup table
+        for j in range(keys.shape[1]):
+            if keys[c, j] >= 0:
+                k_lo, k_hi = min(k_lo, keys[c, j]), max(k_hi, keys[c, j])
+        want = np.zeros(max(k_hi - k_lo + 1, 0), dtype=np.bool_)
+        for j in range(keys.shape[1]):
+            if keys[c, j] >= 0:
+                want[keys[c, j] - k_lo] = True
+        for r in range(env.shape[0]):
+            if use[r, c] and np.isfinite(env[r, c]):
+                key = (max(bits[r, c], 0) >> shift) - k_lo
+                if 0 <= key < want.size and want[key]:
+                    out[got, c] = env[r, c]
+                    got += 1
+        n_out[c] = got
+
+
+def apdf_count(both, w: int, skip: int, use, counts) -> None:
+    """Count the APDF envelope's values of a block by key (``blocks.KeyHistogram``'s).
+
+    The envelope is ``tone.moving_rms(both, fs, w / fs)[skip:]`` (bit for bit, as
+    :func:`moving_rms_rows`), taken where ``use`` holds and it is finite: the values
+    ``streaming`` passes to :meth:`~.blocks.KeyHistogram.add`, counted in one compiled pass
+    without an array of keys.
+
+    Parameters
+    ----------
+    both : numpy.ndarray
+        ``(skip + n, n_channels)`` filtered signal, µV: ``skip`` rows of history, the block.
+    w, skip : int
+        The moving RMS's window and the history, rows.
+    use : numpy.ndarray of bool
+        ``(n, n_channels)`` usable samples of the block.
+    counts : numpy.ndarray of int64
+        ``(n_channels, APDF_KEYS)`` counts by key, incremented in place.
+    """
+    both = np.ascontiguousarray(both, dtype=np.float64)
+    _apdf_rows(both, int(w), min(int(skip), both.shape[0]),
+               np.ascontiguousarray(use, dtype=np.bool_), _key_shift(), counts,
+               np.empty((both.shape[1], 0), dtype=np.int64), np.empty((0, both.shape[1])),
+               np.zeros(both.shape[1], dtype=np.int64))
+
+
+def apdf_gather(both, w: int, skip: int, use, keys) -> list:
+    """The APDF envelope's values of a block (as :func:`apdf_count`) whose key is one of
+    ``keys[c]``, per channel.
+
+    Parameters
+    ----------
+    both, w, skip, use
+        As :func:`apdf_count`.
+    keys : list of numpy.ndarray
+        Per channel, the wanted keys (may be empty).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per channel, the values in a wanted bin, in row order.
+    """
+    both = np.ascontiguousarray(both, dtype=np.float64)
+    k = both.shape[1]
+    width = max(max((len(kc) for kc in keys), default=0), 1)
+    table = np.full((k, width), -1, dtype=np.int64)
+    for c, kc in enumerate(keys):
+        table[c, : len(kc)] = kc
+    skip = min(int(skip), both.shape[0])
+    out = np.empty((both.shape[0] - skip, k))
+    n_out = np.zeros(k, dtype=np.int64)
+    _apdf_rows(both, int(w), skip, np.ascontiguousarray(use, dtype=np.bool_),
+               _key_shift(), np.zeros((k, 0), dtype=np.int64), table, out, n_out)
+    return [out[: n_out[c], c].copy() for c in range(k)]
+
+
+def _key_shift() -> int:
+    from emgfeedback.analysis.blocks import _KEY_SHIFT
+
+    return _KEY_SHIFT
+
+
+@njit(cache=True, nogil=True)
+def _window_rms_rows(x, w):
+    """RMS of consecutive ``w``-row windows of every column; the squares of a window are
+    added row after row (NumPy's order for ``mean(axis=1)`` of an ``(n_win, w, k)`` array
+    with ``k > 1``: the channels are its inner loop). Also says whether a NaN was seen."""
+    n, k = x.shape
+    n_win = n // w
+    out = np.empty((n_win, k))
+    acc = np.empty(k)
+    nan = False
+    for i in range(n_win):
+        for c in range(k):
+            v = x[i * w, c]
+            acc[c] = v * v
+        for r in range(i * w + 1, (i + 1) * w):
+            for c in range(k):
+                v = x[r, c]
+                acc[c] += v * v
+        for c in range(k):
+            nan = nan or acc[c] != acc[c]
+            out[i, c] = np.sqrt(acc[c] / w)
+    return out, nan
+
+
+def window_rms_rows(x, w: int):
+    """``rest.windowed_rms(x, fs, w / fs)``, bit for bit, in one compiled pass, for two or
+    more columns without NaN; None otherwise (NumPy adds one column's squares pairwise and
+    NaN windows take ``nanmean``: call ``windowed_rms`` then).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, n_channels)`` signal, µV.
+    w : int
+        Window, rows.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(n // w, n_channels)`` RMS, µV.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2:
+        return None
+    out, nan = _window_rms_rows(x, max(int(w), 1))
+    return None if nan else out
+
+
 @njit(cache=True, nogil=True)
 def _first_quiet_run(x, hold, threshold):
     """See :func:`first_quiet_run` (the envelope as :func:`_moving_rms_rows` with ``head``,
@@ -303,57 +426,54 @@ def first_quiet_run(x, hold: int, threshold: float) -> int:
 
 @njit(cache=True, nogil=True)
 def _usable(x, flat_n, settle):
-    # Row by row, every column's state side by side (the rows are contiguous).
+    # Column by column, the run and settle state in scalars (registers): 2x faster than
+    # every column's state side by side in small arrays.
     n, k = x.shape
     ok = np.empty((n, k), dtype=np.bool_)
-    starts = np.empty((k, n // 2 + 1), dtype=np.int64)  # long runs: at most one per 2 rows
-    stops = np.empty((k, n // 2 + 1), dtype=np.int64)
-    n_long = np.zeros(k, dtype=np.int64)
-    total = np.zeros(k, dtype=np.int64)
-    run = np.full(k, -1, dtype=np.int64)  # first row of the current run of x[i] == x[i - 1]
-    for i in range(n):
-        for c in range(k):
+    starts = np.empty(n // 2 + 1, dtype=np.int64)  # long runs: at most one per 2 rows
+    stops = np.empty(n // 2 + 1, dtype=np.int64)
+    for c in range(k):
+        n_long = 0
+        total = 0
+        run = -1  # first row of the current run of x[i] == x[i - 1]
+        prev = np.nan
+        for i in range(n):
             v = x[i, c]
             ok[i, c] = np.isfinite(v)
-            if i and v == x[i - 1, c]:
-                if run[c] < 0:
-                    run[c] = i
-            elif run[c] >= 0:
-                _close_run(run, c, i, flat_n, starts, stops, n_long, total)
-    for c in range(k):
-        if run[c] >= 0:
-            _close_run(run, c, n, flat_n, starts, stops, n_long, total)
-        if not total[c] > 0.5 * n:  # flat most of the time: the signal, not padding
-            for r in range(n_long[c]):
-                for i in range(max(starts[c, r] - 1, 0), stops[c, r]):
+            if i and v == prev:
+                if run < 0:
+                    run = i
+            elif run >= 0:
+                # Rows run .. i - 1 equal their predecessors: i - run + 1 equal values
+                # (quantities._runs' length plus one).
+                if i - run + 1 >= flat_n:
+                    starts[n_long], stops[n_long] = run, i
+                    n_long += 1
+                    total += i - run + 1
+                run = -1
+            prev = v
+        if run >= 0 and n - run + 1 >= flat_n:
+            starts[n_long], stops[n_long] = run, n
+            n_long += 1
+            total += n - run + 1
+        if not total > 0.5 * n:  # flat most of the time: the signal, not padding
+            for r in range(n_long):
+                for i in range(max(starts[r] - 1, 0), stops[r]):
                     ok[i, c] = False
-    if settle:
-        # A resume (good after bad, or the first row; from the flags before settling)
-        # makes it and the settle - 1 rows after it unusable.
-        prev = np.zeros(k, dtype=np.bool_)
-        left = np.zeros(k, dtype=np.int64)
-        for i in range(n):
-            for c in range(k):
+        if settle:
+            # A resume (good after bad, or the first row; from the flags before settling)
+            # makes it and the settle - 1 rows after it unusable.
+            was = False
+            left = 0
+            for i in range(n):
                 cur = ok[i, c]
-                if cur and not prev[c]:
-                    left[c] = settle
-                prev[c] = cur
-                if left[c] > 0:
+                if cur and not was:
+                    left = settle
+                was = cur
+                if left > 0:
                     ok[i, c] = False
-                    left[c] -= 1
+                    left -= 1
     return ok
-
-
-@njit(cache=True, nogil=True)
-def _close_run(run, c, end, flat_n, starts, stops, n_long, total):
-    # Rows run[c] .. end - 1 equal their predecessors: end - run[c] + 1 equal values
-    # (quantities._runs' length plus one).
-    length = end - run[c] + 1
-    if length >= flat_n:
-        starts[c, n_long[c]], stops[c, n_long[c]] = run[c], end
-        n_long[c] += 1
-        total[c] += length
-    run[c] = -1
 
 
 def usable_rows(x, fs_hz: float, settle_s: float, flat_s: float = 0.25) -> np.ndarray:

@@ -89,7 +89,7 @@ def sosfiltfilt(sos, x) -> np.ndarray:
     ValueError
         When ``x`` is not longer than the padding (SciPy's condition and message).
     """
-    from emgfeedback.analysis.streaming_kernels import _sosfilt_rows
+    from emgfeedback.dsp.sosfilt import sosfilt_rows
 
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
@@ -105,7 +105,7 @@ def sosfiltfilt(sos, x) -> np.ndarray:
     # scipy.signal._arraytools.odd_ext along axis 0 (a fresh array: filtered in place).
     y = np.concatenate((2 * x[:1] - x[edge:0:-1], x, 2 * x[-1:] - x[-2:-(edge + 2):-1]))
     zi = sosfilt_zi(sos)[:, :, None]  # (n_sections, 2, 1): the steady state per unit
-    _sosfilt_rows(sos, y, np.ascontiguousarray(zi * y[0][None, None, :]), False)
-    _sosfilt_rows(sos, y, np.ascontiguousarray(zi * y[-1][None, None, :]), True)
+    sosfilt_rows(sos, y, np.ascontiguousarray(zi * y[0][None, None, :]), False)
+    sosfilt_rows(sos, y, np.ascontiguousarray(zi * y[-1][None, None, :]), True)
     y = y[edge:-edge]
     return y[:, 0] if one_d else y

@@ -385,9 +385,10 @@ class StopRequested(KeyboardInterrupt):
 
     @property
     def label(self) -> str:
-        """``Ctrl-C (SIGINT)``, ``SIGTERM``, ..."""
-        name = signal.Signals(self.signum).name
-        return "Ctrl-C (SIGINT)" if name == "SIGINT" else name
+        """``Ctrl-C (SIGINT)``, ``SIGTERM``, ... (:func:`emgfeedback.host.stop_signal_label`)."""
+        from emgfeedback.host import stop_signal_label
+
+        return stop_signal_label(self.signum)
 
     @property
     def exit_code(self) -> int:
@@ -404,7 +405,7 @@ def stop_on_signals():
     A signal ignored when the command started (``nohup``, SIGINT of a background job) stays
     ignored. Outside the main thread (tests, GUI helpers) this does nothing.
     """
-    from emgfeedback.host import stop_signals
+    from emgfeedback.host import stop_signal_handlers
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -419,19 +420,8 @@ def stop_on_signals():
         raised.append(signum)
         raise StopRequested(signum)
 
-    previous = {}
-    for signum in stop_signals():
-        if signal.getsignal(signum) is signal.SIG_IGN:
-            continue  # ignored when we started (nohup, a background job): keep it so
-        try:
-            previous[signum] = signal.signal(signum, handler)
-        except (OSError, ValueError):  # not settable here
-            continue
-    try:
+    with stop_signal_handlers(handler):
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 @dataclass

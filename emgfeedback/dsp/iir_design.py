@@ -72,14 +72,55 @@ def butter_sos(order: int, corners_hz, btype: str, fs_hz: float) -> np.ndarray:
         k = k * bw**degree
     else:
         raise ValueError(f"btype {btype!r}: expected lowpass, highpass or bandpass")
-    # bilinear_zpk
+    return zpk2sos(*bilinear_zpk(z, p, k, fs))
+
+
+def bilinear_zpk(z, p, k: float, fs_hz: float):
+    """Analog zeros, poles and gain to digital by the bilinear transform.
+
+    Parameters
+    ----------
+    z, p : array_like
+        Analog zeros and poles (rad/s), no more zeros than poles.
+    k : float
+        Analog gain.
+    fs_hz : float
+        Sampling rate, Hz (no pre-warping here).
+
+    Returns
+    -------
+    z, p : numpy.ndarray
+        Digital zeros and poles.
+    k : float
+        Digital gain; the same bits as ``scipy.signal.bilinear_zpk``.
+    """
+    z = np.atleast_1d(np.asarray(z))
+    p = np.atleast_1d(np.asarray(p))
     degree = p.shape[0] - z.shape[0]
-    fs2 = 2.0 * fs
+    fs2 = 2.0 * fs_hz
     z_z = (fs2 + z) / (fs2 - z)
     p_z = (fs2 + p) / (fs2 - p)
     z_z = np.concatenate((z_z, -np.ones(degree)))
     k_z = k * np.real(np.prod(fs2 - z) / np.prod(fs2 - p))
-    return _zpk2sos(z_z, p_z, k_z)
+    return z_z, p_z, k_z
+
+
+def zpk2sos(z, p, k: float) -> np.ndarray:
+    """Digital zeros, poles and gain to second-order sections.
+
+    Parameters
+    ----------
+    z, p : array_like
+        Digital zeros and poles (as many zeros as poles, conjugates paired).
+    k : float
+        Gain.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_sections, 6)``; ``scipy.signal.zpk2sos(z, p, k)`` (``"nearest"`` pairing).
+    """
+    return _zpk2sos(np.asarray(z), np.asarray(p), k)
 
 
 def iirnotch_ba(f0_hz: float, q: float, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:

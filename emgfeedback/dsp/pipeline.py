@@ -306,7 +306,7 @@ class Pipeline:
     Notes
     -----
     The first Pipeline for 1, 2, 4, 6, 8 or 16 channels compiles (or loads from Numba's cache)
-    the kernel specialised for that count; a cold compile takes several seconds.
+    the kernel specialised for that count; a cold compile takes about a second.
 
     Outputs: :meth:`process` returns new arrays on every call unless given ``out``, so
     callers may keep them (the engine hands them to the GUI and the recorder). A caller that

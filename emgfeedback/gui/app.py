@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import threading
 from dataclasses import dataclass, field
 
 from emgfeedback.errors import require
@@ -98,6 +101,51 @@ def build_window(url: str, *, protocol: str | None = None, db_path=None, subject
         if i >= 0:
             win.protocol_box.setCurrentIndex(i)
     return win
+
+
+@contextlib.contextmanager
+def close_on_stop_signals(close, stopped: list):
+    """Turn the host's stop signals (Ctrl-C, SIGTERM, ...) into a clean close of the window.
+
+    Qt's event loop runs in C, so Python only sees a signal when it next runs Python code:
+    a 200 ms timer gives it that chance. Without this, Ctrl-C raised inside a Qt slot (a
+    traceback, and PyQt aborts) and SIGTERM killed the process with the session still open.
+    The first signal is appended to ``stopped`` and ``close`` runs from the event loop;
+    later ones only print a note. A signal ignored when the command started (``nohup``)
+    stays ignored; handlers are restored on exit. Outside the main thread this does nothing.
+
+    Parameters
+    ----------
+    close : callable
+        Called once, from the event loop, to close the window.
+    stopped : list
+        Receives the first signal number.
+    """
+    from pyqtgraph.Qt import QtCore
+
+    from emgfeedback.host import stop_signal_handlers, stop_signal_label
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        name = stop_signal_label(signum)
+        if stopped:
+            print(f"{name}: already stopping; closing the window", file=sys.stderr)
+            return
+        stopped.append(signum)
+        print(f"{name}: closing the window", file=sys.stderr)
+        QtCore.QTimer.singleShot(0, close)
+
+    wake = QtCore.QTimer()
+    wake.timeout.connect(lambda: None)  # lets the interpreter run the Python handler
+    wake.start(200)
+    try:
+        with stop_signal_handlers(handler):
+            yield
+    finally:
+        wake.stop()
 
 
 def _f(v) -> float:
@@ -207,16 +255,20 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
     if sound != "off":
         win.set_sound_mode(sound, sound_mapping)
         if win.client.sound_problem:
-            import sys
-
             print(win.client.sound_problem, file=sys.stderr)
     if record:
         result.session_id = win.session.start_recording(db_path)
         win.act_record.setChecked(True)
 
+    stopped: list[int] = []
+
     def finish() -> None:
         if screenshot:
             win.save_screenshot(screenshot)
+        if stopped:  # a stop signal: the recording is kept as incomplete, like `record`
+            from emgfeedback.host import stop_signal_label
+
+            win.session.stop_reason = f"stopped by {stop_signal_label(stopped[0])}"
         win.close()
 
     if screenshot and not seconds:
@@ -230,8 +282,11 @@ def run_live(url: str | None, *, protocol: str | None = None, db_path=None, subj
     win.start()
     if seconds:
         QtCore.QTimer.singleShot(int(seconds * 1000), finish)
-    app.exec_()
+    with close_on_stop_signals(finish, stopped):
+        app.exec_()
     win.shutdown()
+    if stopped:
+        result.exit_code = 128 + stopped[0]  # like `record`: 130 Ctrl-C, 143 SIGTERM
     if win.error is not None:
         raise win.error
     result.protocol_results = list(win.session.protocol_results)

@@ -112,6 +112,13 @@ def goal_label_text(bar: Bar) -> str:
     return f"{arrow} goal {bar.goal_uv:.0f} µV"
 
 
+def _only_levels_moved(old_bars: tuple, new_bars: tuple) -> bool:
+    """Whether two signatures' bars differ only in their levels (same channels, goals,
+    directions, goal states and scales): then only the bars' area needs repainting."""
+    return len(old_bars) == len(new_bars) and all(
+        a[0] == b[0] and a[2:] == b[2:] for a, b in zip(old_bars, new_bars, strict=True))
+
+
 class CueCanvas(QtWidgets.QWidget):
     """Paints a :class:`FeedbackModel`: bars, goals, hold timer, reps, countdown, reward.
 
@@ -140,6 +147,9 @@ class CueCanvas(QtWidgets.QWidget):
         # panel behind it first at every repaint.
         self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent, True)
         self._drawn: tuple | None = None
+        # Where the bars, their values and names were drawn by the last whole paint (None
+        # before it or in symmetry mode): a frame where only levels moved repaints that.
+        self._bars_area: QtCore.QRect | None = None
         self.drawn: dict[str, tuple[QtCore.QRectF, str]] = {}
         # Fonts by (pixel size, bold) and fitted fonts by (text, width, size, bold): the
         # canvas repaints up to 60 times a second with mostly the same texts, so a new
@@ -166,23 +176,42 @@ class CueCanvas(QtWidgets.QWidget):
     def refresh(self) -> None:
         """Schedule a repaint if anything visible changed."""
         sig = self.signature()
-        if sig != self._drawn:
-            self._drawn = sig
+        if sig == self._drawn:
+            return
+        old, self._drawn = self._drawn, sig
+        area = self._bars_area
+        if area is not None and old is not None and old[:-1] == sig[:-1] \
+                and _only_levels_moved(old[-1], sig[-1]):
+            # Only bar levels (and values) changed: repaint the bars, not the whole canvas
+            # with its texts (about half its paint, at up to 60 Hz; issue 16).
+            self.update(area)
+        else:
             self.update()
 
     # ------------------------------------------------------------------ painting
     def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
         p = QtGui.QPainter(self)
+        area = self._bars_area
+        only_bars = area is not None and area.contains(ev.rect())
         try:
-            self.paint(p, QtCore.QRectF(self.rect()))
+            if only_bars:
+                p.setClipRect(area)
+            self.paint(p, QtCore.QRectF(self.rect()), only_bars=only_bars)
         finally:
             p.end()
 
-    def paint(self, p: QtGui.QPainter, rect: QtCore.QRectF) -> None:
-        """Paint the whole canvas into ``rect`` (also used to lay out without a screen)."""
-        self.drawn = {}
+    def paint(self, p: QtGui.QPainter, rect: QtCore.QRectF, only_bars: bool = False) -> None:
+        """Paint the whole canvas into ``rect`` (also used to lay out without a screen).
+
+        ``only_bars``: repaint the bars' area only (its clip is set: see :meth:`refresh`);
+        the other entries of :attr:`drawn` are kept from the last whole paint.
+        """
+        if not only_bars:
+            self.drawn = {}
+            self._bars_area = None
         p.setRenderHint(QtGui.QPainter.Antialiasing, True)
-        p.fillRect(rect, QtGui.QColor(palette.PANEL if not self.large else palette.BACKGROUND))
+        p.fillRect(self._bars_area if only_bars else rect,
+                   QtGui.QColor(palette.PANEL if not self.large else palette.BACKGROUND))
         m = self.model
         unit = rect.height() / 22.0 if self.large else max(13.0, rect.height() / 17.0)
         unit = min(unit, rect.width() / (18.0 if self.large else 22.0))
@@ -192,20 +221,27 @@ class CueCanvas(QtWidgets.QWidget):
         info_h = unit * (1.4 if self.large else 1.2)
         reward_h = unit * (2.4 if self.large else 1.9)
         top = inner.top()
-        self._draw_title(p, QtCore.QRectF(inner.left(), top, inner.width(), title_h))
+        if not only_bars:
+            self._draw_title(p, QtCore.QRectF(inner.left(), top, inner.width(), title_h))
         top += title_h
         if count_h:
-            self._draw_countdown(p, QtCore.QRectF(inner.left(), top, inner.width(), count_h))
+            if not only_bars:
+                self._draw_countdown(p, QtCore.QRectF(inner.left(), top, inner.width(),
+                                                      count_h))
             top += count_h
-        self._draw_info(p, QtCore.QRectF(inner.left(), top, inner.width(), info_h))
+        if not only_bars:
+            self._draw_info(p, QtCore.QRectF(inner.left(), top, inner.width(), info_h))
         top += info_h + unit * 0.5
         body = QtCore.QRectF(inner.left(), top, inner.width(),
                              inner.bottom() - reward_h - top)
         if m.mode == "symmetry":
             self._draw_symmetry(p, body, unit)
         else:
-            self._draw_bars(p, body, unit)
-        if m.reward_visible > 0:
+            area = self._draw_bars(p, body, unit)
+            if not only_bars and area is not None:
+                # Clipped to the body: nothing else is drawn there but the bars.
+                self._bars_area = area.intersected(body).toAlignedRect()
+        if m.reward_visible > 0 and not only_bars:
             self._draw_reward(p, QtCore.QRectF(inner.left(), inner.bottom() - reward_h,
                                                inner.width(), reward_h), m.reward_visible)
 
@@ -331,10 +367,13 @@ class CueCanvas(QtWidgets.QWidget):
             bars = [b for b in bars if b.direction] or bars[:1]
         return bars
 
-    def _draw_bars(self, p: QtGui.QPainter, r: QtCore.QRectF, unit: float) -> None:
+    def _draw_bars(self, p: QtGui.QPainter, r: QtCore.QRectF,
+                   unit: float) -> QtCore.QRectF | None:
+        """Draw the bars; returns the area of their columns, values and names."""
         bars = self._shown_bars()
         if not bars or r.height() <= 0:
-            return
+            return None
+        area = QtCore.QRectF()
         n = len(bars)
         gap = unit * (2.0 if self.large else 1.0)
         pill_size = unit * (0.95 if self.large else 0.85)
@@ -373,7 +412,9 @@ class CueCanvas(QtWidgets.QWidget):
             p.setPen(QtGui.QColor(palette.MUTED))
             self._text(p, f"name:{b.channel}", name,
                        QtCore.Qt.AlignHCenter | QtCore.Qt.AlignTop, b.label)
+            area = area.united(slot).united(col.adjusted(-2, -2, 2, 2))
             x += width + gutter + gap
+        return area
 
     def _draw_bar(self, p: QtGui.QPainter, b: Bar, col: QtCore.QRectF, unit: float,
                   gutter: float, pill_h: float, pill_size: float) -> None:

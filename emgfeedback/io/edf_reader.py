@@ -204,12 +204,17 @@ def _scan_annotations(lay: EdfLayout) -> None:
         lay.notes.append(f"padding cut off: {front} sample(s) before, {back} after")
 
 
-def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
+def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS,
+             digital: bool = False):
     """Yield float64 ``(n, n_channels)`` blocks in physical units, NaN where missing.
 
     Records that follow each other on the timeline inside the kept span are decoded
     together (one array per run of up to ``block_records`` records, one NumPy operation
     per channel); the others (EDF+D jumps, the cut padding) record by record.
+    With ``digital``, each item is ``(physical, digits)``: the same block and the file's
+    integers of the same samples (``int16``, ``int32`` for BDF; any value where the
+    physical value is missing), from which :func:`physical` gives the block again, bit for
+    bit (NaN aside).
     """
     cols = list(range(len(lay.keep))) if columns is None else list(columns)
     width = 3 if lay.bdf else 2
@@ -217,6 +222,7 @@ def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
     starts = np.cumsum([0] + lay.spr[:-1]) * width
     missing = sorted(lay.missing)
     onsets = lay.record_onsets
+    dtype = (np.int32 if lay.bdf else np.int16) if digital else None
     pos = lay.first  # next output position on the timeline
     with open(lay.path, "rb") as fh:
         fh.seek(lay.header_bytes)
@@ -234,7 +240,7 @@ def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
                     j += 1
                 if j > k and onset == pos:
                     a, b = onset, onset + (j - k) * spr
-                    out = _decode(lay, recs[k:j], cols, starts, spr, width)
+                    out, dig = _decode(lay, recs[k:j], cols, starts, spr, width, dtype)
                     k = j
                 else:  # one record: cut to the kept span, after a jump if it is apart
                     a, b = max(onset, lay.first), min(onset + spr, lay.end)
@@ -244,23 +250,28 @@ def iter_edf(lay: EdfLayout, columns=None, block_records: int = BLOCK_RECORDS):
                     if a > pos:  # EDF+D: records apart
                         while pos < a:
                             n = min(a - pos, 1 << 16)
-                            yield np.full((n, len(cols)), np.nan)
+                            gap = np.full((n, len(cols)), np.nan)
+                            yield (gap, np.zeros(gap.shape, dtype)) if digital else gap
                             pos += n
-                    out = _decode(lay, recs[k - 1:k], cols, starts, spr, width)
+                    out, dig = _decode(lay, recs[k - 1:k], cols, starts, spr, width, dtype)
                     out = out[a - onset: b - onset]
+                    dig = None if dig is None else dig[a - onset: b - onset]
                 for ma, mb, _ in missing:
                     lo, hi = max(ma, a), min(mb, b)
                     if hi > lo:
                         out[lo - a: hi - a] = np.nan
                 pos = b
-                yield out
+                yield (out, dig) if digital else out
 
 
-def _decode(lay: EdfLayout, recs: np.ndarray, cols, starts, spr: int, width: int) -> np.ndarray:
+def _decode(lay: EdfLayout, recs: np.ndarray, cols, starts, spr: int, width: int,
+            dtype=None) -> tuple:
     """Physical values of the signals ``cols`` of the records ``recs`` (``(m, bytes)``),
-    ``(m · spr, len(cols))``: digital value × gain + offset, as two roundings."""
+    ``(m · spr, len(cols))``: digital value × gain + offset, as two roundings; and, with a
+    ``dtype``, the digital values themselves (else None)."""
     m = recs.shape[0]
     out = np.empty((m * spr, len(cols)))
+    dig = None if dtype is None else np.empty((m * spr, len(cols)), dtype)
     for j, c in enumerate(cols):
         sig = lay.keep[c]
         seg = recs[:, starts[sig]: starts[sig] + spr * width]
@@ -273,7 +284,30 @@ def _decode(lay: EdfLayout, recs: np.ndarray, cols, starts, spr: int, width: int
         col = out[:, j]
         np.multiply(d, lay.gains[sig], out=col)
         col += lay.offsets[sig]
+        if dig is not None:
+            dig[:, j] = d
+    return out, dig
+
+
+def physical(lay: EdfLayout, digits: np.ndarray, columns) -> np.ndarray:
+    """The physical values of ``(n, len(columns))`` digital values of the kept signals
+    ``columns``: what :func:`iter_edf` gives for them, bit for bit (the same two roundings
+    per value, digital × gain + offset)."""
+    sig = [lay.keep[c] for c in columns]
+    out = digits.astype(np.float64)  # exact; then in place: faster than a mixed-type multiply
+    out *= lay.gains[sig]
+    out += lay.offsets[sig]
     return out
+
+
+def exact_digital(lay: EdfLayout) -> bool:
+    """Whether every digital value of the kept signals has a finite physical value (the
+    digital path of :func:`iter_edf` then loses nothing: missing samples are the NaN)."""
+    g, o = lay.gains[lay.keep], lay.offsets[lay.keep]
+    top = float(2 ** (23 if lay.bdf else 15))
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.isfinite(g)) and np.all(np.isfinite(o))
+                    and np.all(np.isfinite(np.abs(g) * top + np.abs(o))))
 
 
 def gaps_and_markers(lay: EdfLayout):

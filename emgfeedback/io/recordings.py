@@ -109,7 +109,7 @@ class RecordingSource:
     """
 
     def __init__(self, path, fmt, fs_hz, channel_names, units, notes, meta, markers, gaps,
-                 blocks, columns=None):
+                 blocks, columns=None, digital=None):
         self.path, self.format, self.fs_hz = str(path), fmt, fs_hz
         self.channel_names, self.units = list(channel_names), list(units)
         self.notes, self.meta = list(notes), dict(meta)
@@ -117,6 +117,9 @@ class RecordingSource:
         self._facts = {"markers": list(markers), "gaps": list(gaps)}
         self._blocks = blocks  # callable(columns) -> iterator of (n, n_columns) arrays
         self._columns = columns
+        # Files of integers (EDF/BDF): (callable(columns) -> iterator of (block, digits),
+        # callable(digits, columns) -> block), see digital_chunks(); else None.
+        self._digital = digital
 
     @property
     def markers(self) -> list:
@@ -148,7 +151,7 @@ class RecordingSource:
         out = RecordingSource(self.path, self.format, self.fs_hz,
                               [self.channel_names[i] for i in idx],
                               [self.units[i] for i in idx], self.notes, self.meta,
-                              (), (), self._blocks, [base[i] for i in idx])
+                              (), (), self._blocks, [base[i] for i in idx], self._digital)
         out._facts = self._facts
         return out
 
@@ -157,6 +160,27 @@ class RecordingSource:
         for block in self._blocks(self._columns):
             if block.shape[0]:
                 yield block
+
+    @property
+    def has_digits(self) -> bool:
+        """Whether :meth:`digital_chunks` is available (a file of integers, EDF/BDF)."""
+        return self._digital is not None
+
+    def digital_chunks(self):
+        """Yield ``(block, digits)``: :meth:`chunks`' blocks with the file's integers of the
+        same samples (any value where the block's is missing; :meth:`from_digits` gives the
+        block back from them, bit for bit). Only when :attr:`has_digits`."""
+        cols = list(range(self.n_channels)) if self._columns is None else self._columns
+        for block, digits in self._digital[0](cols):
+            if block.shape[0]:
+                yield block, digits
+
+    def from_digits(self, digits: np.ndarray, channels=None) -> np.ndarray:
+        """The float64 samples of ``(n, len(channels))`` integers of the channels
+        ``channels`` (0-based, default all), as :meth:`chunks` gives them."""
+        base = list(range(self.n_channels)) if self._columns is None else self._columns
+        idx = range(self.n_channels) if channels is None else channels
+        return self._digital[1](digits, [base[i] for i in idx])
 
     def read(self) -> Recording:
         """All samples at once (memory grows with the recording's length)."""
@@ -372,9 +396,13 @@ def _open_edf(p: Path) -> RecordingSource:
     units = [lay.dims[i] for i in lay.keep]
     meta = {"output_kinds": dict(zip(names, lay.output_kinds, strict=True))} \
         if lay.output_kinds else {}
+    digital = None
+    if edf_reader.exact_digital(lay):
+        digital = (lambda columns: edf_reader.iter_edf(lay, columns, digital=True),
+                   lambda digits, columns: edf_reader.physical(lay, digits, columns))
     return RecordingSource(str(p), p.suffix.lower().lstrip("."), lay.fs_hz, names, units,
                            lay.notes, meta, markers, gaps,
-                           lambda columns: edf_reader.iter_edf(lay, columns))
+                           lambda columns: edf_reader.iter_edf(lay, columns), digital=digital)
 
 
 def _parse_rows(path, lines, first_line_no, delimiter, n_cols=None):

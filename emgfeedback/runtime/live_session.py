@@ -162,6 +162,10 @@ class LiveSession:
         self.protocol = None
         self.db_path = None
         self._closed = False
+        #: Why the session is being ended early (e.g. ``stopped by SIGTERM``); when set,
+        #: :meth:`close` keeps the recording as ``incomplete`` with this reason, like
+        #: ``record`` does for a stop signal.
+        self.stop_reason: str | None = None
         self.started_s: float | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -185,7 +189,10 @@ class LiveSession:
         finally:
             if self.engine.runner is not None:  # never processed: still in the engine
                 self.engine.cancel_protocol()
-            self.recorder.stop(status="complete")
+            if self.stop_reason:
+                self.recorder.stop(status="incomplete", reason=self.stop_reason)
+            else:
+                self.recorder.stop(status="complete")
 
     def _on_processed(self, processed) -> None:
         # Engine thread: hand over what the GUI must not miss. deque.append is thread-safe.

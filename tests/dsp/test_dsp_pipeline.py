@@ -82,8 +82,9 @@ def assert_matches_reference(x, cfg, y, e):
         assert np.max(np.abs(e[ok] - e_ref[ok])) <= 1e-9
 
 
-# Every specialised count plus counts that take the generic kernel (3, 5, 12).
-@pytest.mark.parametrize("n_ch", sorted({*SPECIALISED_CHANNEL_COUNTS, 3, 5, 12}))
+# Specialised counts (powers of two, odd ones, 12) and one past them (the generic kernel);
+# not all 32 specialised counts: each compiles a kernel (about a second) in a fresh CI.
+@pytest.mark.parametrize("n_ch", [1, 2, 3, 4, 5, 8, 12, 16, max(SPECIALISED_CHANNEL_COUNTS) + 1])
 @pytest.mark.parametrize("cfg", [RMS, LINEAR], ids=["rms", "linear"])
 def test_bit_identical_to_sosfilt_every_channel_count(n_ch, cfg):
     x = random_emg(1500, n_ch, seed=n_ch)

@@ -114,8 +114,9 @@ def test_protocol_results_are_identical_paced_fast_and_replayed(tmp_path):
     url = "sim://?channels=2&fs=1000&scenario=drill&seed=3"
     fast = json.loads(cli("run", "--protocol", str(proto), "--source", url, "--fast",
                           "--db", str(db), "--json").stdout)
-    paced = json.loads(cli("run", "--protocol", str(proto), "--source", url, "--no-record",
-                           "--json").stdout)
+    # paced at 4x real time: the same paced path (chunks due by the monotonic clock), 2 s
+    paced = json.loads(cli("run", "--protocol", str(proto), "--source", url + "&speed=4",
+                           "--no-record", "--json").stdout)
     replay_url = f"file://{db}?session={fast['session']}"
     replayed = json.loads(cli("run", "--protocol", str(proto), "--source", replay_url,
                               "--fast", "--no-record", "--json").stdout)
