@@ -35,7 +35,8 @@ def sosfiltfilt_columns(sos, x) -> np.ndarray:
     -------
     numpy.ndarray
         ``scipy.signal.sosfiltfilt(sos, x, axis=0)``, bit for bit, without SciPy
-        (:func:`~emgfeedback.analysis.zero_phase.sosfiltfilt`, on :func:`~emgfeedback.dsp.sosfilt.sosfilt_rows`).
+        (:func:`~emgfeedback.analysis.zero_phase.sosfiltfilt`, on
+        :func:`~emgfeedback.dsp.sosfilt.sosfilt_rows`).
 
     Raises
     ------
