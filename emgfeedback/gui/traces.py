@@ -267,9 +267,14 @@ class _TraceItem(QtWidgets.QGraphicsItem):
                               self._pixels(height))
             p.save()
             p.setClipRect(r, QtCore.Qt.IntersectClip)
-            # One image pixel per device pixel: an unscaled, unflipped copy.
-            dpr = p.device().devicePixelRatioF()
-            p.setWorldTransform(QtGui.QTransform.fromScale(1.0 / dpr, 1.0 / dpr))
+            # One image pixel per device pixel: an unscaled, unflipped copy. World
+            # coordinates are made device pixels by undoing whatever the painter applies
+            # after its world transform (the view's mapping, a grab's offset into the
+            # window, the pixel ratio), not by assuming it is only the pixel ratio: a
+            # window grab (--screenshot) drew the strips shifted by that offset.
+            inv_world, _ = p.worldTransform().inverted()
+            to_device, _ = (inv_world * device).inverted()
+            p.setWorldTransform(to_device)
             self.strip.draw(p, box.right(), box.top())
             p.restore()
         else:
