@@ -161,29 +161,25 @@ def column_max(a: np.ndarray) -> np.ndarray:
 
 def rechunk(chunks, rows: int):
     """Blocks of exactly ``rows`` rows (the last one shorter) from blocks of any size."""
-    buf, have = [], 0
-    for c in chunks:
-        while c.shape[0]:
-            take = min(rows - have, c.shape[0])
-            buf.append(c[:take])
-            have += take
-            c = c[take:]
-            if have == rows:
-                yield buf[0] if len(buf) == 1 else np.concatenate(buf)
-                buf, have = [], 0
-    if have:
-        yield buf[0] if len(buf) == 1 else np.concatenate(buf)
+    for (block,) in _rechunk_tuples(((c,) for c in chunks), rows):
+        yield block
 
 
 def rechunk_pairs(chunks, rows: int):
     """:func:`rechunk` for ``(a, b)`` pairs of arrays with the same rows, cut together."""
+    return _rechunk_tuples(chunks, rows)
+
+
+def _rechunk_tuples(chunks, rows: int):
+    # Tuples of arrays with the same rows, cut at the same places (one copy of the logic
+    # for single arrays and pairs).
     buf, have = [], 0
-    for a, b in chunks:
-        while a.shape[0]:
-            take = min(rows - have, a.shape[0])
-            buf.append((a[:take], b[:take]))
+    for parts in chunks:
+        while parts[0].shape[0]:
+            take = min(rows - have, parts[0].shape[0])
+            buf.append(tuple(a[:take] for a in parts))
             have += take
-            a, b = a[take:], b[take:]
+            parts = tuple(a[take:] for a in parts)
             if have == rows:
                 yield _joined(buf)
                 buf, have = [], 0
@@ -191,10 +187,10 @@ def rechunk_pairs(chunks, rows: int):
         yield _joined(buf)
 
 
-def _joined(pairs: list) -> tuple:
-    if len(pairs) == 1:
-        return pairs[0]
-    return (np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs]))
+def _joined(pieces: list) -> tuple:
+    if len(pieces) == 1:
+        return pieces[0]
+    return tuple(np.concatenate(column) for column in zip(*pieces, strict=True))
 
 
 class Welch:
