@@ -136,6 +136,36 @@ def match(true_onsets, detected, fs_hz):
     return out
 
 
+def false_alarm_kinds(onsets, offsets, detected, pairs, fs_hz):
+    """What each unmatched detection is (diagnostics only; the scoring is :func:`match`).
+
+    ``late``: inside a burst whose onset went unmatched, after it (a weak burst confirmed
+    and placed too late); ``early``: up to 1 s before an unmatched onset (placed too early);
+    ``split``: inside a burst whose onset was matched (a burst found twice);
+    ``after_burst``: within 0.4 s after a burst's end (its fall or the filters' ringing);
+    ``rest``: anywhere else.
+    """
+    matched_t = {i for i, _ in pairs}
+    matched_d = {j for _, j in pairs}
+    kinds = {"late": 0, "early": 0, "split": 0, "after_burst": 0, "rest": 0}
+    for j, t in enumerate(detected):
+        if j in matched_d:
+            continue
+        kind = "rest"
+        for i, (on, off) in enumerate(zip(onsets, offsets, strict=True)):
+            if on <= t < off:
+                kind = "split" if i in matched_t else "late"
+                break
+            if on - fs_hz <= t < on and i not in matched_t:
+                kind = "early"
+                break
+            if off <= t < off + 0.4 * fs_hz:
+                kind = "after_burst"
+                break
+        kinds[kind] += 1
+    return kinds
+
+
 GLR_OVERRIDES: dict = {}
 
 
@@ -169,7 +199,7 @@ def run(families, rates, snrs, seeds, references=True, out=sys.stdout,
         for fs in rates:
             for snr in snrs:
                 acc = {n: {"err": [], "tp": 0, "det": 0, "true": 0, "fa": 0, "rest_s": 0.0,
-                           "delay": []} for n in names}
+                           "delay": [], "kinds": {}} for n in names}
                 for seed in seeds:
                     rec = make(fam, fs, snr, seed)
                     x, _ = process_offline(rec.x_uv[:, None], default_pipeline_config(fs))
@@ -199,6 +229,9 @@ def run(families, rates, snrs, seeds, references=True, out=sys.stdout,
                         a["true"] += len(rec.onsets)
                         a["fa"] += len(det) - len(pairs)
                         a["rest_s"] += rec.rest_s
+                        for k, v in false_alarm_kinds(rec.onsets, rec.offsets, det, pairs,
+                                                      fs).items():
+                            a["kinds"][k] = a["kinds"].get(k, 0) + v
                         for i, j in pairs:
                             a["err"].append((det[j] - rec.onsets[i]) * 1000.0 / fs)
                             if emitted is not None:
@@ -216,7 +249,8 @@ def run(families, rates, snrs, seeds, references=True, out=sys.stdout,
                         "false_alarms_per_min": a["fa"] / (a["rest_s"] / 60.0),
                         "live_delay_median_ms": float(np.median(a["delay"])) if a["delay"]
                         else None,
-                        "n_true": a["true"]}
+                        "n_true": a["true"],
+                        "false_alarm_kinds": a["kinds"]}
             print(f"... {fam} {fs:g} Hz done", file=sys.stderr, flush=True)
     return names, cells, missing
 

@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         Exit status: 0 on success, 2 for errors the user can fix, 130 on Ctrl-C.
     """
     words = sys.argv[1:] if argv is None else argv
-    parser = build_parser(words[0] if words and not words[0].startswith("-") else None)
+    command = words[0] if words and not words[0].startswith("-") else None
+    if argv is None and command == "analyze":
+        _single_threaded_blas()
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -90,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             # full collections over the ~10^6 objects of Numba's start-up (~0.2 s CPU,
             # measured with perf on `analyze`). Not for in-process callers (tests).
             gc.freeze()
+
+
+def _single_threaded_blas() -> None:
+    # Before NumPy loads: OpenBLAS (NumPy's, and SciPy's that Numba loads) then starts no
+    # thread pool. `analyze` runs its own threads and makes no BLAS call big enough to
+    # share; the pools' threads only spin (0.3-0.7 s CPU per run of an hour's file,
+    # measured with perf stat). A value the user set is kept.
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _run_command(args) -> int:

@@ -411,11 +411,12 @@ class KeyHistogram:
         self.too_big = bool(n) and int(self.counts[self.keys].max()) > _GATHER_MAX
         self._parts: list = []
 
-    def gather(self, v: np.ndarray) -> None:
+    def gather(self, v: np.ndarray, in_bins: bool = False) -> None:
         """Keep the values of ``v`` (the same values as counted, in any blocks) that
-        fall in a wanted bin."""
+        fall in a wanted bin (``in_bins``: all of them do, already picked by key, e.g. by
+        :func:`~.streaming_kernels.apdf_gather`)."""
         if v.size and not self.too_big:
-            self._parts.append(v[np.isin(_keys(v), self.keys)])
+            self._parts.append(v if in_bins else v[np.isin(_keys(v), self.keys)])
 
     def percentiles(self, values=None) -> list[float]:
         """``np.percentile(all values, percentiles)``, exactly, after :meth:`plan` and a

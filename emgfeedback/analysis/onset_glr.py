@@ -23,7 +23,9 @@ band-passed signal's *variance* changes. This detector treats it as exactly that
    ratio of the power profile it implies against rest; shape, length and level are summed
    out and the onset is the posterior median over ``τ``. Every sample is used, and a slow
    rise is not mistaken for a late step. When alarms were rejected just before the
-   confirmed one, the window reaches back from the first of them (``backdate_chain_s``).
+   confirmed one, the window reaches back from the first of them (``backdate_chain_s``);
+   it also reaches back as far as the blocks before the alarm still read as burst
+   (``reach_back_s``: a weak burst's alarm comes long after its start).
    Offline (:func:`detect_glr`) each onset is fitted again with ``offline_extra_s`` more
    data after its confirmation.
 4. **Offset: the reverse CUSUM**, "rest" against "the burst's level" (an exponentially
@@ -115,6 +117,16 @@ class GlrConfig:
         alarm (default 1.0; 0: off). A weak or slow burst often dips under
         ``confirm_ratio`` once or twice before it is confirmed, and its onset is then
         further back than ``max_backdate_s``.
+    reach_back_s, reach_h : float
+        The backdating window also reaches back to where the blocks before the alarm stop
+        reading as burst, plus the longest rise (``ramps_ms``) and ``confirm_s`` before
+        that, at most ``reach_back_s`` before the alarm (default 2.0; 0: off) and never
+        into the ``min_rest_s`` after the previous offset: the onset CUSUM's own evidence
+        summed backwards from the alarm, sign turned, until ``reach_h`` nats of rest have
+        been seen (default 10). A weak burst (0 dB at 500 Hz) makes the CUSUM climb
+        slowly, so its alarm can come 1-2 s after the onset without any rejected alarm
+        for ``backdate_chain_s`` to start from; a strong burst's evidence stops at its
+        rise, so the window is then the usual one.
     confirm_halves : bool
         The confirmation also needs ``confirm_ratio`` x rest over the second half of the
         ``confirm_s`` window, not only over all of it (default True; the short paths
@@ -172,6 +184,8 @@ class GlrConfig:
     ramp_shapes: tuple = ("linear", "cosine", "exponential")
     offline_extra_s: float = 0.15
     backdate_chain_s: float = 1.0
+    reach_back_s: float = 2.0
+    reach_h: float = 10.0
     confirm_halves: bool = True
     baseline_s: float = 1.0
     settle_s: float = 0.25
@@ -197,6 +211,10 @@ class GlrConfig:
             raise ConfigError("onset ar_order must be 0-32 (0: no whitening)")
         if not (math.isfinite(self.backdate_chain_s) and self.backdate_chain_s >= 0):
             raise ConfigError("onset backdate_chain_s must be a finite number >= 0")
+        if not (math.isfinite(self.reach_back_s) and self.reach_back_s >= 0
+                and math.isfinite(self.reach_h) and self.reach_h > 0):
+            raise ConfigError("onset reach_back_s must be a finite number >= 0 and reach_h "
+                              "a finite number > 0")
         if not (math.isfinite(self.offline_extra_s) and self.offline_extra_s >= 0):
             raise ConfigError("onset offline_extra_s must be a finite number >= 0")
         shape_codes(self.ramp_shapes)
@@ -238,21 +256,24 @@ class GlrOnsetDetector:
         back = max(int(round(cfg.max_backdate_s / blk_s)), 1)
         conf = max(int(round(cfg.confirm_s / blk_s)), 1)
         chain = int(round(cfg.backdate_chain_s / blk_s))
+        reach = int(round(cfg.reach_back_s / blk_s))
+        rise = int(round(max(cfg.ramps_ms) / 1000.0 / blk_s)) + conf
         self._ip = np.array([d, int(cfg.ar_order), max(int(round(cfg.baseline_s * fsd)),
                                                        4 * int(cfg.ar_order) + 8 * d),
-                             int(round(cfg.settle_s * fs_hz)), conf, back, back + conf + chain + 2,
+                             int(round(cfg.settle_s * fs_hz)), conf, back,
+                             max(back + conf + chain, reach + conf) + 2,
                              max(int(round(0.5 / blk_s)), 1),
                              int(round(cfg.min_rest_s / blk_s)),
                              max(int(round(cfg.confirm_off_s / blk_s)), 1), q,
                              min(max(int(round(cfg.confirm_fast_s / blk_s)), 1), conf),
                              int(bool(cfg.confirm_from_change)), chain,
-                             int(bool(cfg.confirm_halves))],
+                             int(bool(cfg.confirm_halves)), reach, rise],
                             dtype=np.int64)
         k = cfg.design_ratio
         self._fp = np.array([0.5 * (1.0 - 1.0 / k), 0.5 * d * math.log(k), cfg.h_on,
                              cfg.h_off, cfg.confirm_ratio, cfg.clip,
                              1.0 - math.exp(-blk_s / cfg.level_tau_s), cfg.quiet_ratio,
-                             cfg.confirm_fast_ratio],
+                             cfg.confirm_fast_ratio, cfg.reach_h],
                             dtype=np.float64)
         self._ramps = np.array(sorted({int(round(r / 1000.0 / blk_s)) for r in cfg.ramps_ms}),
                                dtype=np.int64)

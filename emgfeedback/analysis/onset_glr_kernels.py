@@ -12,8 +12,6 @@ import math
 import numpy as np
 from numba import njit
 
-from emgfeedback.analysis.onset_refine import refine_ramp_onset
-
 # Float state per channel.
 (_S_G, _S_GDN, _S_LEVEL, _S_ACC, _S_ACCC, _S_SIG2, _S_QUIET, _S_M2, _S_NU, _S_DEC,
  _S_RAWP) = range(11)
@@ -25,9 +23,148 @@ _S_NF = 11
 _T_NI = 21
 # Integer parameters.
 (_P_D, _P_P, _P_LEARN, _P_SETTLE, _P_CONF, _P_BACK, _P_HB, _P_QUIET, _P_REST, _P_CONFOFF,
- _P_Q, _P_CONFFAST, _P_CONFCHG, _P_CHAIN, _P_HALVES) = range(15)
+ _P_Q, _P_CONFFAST, _P_CONFCHG, _P_CHAIN, _P_HALVES, _P_REACH, _P_RISE) = range(17)
 # Float parameters.
-_Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET, _Q_FAST = range(9)
+(_Q_A1, _Q_A0, _Q_HON, _Q_HOFF, _Q_CONF, _Q_CLIP, _Q_ALPHA, _Q_QUIET, _Q_FAST,
+ _Q_HBACK) = range(10)
+
+
+# The ramp model of :mod:`.onset_refine` (its docstring derives the likelihood). It lives
+# here, beside the detector that calls it, because Numba caches a kernel against its own
+# file only: compiled in from another file, an edit there would not reach the cached
+# detector (tests/architecture/test_kernel_cache.py).
+_LEVEL_GRID = np.array([0.7, 1.0, 1.5, 2.2, 3.3, 5.0])
+
+
+@njit(cache=True, nogil=True)
+def _shape(code, u):
+    """Fraction of the plateau's power at ``u`` (0..1) into a rise of shape ``code``."""
+    if code == 0:
+        return u * u
+    if code == 1:
+        a = 0.5 - 0.5 * math.cos(math.pi * u)
+        return a * a
+    if code == 2:
+        # a first-order rise reaching 99 % of its amplitude at u = 1 (five time constants)
+        a = (1.0 - math.exp(-5.0 * u)) / (1.0 - math.exp(-5.0))
+        return a * a
+    return u
+
+
+@njit(cache=True, nogil=True)
+def refine_ramp_onset(hist, c, hb, lo, hi, level, shapes, ramps, d, post):
+    """Posterior-median change block in ``[lo, hi]`` for a rise to about ``level`` x rest.
+
+    Parameters
+    ----------
+    hist : ndarray (n_channels, hb)
+        Ring of block sums of ``d`` squared whitened samples (rest: ``d`` on average);
+        block ``j`` lives at ``hist[c, j % hb]``.
+    c, hb : int
+        Channel and ring length.
+    lo, hi : int
+        First and last block of the window (``hi`` the newest; ``hi - lo < hb``).
+    level : float
+        Power per sample since the alarm, x rest.
+    shapes : ndarray of int64
+        Rise-shape codes (:func:`.onset_refine.shape_codes`).
+    ramps : ndarray of int64
+        Rise lengths in blocks (0 = a step, scored once whatever the shapes).
+    d : int
+        Samples per block.
+    post : ndarray (>= hi - lo + 1)
+        Work space; holds the posterior over the change block (unnormalised) on return.
+
+    Returns
+    -------
+    int
+        The change block.
+    """
+    nb = hi - lo + 1
+    if nb <= 1 or level <= 1.0:
+        return hi
+    # prefix sums of the window's block sums: the plateau's part of every score in O(1)
+    cum = np.zeros(nb + 1)
+    for i in range(nb):
+        cum[i + 1] = cum[i] + hist[c, (lo + i) % hb]
+    nr = ramps.shape[0]
+    ns = shapes.shape[0]
+    nl = _LEVEL_GRID.shape[0]
+    nm = 0
+    for ri in range(nr):
+        nm += 1 if ramps[ri] == 0 else ns
+    ll = np.full((nb, nm * nl), -1e300)
+    best = -1e300
+    m = 0
+    for ri in range(nr):
+        rl = ramps[ri]
+        for si in range(ns if rl > 0 else 1):
+            code = shapes[si]
+            for li in range(nl):
+                lv = level * _LEVEL_GRID[li]
+                col = m * nl + li
+                if lv <= 1.0:
+                    continue
+                a_pl = -0.5 * d * math.log(lv)
+                b_pl = 0.5 * (1.0 - 1.0 / lv)
+                # the rise's per-block terms do not depend on the start: computed once
+                a_r = np.empty(max(rl, 1))
+                b_r = np.empty(max(rl, 1))
+                for u in range(rl):
+                    v = 1.0 + (lv - 1.0) * _shape(code, (u + 0.5) / rl)
+                    a_r[u] = -0.5 * d * math.log(v)
+                    b_r[u] = 0.5 * (1.0 - 1.0 / v)
+                for ti in range(nb):
+                    s = 0.0
+                    ne = min(rl, nb - ti)
+                    for u in range(ne):
+                        s += a_r[u] + b_r[u] * hist[c, (lo + ti + u) % hb]
+                    k0 = ti + rl
+                    if k0 < nb:
+                        s += (nb - k0) * a_pl + b_pl * (cum[nb] - cum[k0])
+                    ll[ti, col] = s
+                    if s > best:
+                        best = s
+            m += 1
+    total = 0.0
+    for ti in range(nb):
+        acc = 0.0
+        for col in range(nm * nl):
+            if ll[ti, col] > -1e299:
+                acc += math.exp(ll[ti, col] - best)
+        post[ti] = acc
+        total += acc
+    half = 0.5 * total
+    run = 0.0
+    for ti in range(nb):
+        run += post[ti]
+        if run >= half:
+            return lo + ti
+    return hi
+
+
+@njit(cache=True, nogil=True)
+def _reach_back(hist, c, hb, a0, lim, a1, a0c, w, h_back):
+    """First block of the stretch before ``a0`` that still reads as burst (backward CUSUM).
+
+    The onset CUSUM's own per-block evidence, ``w·(a1·y − a0c)`` for "burst" against
+    "rest", is summed backwards from the alarm with the sign turned (evidence for rest),
+    kept at or above zero; the stretch is over when ``h_back`` nats of rest have been
+    seen. Returns the earliest block at which the sum was zero (the maximum-likelihood
+    start of the burst seen from the alarm), never before ``lim``.
+    """
+    s = 0.0
+    zero = a0
+    j = a0
+    while j >= lim:
+        s -= w * (a1 * hist[c, j % hb] - a0c)
+        if s <= 0.0:
+            s = 0.0
+            zero = j
+        elif s > h_back:
+            break
+        j -= 1
+    return zero
 
 
 @njit(cache=True, nogil=True)
@@ -101,6 +238,29 @@ def _fit_rest(buf, n, p, a, d, out):
         e = (buf[i] - mean) - pred
         e2[i - p] = e * e
     sig2 = max(np.median(e2) / 0.4549, 1e-12 * r[0])
+    # ... but the median of a χ²₁ sample is a poor estimate: its spread is 1.65 x that of
+    # the mean (2.75 s at 500 Hz: ±6 %, and 10-15 % off in a few recordings of the tuning
+    # family, which makes rest read as 1.15 x itself and the onsets of weak bursts land
+    # in it). The mean over the ~40 ms windows not far above that level keeps the
+    # robustness (a heartbeat or a spike lifts its window far above) at the mean's spread.
+    # Two passes: the second drops the windows of a transient's filter ringing too, far
+    # enough above the first pass's mean though not above the median's 3 x.
+    wl = 10 * d
+    nw = (n - p) // wl
+    if nw >= 4:
+        for limit in (3.0, 2.5):
+            acc = 0.0
+            cnt = 0
+            for w in range(nw):
+                sw = 0.0
+                for i in range(w * wl, (w + 1) * wl):
+                    sw += e2[i]
+                if sw < limit * sig2 * wl:
+                    acc += sw
+                    cnt += wl
+            if 2 * cnt < nw * wl:
+                break
+            sig2 = max(acc / cnt, 1e-12 * r[0])
     # Degrees of freedom of a block sum at rest: d if the samples were independent, fewer
     # when they are correlated (no whitening, or a model that does not whiten fully).
     nb = (n - p) // d
@@ -388,6 +548,18 @@ def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, 
                             first = max(ts[c, _T_REJTAU], a0 - ip[_P_CHAIN])
                         lo = max(min(a0, first) - ip[_P_BACK], ts[c, _T_FIRSTB],
                                  ts[c, _T_LASTOFF] + 1, b - hb + 1)
+                        if ip[_P_REACH] > 0:
+                            # a weak burst is confirmed long after it began (the CUSUM
+                            # drifts up slowly and resets): reach back as far as the
+                            # blocks before the alarm still read as burst, plus room for
+                            # the longest rise before that
+                            # (never into the previous burst's fall: not before the
+                            # rest time after its offset that no alarm is sought in either)
+                            lim = max(a0 - ip[_P_REACH], ts[c, _T_FIRSTB],
+                                      ts[c, _T_LASTOFF] + ip[_P_REST] + 1, b - hb + 1)
+                            z = _reach_back(hist, c, hb, a0, lim, fp[_Q_A1], fp[_Q_A0],
+                                            fs[c, _S_NU] / d, fp[_Q_HBACK])
+                            lo = min(lo, max(z - ip[_P_RISE], lim))
                         lo = min(lo, a0)
                         onset_b = refine_ramp_onset(hist, c, hb, lo, b, level, shapes, ramps, d,
                                                     post)

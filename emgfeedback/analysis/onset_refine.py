@@ -18,8 +18,11 @@ log-likelihood ratio of a profile against rest is exact:
 (uniform prior) and the onset is the posterior median over ``t0``: the point estimate that
 minimises the expected absolute error, the quantity the benchmark reports.
 
-The kernel reads block sums from a ring buffer (the streaming detector's history), so it
-needs no state of its own and gives the same answer however the stream was chunked.
+The kernel (:func:`.onset_glr_kernels.refine_ramp_onset`) reads block sums from a ring
+buffer (the streaming detector's history), so it needs no state of its own and gives the
+same answer however the stream was chunked. It lives in the detector's kernel file, not
+here, because Numba caches a kernel against its own file only; the shape codes it takes
+are the positions in :data:`SHAPES`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
+from emgfeedback.analysis.onset_glr_kernels import refine_ramp_onset
 from emgfeedback.errors import ConfigError
 
 #: Rise shapes, as the fraction of the plateau's *power* reached at ``u`` in [0, 1].
@@ -36,9 +40,6 @@ from emgfeedback.errors import ConfigError
 #: modulates the activity), so their power is the square; ``linear_power`` rises in power.
 SHAPES = ("linear", "cosine", "exponential", "linear_power")
 _SHAPE_CODE = {name: i for i, name in enumerate(SHAPES)}
-
-_LEVEL_GRID = np.array([0.7, 1.0, 1.5, 2.2, 3.3, 5.0])
-
 
 def shape_codes(names) -> np.ndarray:
     """Kernel codes of rise-shape names (a clear error for an unknown one).
@@ -62,113 +63,6 @@ def shape_codes(names) -> np.ndarray:
     if not out:
         raise ConfigError("onset refinement needs at least one rise shape")
     return np.array(out, dtype=np.int64)
-
-
-@njit(cache=True, nogil=True)
-def _shape(code, u):
-    """Fraction of the plateau's power at ``u`` (0..1) into a rise of shape ``code``."""
-    if code == 0:
-        return u * u
-    if code == 1:
-        a = 0.5 - 0.5 * math.cos(math.pi * u)
-        return a * a
-    if code == 2:
-        # a first-order rise reaching 99 % of its amplitude at u = 1 (five time constants)
-        a = (1.0 - math.exp(-5.0 * u)) / (1.0 - math.exp(-5.0))
-        return a * a
-    return u
-
-
-@njit(cache=True, nogil=True)
-def refine_ramp_onset(hist, c, hb, lo, hi, level, shapes, ramps, d, post):
-    """Posterior-median change block in ``[lo, hi]`` for a rise to about ``level`` x rest.
-
-    Parameters
-    ----------
-    hist : ndarray (n_channels, hb)
-        Ring of block sums of ``d`` squared whitened samples (rest: ``d`` on average);
-        block ``j`` lives at ``hist[c, j % hb]``.
-    c, hb : int
-        Channel and ring length.
-    lo, hi : int
-        First and last block of the window (``hi`` the newest; ``hi - lo < hb``).
-    level : float
-        Power per sample since the alarm, x rest.
-    shapes : ndarray of int64
-        Rise-shape codes (:func:`shape_codes`).
-    ramps : ndarray of int64
-        Rise lengths in blocks (0 = a step, scored once whatever the shapes).
-    d : int
-        Samples per block.
-    post : ndarray (>= hi - lo + 1)
-        Work space; holds the posterior over the change block (unnormalised) on return.
-
-    Returns
-    -------
-    int
-        The change block.
-    """
-    nb = hi - lo + 1
-    if nb <= 1 or level <= 1.0:
-        return hi
-    # prefix sums of the window's block sums: the plateau's part of every score in O(1)
-    cum = np.zeros(nb + 1)
-    for i in range(nb):
-        cum[i + 1] = cum[i] + hist[c, (lo + i) % hb]
-    nr = ramps.shape[0]
-    ns = shapes.shape[0]
-    nl = _LEVEL_GRID.shape[0]
-    nm = 0
-    for ri in range(nr):
-        nm += 1 if ramps[ri] == 0 else ns
-    ll = np.full((nb, nm * nl), -1e300)
-    best = -1e300
-    m = 0
-    for ri in range(nr):
-        rl = ramps[ri]
-        for si in range(ns if rl > 0 else 1):
-            code = shapes[si]
-            for li in range(nl):
-                lv = level * _LEVEL_GRID[li]
-                col = m * nl + li
-                if lv <= 1.0:
-                    continue
-                a_pl = -0.5 * d * math.log(lv)
-                b_pl = 0.5 * (1.0 - 1.0 / lv)
-                # the rise's per-block terms do not depend on the start: computed once
-                a_r = np.empty(max(rl, 1))
-                b_r = np.empty(max(rl, 1))
-                for u in range(rl):
-                    v = 1.0 + (lv - 1.0) * _shape(code, (u + 0.5) / rl)
-                    a_r[u] = -0.5 * d * math.log(v)
-                    b_r[u] = 0.5 * (1.0 - 1.0 / v)
-                for ti in range(nb):
-                    s = 0.0
-                    ne = min(rl, nb - ti)
-                    for u in range(ne):
-                        s += a_r[u] + b_r[u] * hist[c, (lo + ti + u) % hb]
-                    k0 = ti + rl
-                    if k0 < nb:
-                        s += (nb - k0) * a_pl + b_pl * (cum[nb] - cum[k0])
-                    ll[ti, col] = s
-                    if s > best:
-                        best = s
-            m += 1
-    total = 0.0
-    for ti in range(nb):
-        acc = 0.0
-        for col in range(nm * nl):
-            if ll[ti, col] > -1e299:
-                acc += math.exp(ll[ti, col] - best)
-        post[ti] = acc
-        total += acc
-    half = 0.5 * total
-    run = 0.0
-    for ti in range(nb):
-        run += post[ti]
-        if run >= half:
-            return lo + ti
-    return hi
 
 
 @njit(cache=True, nogil=True)

@@ -297,7 +297,9 @@ class _Job(ReadPass, BurstPass):
         n = self.raw.n_rows
         group = self.rows * max(int(round(ECG_SPAN_S * self.fs / self.rows)), 1)
         margin = int(round(ECG_MARGIN_S * self.fs))
-        self._ecg_raw.append((a, raw[:, self.ecg_cols]))
+        # Every column checked (the usual case): the block itself, no gathered copy.
+        every = len(self.ecg_cols) == raw.shape[1]
+        self._ecg_raw.append((a, raw if every else raw[:, self.ecg_cols]))
         have = a + raw.shape[0]
         while self._ecg_next < n and have >= min(self._ecg_next + group + margin, n):
             g = self._ecg_next
@@ -352,7 +354,7 @@ class _Job(ReadPass, BurstPass):
         both, skip = self._envelope_rows(filt)
         keys = [h.keys[:0] if h.too_big else h.keys for h in self.env_hist]
         for c, v in enumerate(apdf_gather(both, self._apdf_w, skip, use, keys)):
-            self.env_hist[c].gather(v)
+            self.env_hist[c].gather(v, in_bins=True)
 
     def _envelope_rows(self, filt) -> tuple:
         """The block with the APDF envelope's history before it (blocks in order), and
@@ -560,7 +562,15 @@ class _Job(ReadPass, BurstPass):
         self.say("resting tone, detecting onsets (streaming)")
         self.rest_onset_pass()
         self.say("recovery and symmetry")
+        # Quality's ECG verdicts (an FFT of each channel's hour of band energy, ~15 ms
+        # each) in a detector thread, idle while the bursts are measured; one thread, one
+        # channel at a time (~20 MB of transforms each for an hour: two at once, 45 MB).
+        self.ecg_verdict = {}
+        if n >= 4 * fs:
+            self.det_workers[0].submit(self._ecg_verdicts, ecg_from_energy)
         self.burst_pass()
+        for wk in self.det_workers:
+            wk.drain()
         channels = []
         again = self._envelope_spills()
         for c, name in enumerate(self.names):
@@ -586,7 +596,7 @@ class _Job(ReadPass, BurstPass):
                 "apdf_p90_uv": float(p90),
                 "peak_envelope_uv": float(self.peak[c]) if n else None,
                 "recovery": self.recovery[c],
-                "quality": self._quality(c, n, mains, band, channel_quality, ecg_from_energy,
+                "quality": self._quality(c, n, mains, band, channel_quality,
                                          electrode_off_from_windows, mains_ratio,
                                          mains_ratio_from_psd, snr_from_window_rms),
             })
@@ -613,7 +623,12 @@ class _Job(ReadPass, BurstPass):
                           "bursts": self.bursts}
         return out
 
-    def _quality(self, c, n, mains, band, channel_quality, ecg_from_energy,
+    def _ecg_verdicts(self, ecg_from_energy) -> None:
+        for c in self.ecg_cols:
+            e = np.concatenate(self.ecg_energy[c])
+            self.ecg_verdict[c] = ecg_from_energy(e, self.fs / self.ecg_step)[:2]
+
+    def _quality(self, c, n, mains, band, channel_quality,
                  electrode_off_from_windows, mains_ratio, mains_ratio_from_psd,
                  snr_from_window_rms) -> dict:
         checks = self.checks[c]
@@ -631,8 +646,7 @@ class _Job(ReadPass, BurstPass):
         off, off_reason = electrode_off_from_windows(flat, rail)
         ecg, rate = False, math.nan
         if "ecg" in checks and n >= 4 * self.fs:
-            e = np.concatenate(self.ecg_energy[c])
-            ecg, rate, _ = ecg_from_energy(e, self.fs / self.ecg_step)
+            ecg, rate = self.ecg_verdict[c]
         clipped = 100.0 * float(self.clipped[c]) / n if n else 0.0
         lost_pct = 100.0 * float(self.n_nan[c]) / max(n, 1)
         rms = np.concatenate(self.snr_rms)[:, c] if self.snr_rms else np.empty(0)

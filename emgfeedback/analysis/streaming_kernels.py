@@ -113,6 +113,27 @@ def _add_unseen(table, x, bits, col):
     return added
 
 
+@njit(cache=True, nogil=True)
+def _mark_digits(digits, seen):
+    n, k = digits.shape
+    for i in range(n):
+        for j in range(k):
+            seen[j, np.int64(digits[i, j]) & 0xFFFF] = True
+
+
+def mark_digits(digits: np.ndarray, seen: np.ndarray) -> None:
+    """``seen[c, digits[:, c].view(uint16)] = True`` for every column ``c``, in one pass.
+
+    Parameters
+    ----------
+    digits : numpy.ndarray
+        ``(n, k)`` int16.
+    seen : numpy.ndarray
+        ``(k, 65536)`` bool, per column the integers seen (as unsigned 16-bit), updated.
+    """
+    _mark_digits(np.ascontiguousarray(digits), seen)
+
+
 class ValueSet:
     """The distinct values of one column, rounded to 9 decimals, given up (:attr:`dropped`)
     when there are more than ``limit`` of them; what :func:`~.summary.analyse` collects
@@ -433,7 +454,29 @@ def _usable(x, flat_n, settle):
     ok = np.empty((n, k), dtype=np.bool_)
     starts = np.empty(n // 2 + 1, dtype=np.int64)  # long runs: at most one per 2 rows
     stops = np.empty(n // 2 + 1, dtype=np.int64)
+    step = max(flat_n // 2, 1)
+    finite = np.ones(k, dtype=np.bool_)
+    for i in range(n):  # rows outer: one read of the block
+        for c in range(k):
+            finite[c] &= np.isfinite(x[i, c])
     for c in range(k):
+        # A run of flat_n >= 2 * step equal values holds two rows a step apart (multiples
+        # of step) and every row between them: without such rows the column has no long
+        # run, and without a non-finite value every row is good before settling (the
+        # usual case, no per-row loop). Equal pairs by chance fail at the next rows.
+        flat = False
+        for i in range(0, n - step, step):
+            if x[i, c] == x[i + step, c]:
+                r = i + 1
+                while r < i + step and x[r, c] == x[i, c]:
+                    r += 1
+                if r == i + step:
+                    flat = True
+                    break
+        if not flat and finite[c]:
+            ok[:, c] = True
+            ok[: min(settle, n), c] = False  # the first row is a resume
+            continue
         n_long = 0
         total = 0
         run = -1  # first row of the current run of x[i] == x[i - 1]
@@ -504,40 +547,52 @@ def usable_rows(x, fs_hz: float, settle_s: float, flat_s: float = 0.25) -> np.nd
 def _window_stats(env, use, start, w):
     """Per ``w``-row window and column of ``env``: the count, mean and sum of squared
     deviations of the rows from ``start`` on where ``use``; and the same over all rows from
-    ``start`` on (one row of three). Two passes per window (mean, then deviations)."""
+    ``start`` on (one row of three). Two passes per window (mean, then deviations). Rows
+    outer, channels inner: each channel's sums are added in row order as one channel at a
+    time would, but the channels' sums are independent, so they run side by side (and a
+    row not used adds +0.0 to a sum that is never -0.0: the same bits)."""
     n, k = env.shape
     n_win = n // w
     cnt = np.zeros((n_win, k))
     mean = np.full((n_win, k), np.nan)
     m2 = np.zeros((n_win, k))
+    s, nn, d2 = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k)
     for i in range(n_win):
+        r0 = max(i * w, start)
+        s[:] = 0.0
+        nn[:] = 0
+        d2[:] = 0.0
+        for r in range(r0, (i + 1) * w):
+            for c in range(k):
+                u = use[r, c]
+                s[c] += env[r, c] if u else 0.0
+                nn[c] += u
         for c in range(k):
-            s, nn = 0.0, 0
-            for r in range(max(i * w, start), (i + 1) * w):
-                if use[r, c]:
-                    s += env[r, c]
-                    nn += 1
-            if nn:
-                mu = s / nn
-                d2 = 0.0
-                for r in range(max(i * w, start), (i + 1) * w):
-                    if use[r, c]:
-                        d = env[r, c] - mu
-                        d2 += d * d
-                cnt[i, c], mean[i, c], m2[i, c] = nn, mu, d2
+            if nn[c]:
+                s[c] = s[c] / nn[c]  # the mean
+        for r in range(r0, (i + 1) * w):
+            for c in range(k):
+                d = env[r, c] - s[c]
+                d2[c] += d * d if use[r, c] else 0.0
+        for c in range(k):
+            if nn[c]:
+                cnt[i, c], mean[i, c], m2[i, c] = nn[c], s[c], d2[c]
     total = np.zeros((3, k))
-    nn = n - min(start, n)
-    if nn > 0:
+    n_all = n - min(start, n)
+    if n_all > 0:
+        s[:] = 0.0
+        d2[:] = 0.0
+        for r in range(start, n):
+            for c in range(k):
+                s[c] += env[r, c]
         for c in range(k):
-            s = 0.0
-            for r in range(start, n):
-                s += env[r, c]
-            mu = s / nn
-            d2 = 0.0
-            for r in range(start, n):
-                d = env[r, c] - mu
-                d2 += d * d
-            total[0, c], total[1, c], total[2, c] = nn, mu, d2
+            s[c] = s[c] / n_all
+        for r in range(start, n):
+            for c in range(k):
+                d = env[r, c] - s[c]
+                d2[c] += d * d
+        for c in range(k):
+            total[0, c], total[1, c], total[2, c] = n_all, s[c], d2[c]
     return cnt, mean, m2, total
 
 

@@ -17,6 +17,9 @@ import numpy as np
 
 from emgfeedback.analysis.blocks import Welch, convert_columns, rechunk, rechunk_pairs
 
+#: A 1 s window of µV samples (no calibration) whose range is at most this is flat.
+FLAT_PTP_UV = 0.01
+
 
 class RawSpill:
     """The read pass's µV samples for the filter pass (``read``, ``n_rows``, ``path``,
@@ -92,9 +95,26 @@ class DigitValues:
     integers (a table of the 65,536 values seen), converted to µV at the end: the set of
     converted values is the same (conversion is a function of the integer)."""
 
-    def __init__(self, raw: RawSpill, channel: int, limit: int = 50_000):
+    def __init__(self, raw: RawSpill, channel: int, limit: int = 50_000, seen=None):
         self.raw, self.channel, self.limit = raw, channel, int(limit)
-        self.seen = np.zeros(1 << 16, dtype=bool)
+        # (a row of a table shared by every channel: see mark_all)
+        self.seen = np.zeros(1 << 16, dtype=bool) if seen is None else seen
+
+    @staticmethod
+    def mark_all(sets: list, digits: np.ndarray) -> bool:
+        """Add every column of the ``int16`` block ``digits`` (column ``c`` to ``sets[c]``)
+        in one compiled pass, when the sets' tables are the rows of one table (as
+        :meth:`ReadPass._value_sets` makes them); whether it did."""
+        if not sets or not all(isinstance(s, DigitValues) for s in sets):
+            return False  # e.g. a BDF file's 24-bit values: ValueSet, column by column
+        table = sets[0].seen.base
+        if table is None or table.ndim != 2 or table.shape[0] != digits.shape[1] or any(
+                s.seen.base is not table for s in sets) or digits.dtype != np.int16:
+            return False
+        from emgfeedback.analysis.streaming_kernels import mark_digits
+
+        mark_digits(digits, table)
+        return True
 
     def add(self, digits: np.ndarray, keep=None) -> None:
         """Add a column of ``int16`` values (only where ``keep``, when given)."""
@@ -163,18 +183,23 @@ class ReadPass:
             if not all_finite:
                 self.n_nan += (~finite).sum(axis=0)
             self.worker.submit(self._spectra, x, finite, all_finite)
+            # The distinct integers of every channel at once, when no sample is missing.
+            marked = (self.uniq is not None and all_finite and dig is not None
+                      and DigitValues.mark_all(self.uniq, dig))
+            off_done = all_finite and self._off_windows_all(x, w1)
             for c in range(n_ch):
                 fc = finite[:, c]
                 xc = x[:, c] if all_finite else x[fc, c]
                 n_finite[c] += xc.size
                 if n_finite[c] <= nper:
                     self.qfinite[c].append(xc)
-                if self.uniq is not None:  # the distinct values (quantisation step)
+                if self.uniq is not None and not marked:  # distinct values (quantisation)
                     if isinstance(self.uniq[c], DigitValues):
                         self.uniq[c].add(dig[:, c], None if all_finite else ~np.isnan(x[:, c]))
                     else:
                         self.uniq[c].add(x, c)
-                self._off_windows(c, x[:, c], xc, w1)
+                if not off_done:
+                    self._off_windows(c, x[:, c], xc, w1)
         if want_q and self.uniq is None:  # nothing read
             self.uniq = self._value_sets(None)
         self.worker.submit(self._split_spectra)
@@ -184,7 +209,8 @@ class ReadPass:
         """Per channel, the set of its distinct values: from the 16-bit integers when
         there are such (NumPy), else :class:`~.streaming_kernels.ValueSet` (compiled)."""
         if dig is not None and dig.dtype == np.int16:
-            return [DigitValues(self.raw, c) for c in range(self.n_ch)]
+            table = np.zeros((self.n_ch, 1 << 16), dtype=bool)
+            return [DigitValues(self.raw, c, seen=table[c]) for c in range(self.n_ch)]
         from emgfeedback.analysis.streaming_kernels import ValueSet
 
         return [ValueSet() for _ in range(self.n_ch)]
@@ -214,6 +240,28 @@ class ReadPass:
         # Every column: the block itself (Welch copies it once anyway), not a copy.
         return x if cols == list(range(x.shape[1])) else x[:, cols]
 
+    def _off_windows_all(self, x, w1) -> bool:
+        """:meth:`_off_windows` of every channel of a block of whole 1 s windows with no
+        sample missing, no calibration and no samples carried over: reductions over the
+        block (a maximum and a minimum are the same whatever the order; ``np.ptp`` is the
+        maximum minus the minimum); whether it did."""
+        n = x.shape[0]
+        if self.calibration is not None or n % w1 or any(t.size for t in self.off_tail):
+            return False
+        # The range of each window and channel, rows grouped g to a row first (NumPy
+        # reduces an (n, k) array along its rows one short row at a time: 3x slower than
+        # a range per channel; grouped, 2x faster than that).
+        k = x.shape[1]
+        g = next(d for d in range(min(50, w1), 0, -1) if w1 % d == 0)
+        b = x.reshape(n // w1, w1 // g, g * k)
+        top = b.max(axis=1).reshape(n // w1, g, k).max(axis=1)
+        bottom = b.min(axis=1).reshape(n // w1, g, k).min(axis=1)
+        flat = top - bottom <= FLAT_PTP_UV
+        for c in range(x.shape[1]):
+            self.flat[c].append(flat[:, c].copy())
+            self.rail[c].append(np.zeros(n // w1, dtype=bool))
+        return True
+
     def _off_windows(self, c, xc_all, xc_finite, w1):
         cal = self.calibration[c] if self.calibration is not None else None
         one_sided = self.kinds[c] in ("rect", "env")
@@ -223,7 +271,7 @@ class ReadPass:
             self.clipped[c] += np.count_nonzero((counts <= low) | (counts >= cal.adc_max))
             data, step, rails = counts.astype(np.float64), 0.0, (low, cal.adc_max)
         else:
-            data, step, rails = xc_finite, 0.01, None
+            data, step, rails = xc_finite, FLAT_PTP_UV, None
         data = np.concatenate([self.off_tail[c], data]) if self.off_tail[c].size else data
         n_win = data.size // w1
         if n_win:

@@ -23,7 +23,7 @@ ADC, :data:`emgfeedback.acquisition.boards.OUTPUT_KINDS`), see :func:`chain_for`
 
 :class:`Pipeline` keeps the filter state between chunks; feeding a stream in any block sizes
 gives bit-identical output to one call. Python work per chunk is constant: one call into a
-fused Numba kernel (:mod:`emgfeedback.dsp.kernels_fast` for 1, 2, 4, 6, 8 or 16 channels,
+fused Numba kernel (:mod:`emgfeedback.dsp.kernels_fast` for 1 to 32 channels,
 :mod:`emgfeedback.dsp.kernels` otherwise and for chunks that contain NaN/inf). Outputs are new
 arrays per call, or the caller's (``out=``, :meth:`Pipeline.buffers`,
 :meth:`Pipeline.iter_chunks`; docs/dsp.md "Output memory").
@@ -48,7 +48,13 @@ import numpy as np
 
 from emgfeedback.dsp import kernels, kernels_fast
 from emgfeedback.dsp.envelope import envelope_design
-from emgfeedback.dsp.filters import bandpass_sos, check_notch_max, highpass_sos, notch_sos
+from emgfeedback.dsp.filters import (
+    bandpass_sos,
+    cached_design,
+    check_notch_max,
+    highpass_sos,
+    notch_sos,
+)
 from emgfeedback.errors import ConfigError
 
 #: The chains that exist; :func:`chain_for` maps an output kind to one of them.
@@ -167,6 +173,10 @@ def design_stages(cfg: PipelineConfig) -> list[tuple[str, np.ndarray]]:
     list of (str, numpy.ndarray)
         Names "bandpass", "highpass" (optional), "notch" (optional).
     """
+    return list(cached_design(_design_stages, cfg))
+
+
+def _design_stages(cfg: PipelineConfig) -> tuple[tuple[str, np.ndarray], ...]:
     band = cfg.band_hz
     if not isinstance(band, (tuple, list)) or len(band) != 2:
         raise ConfigError(f"band_hz must be a pair (low, high) in Hz, got {band!r}")
@@ -179,7 +189,7 @@ def design_stages(cfg: PipelineConfig) -> list[tuple[str, np.ndarray]]:
         top = band[1] if cfg.notch_max_hz is None else cfg.notch_max_hz
         notches = notch_sos(cfg.fs_hz, cfg.notch_hz, cfg.notch_q, bool(cfg.notch_harmonics), top)
         stages.append(("notch", notches))
-    return stages
+    return tuple(stages)
 
 
 def design(cfg: PipelineConfig, chain: str = "raw") -> Design:
@@ -197,6 +207,10 @@ def design(cfg: PipelineConfig, chain: str = "raw") -> Design:
     -------
     Design
     """
+    return cached_design(_design, cfg, chain)
+
+
+def _design(cfg: PipelineConfig, chain: str) -> Design:
     if chain not in CHAINS:
         raise ConfigError(f"chain {chain!r}: expected one of {', '.join(CHAINS)}")
     parts = [sos for _, sos in design_stages(cfg)]
@@ -277,6 +291,11 @@ def check_out(out, shape: tuple[int, ...], x: np.ndarray | None = None):
     return y, e
 
 
+def _no_kernel(*_args) -> bool:
+    """Stands for the specialised kernel where there is none: the checked path runs."""
+    return False
+
+
 def _entry_point(dispatcher):
     """The compiled function behind a dispatcher with one explicit signature.
 
@@ -305,7 +324,7 @@ class Pipeline:
 
     Notes
     -----
-    The first Pipeline for 1, 2, 4, 6, 8 or 16 channels compiles (or loads from Numba's cache)
+    The first Pipeline for 1 to 32 channels compiles (or loads from Numba's cache)
     the kernel specialised for that count; a cold compile takes about a second.
 
     Outputs: :meth:`process` returns new arrays on every call unless given ``out``, so
@@ -331,7 +350,7 @@ class Pipeline:
         self._fast = None if fast is None else _entry_point(fast)
         # buffers(): n_samples -> (views given out, private arrays the kernel writes).
         self._buffers: dict[int, tuple[tuple, tuple]] = {}
-        self._own = (_NO_BUFFERS, None, None)
+        self._own = (_NO_BUFFERS, None)
         self.reset()
 
     @property
@@ -351,9 +370,8 @@ class Pipeline:
 
     def _set_hot(self) -> None:
         # Everything process() needs, fetched with one attribute lookup.
-        c_strides = (8 * self.n_channels, 8)
-        self._hot = (self._fast, self._state, self._rms, c_strides, self.n_channels,
-                     *self._own)
+        fast = _no_kernel if self._fast is None else self._fast
+        self._hot = (fast, self._state, self._rms, *self._own)
 
     def buffers(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         """Output arrays for chunks of ``n_samples`` that this pipeline reuses.
@@ -383,7 +401,7 @@ class Pipeline:
             # kernel (which skips Numba's checks) writes into.
             entry = ((private[0][:], private[1][:]), private)
             self._buffers[n] = entry
-        self._own = (entry[0], (n, self.n_channels), entry[1])
+        self._own = entry
         self._set_hot()
         return entry[0]
 
@@ -405,39 +423,38 @@ class Pipeline:
         filtered_uv, envelope_uv : numpy.ndarray
             Float64 arrays of shape (n_samples, n_channels): ``out`` when given.
         """
-        # A 16-sample block costs ~1 µs in all, so each attribute lookup counts (~20-40 ns).
-        # Fast paths: a C-ordered float64 (n, C) array (strides (8 C, 8) with C columns mean
-        # C-contiguous 2-D) goes straight to the kernel, into new arrays or into this
-        # pipeline's buffers (whose shape check covers the columns).
-        fast, state, rms, c_strides, n_channels, own, own_shape, own_arrays = self._hot
-        x = x_uv
-        if out is None:
-            try:
-                shape = x.shape
-                ok = x.dtype is _FLOAT64 and x.strides == c_strides and shape[1] == n_channels
-            except (AttributeError, IndexError, TypeError):
-                ok = False
-            if not ok:
-                x = self._as_samples(x_uv)
-                shape = x.shape
-            y = _empty(shape)
-            e = _empty(shape)
-            if fast is None or not fast(state, x, y, e, rms):
-                kernels.process_generic(state, x, y, e, rms)
-            return y, e
+        # A 16-sample block costs ~1 µs, so each lookup counts (~20-40 ns). Fast paths: a
+        # float64 2-D array goes straight to the kernel, into the buffers or new arrays.
+        # Python checks only the dtype (Numba's entry point checks the item size alone) and
+        # the dimension count (it would misread others); the kernel checks shapes and C
+        # order before touching anything (ValueError). On that, or on NaN/inf (False,
+        # untouched), the checked path converts, says what is wrong or runs the generic one.
+        fast, state, rms, own, own_arrays = self._hot
         if out is own:
             try:
-                ok = x.dtype is _FLOAT64 and x.strides == c_strides and x.shape == own_shape
-            except AttributeError:
-                ok = False
-            if ok:
-                y, e = own_arrays
-                if fast is None or not fast(state, x, y, e, rms):
-                    kernels.process_generic(state, x, y, e, rms)
-                return out
+                if x_uv.dtype is _FLOAT64 and x_uv.ndim == 2:
+                    y, e = own_arrays
+                    if fast(state, x_uv, y, e, rms):
+                        return out
+            except (AttributeError, TypeError, ValueError):
+                pass  # not an array, or a layout the kernel refuses
+        elif out is None:
+            try:
+                if x_uv.dtype is _FLOAT64 and x_uv.ndim == 2:
+                    y = _empty(x_uv.shape)
+                    e = _empty(x_uv.shape)
+                    if fast(state, x_uv, y, e, rms):
+                        return y, e
+            except (AttributeError, TypeError, ValueError):
+                pass
+            x = self._as_samples(x_uv)
+            y = _empty(x.shape)
+            e = _empty(x.shape)
+            self._run(x, y, e)
+            return y, e
         x = self._as_samples(x_uv)
         y, e, out = self._out_arrays(out, x.shape, x)
-        if fast is None or not fast(state, x, y, e, rms):
+        if not fast(state, x, y, e, rms):
             kernels.process_generic(state, x, y, e, rms)
         return out
 

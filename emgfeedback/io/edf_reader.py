@@ -20,6 +20,9 @@ from emgfeedback.errors import DataFileError
 
 #: Data records read per block.
 BLOCK_RECORDS = 32
+#: The integer path decodes blocks of at least this many rows with compiled loops
+#: (:mod:`.edf_kernels`, the same values); smaller ones with NumPy (no Numba to load).
+COMPILED_ROWS = 4096
 
 _GAP = re.compile(r"^gap\s*\(([^)]*)\)", re.IGNORECASE)
 _PADDING = re.compile(r"^padding\b", re.IGNORECASE)
@@ -270,6 +273,13 @@ def _decode(lay: EdfLayout, recs: np.ndarray, cols, starts, spr: int, width: int
     ``(m · spr, len(cols))``: digital value × gain + offset, as two roundings; and, with a
     ``dtype``, the digital values themselves (else None)."""
     m = recs.shape[0]
+    sigs = [lay.keep[c] for c in cols]
+    if dtype is not None and not lay.bdf and m * spr >= COMPILED_ROWS:
+        # The integer path (analyze): one compiled pass over the rows (edf_kernels).
+        from emgfeedback.io.edf_kernels import decode_records
+
+        return decode_records(recs, [int(starts[sig]) // 2 for sig in sigs], spr,
+                              lay.gains[sigs], lay.offsets[sigs])
     out = np.empty((m * spr, len(cols)))
     dig = None if dtype is None else np.empty((m * spr, len(cols)), dtype)
     for j, c in enumerate(cols):
@@ -294,6 +304,10 @@ def physical(lay: EdfLayout, digits: np.ndarray, columns) -> np.ndarray:
     ``columns``: what :func:`iter_edf` gives for them, bit for bit (the same two roundings
     per value, digital × gain + offset)."""
     sig = [lay.keep[c] for c in columns]
+    if digits.ndim == 2 and digits.shape[0] >= COMPILED_ROWS:  # one compiled pass
+        from emgfeedback.io.edf_kernels import physical_rows
+
+        return physical_rows(digits, lay.gains[sig], lay.offsets[sig])
     out = digits.astype(np.float64)  # exact; then in place: faster than a mixed-type multiply
     out *= lay.gains[sig]
     out += lay.offsets[sig]

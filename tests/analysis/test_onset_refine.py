@@ -11,12 +11,8 @@ import numpy as np
 import pytest
 
 from emgfeedback.analysis.onset_glr import GlrConfig, GlrOnsetDetector, detect_glr
-from emgfeedback.analysis.onset_refine import (
-    SHAPES,
-    _shape,
-    refine_ramp_onset,
-    shape_codes,
-)
+from emgfeedback.analysis.onset_glr_kernels import _shape, refine_ramp_onset
+from emgfeedback.analysis.onset_refine import SHAPES, shape_codes
 from emgfeedback.dsp import process_offline
 from emgfeedback.errors import ConfigError
 from emgfeedback.runtime.processor import default_pipeline_config
