@@ -16,7 +16,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from emgfeedback.analysis._docs import shared_params
 
@@ -225,16 +224,12 @@ class Welch:
         size = data.shape[1]
         n_seg = (size - self.nper) // self.step + 1 if size >= self.nper else 0
         if n_seg > 0:
-            # (k, n_seg, nper) views of the overlapping segments (no copy), then one copy.
-            segs = sliding_window_view(data, self.nper, axis=1)[:, : n_seg * self.step:
-                                                                self.step]
-            segs = segs - segs.mean(axis=2, keepdims=True)
-            segs *= self.win
-            spec = np.fft.rfft(segs, axis=2)
-            # |X|² summed over the segments, then scaled once (the same sum to rounding).
-            p = np.square(spec.real)
-            p += np.square(spec.imag)
-            p = p.sum(axis=1) * self.scale
+            # |X|² summed over the segments (compiled detrend, window and sum around one
+            # FFT call), then scaled once (the same sum to rounding).
+            from emgfeedback.analysis.streaming_kernels import welch_power
+
+            p = welch_power(data, self.nper, self.step, n_seg, self.win)
+            p *= self.scale
             if self.nper % 2:
                 p[:, 1:] *= 2.0
             else:

@@ -8,8 +8,8 @@ What: :func:`sosfiltfilt` is ``scipy.signal.sosfiltfilt(sos, x, axis=0)`` with i
 (odd extension of ``3 · (2 · n_sections + 1)`` samples at each end, fewer for sections with
 zero ``b2``/``a2``; each pass started from the steady state :func:`sosfilt_zi` scaled by
 the first sample), bit for bit: the same NumPy operations as SciPy 1.17 for the padding and
-initial conditions, and the direct form II transposed loop of
-:mod:`emgfeedback.analysis.streaming_kernels` (SciPy's order of operations) for the passes
+initial conditions, and SciPy's direct form II transposed loop (its order of operations)
+for the passes (:func:`emgfeedback.dsp.sosfilt.sosfilt_rows`, two sections per pass)
 (``tests/analysis/test_zero_phase.py`` compares with SciPy). Adapted from SciPy
 (BSD-3-Clause, Copyright (c) 2001-2002 Enthought, Inc., 2003-2024 SciPy Developers).
 """
@@ -89,7 +89,7 @@ def sosfiltfilt(sos, x) -> np.ndarray:
     ValueError
         When ``x`` is not longer than the padding (SciPy's condition and message).
     """
-    from emgfeedback.dsp.sosfilt import sosfilt_rows
+    from emgfeedback.dsp.sosfilt import sosfilt_rows  # Numba: loaded when first used
 
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
