@@ -23,6 +23,9 @@ Families (activation spectrum; background; rise shape and length; burst / rest s
   0.4-2.0 / 0.4-1.0; 50 Hz + 150 Hz hum 10 µV.
 - ``sim``: the project's simulator (drill, first muscle) with its own background, 40 ms
   raised-cosine rises, hum and wander.
+
+:func:`make_rest` gives a family's rest alone, as long as asked (the long-rest false-alarm
+count): the same background, contamination and converter as :func:`make`, no activation.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ FAMILIES = ("shwedyk", "loconte", "ar_real", "steps", "sim")
 TUNED_ON = "shwedyk"
 REST0_S = 3.0          # initial rest, the baseline every detector is given
 DURATION_S = 45.0
+BG_RMS_UV = 5.0       # the background's RMS in the EMG band, every family but sim
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -173,6 +177,46 @@ def _ecg(n, fs_hz, rng, amp_uv):
     return x
 
 
+def _background(family: str, n: int, fs_hz: float, rng) -> np.ndarray:
+    """The family's background noise, unit RMS in the EMG band (its colour)."""
+    if family == "shwedyk":
+        return _shaped(n, fs_hz, lambda f: np.ones_like(f), rng)
+    if family == "loconte":
+        return _shaped(n, fs_hz, lambda f: 1.0 / f, rng)
+    if family == "ar_real":
+        return _ar_noise(n, fs_hz, real_ar_models()[1], 1000.0, rng)
+    if family == "steps":
+        return _shaped(n, fs_hz, lambda f: 1.0 / f ** 2 + 1e-4, rng)
+    raise ValueError(f"unknown family {family!r}")
+
+
+def _contamination(family: str, n: int, fs_hz: float, rng) -> np.ndarray:
+    """The family's mains hum, ECG and baseline wander, µV (drawn per recording)."""
+    # (the expressions as they were written in make(), to keep every bit of the recordings)
+    t = np.arange(n) / fs_hz
+    if family == "shwedyk":
+        return rng.uniform(0, 5) * np.sin(2 * np.pi * 50 * np.arange(n) / fs_hz)
+    if family == "loconte":
+        hum = rng.uniform(0, 10) * np.sin(2 * np.pi * 60 * np.arange(n) / fs_hz)
+        return hum + _ecg(n, fs_hz, rng, amp_uv=rng.uniform(10, 30))
+    if family == "ar_real":
+        return 50.0 * np.sin(2 * np.pi * rng.uniform(0.2, 0.5) * t + rng.uniform(0, 6))
+    if family == "steps":
+        extra = 10.0 * np.sin(2 * np.pi * 50 * t)
+        if 150.0 < fs_hz / 2:
+            extra += 3.0 * np.sin(2 * np.pi * 150 * t)
+        return extra
+    raise ValueError(f"unknown family {family!r}")
+
+
+def _adc(family: str, x: np.ndarray) -> np.ndarray:
+    """The family's converter: ``ar_real`` has 10-bit steps, half the resting noise."""
+    if family == "ar_real":
+        step = BG_RMS_UV * 0.5
+        return np.round(x / step) * step
+    return x
+
+
 def make(family: str, fs_hz: float, snr_db: float, seed: int) -> Recording:
     """One recording of a family at a rate and in-band SNR."""
     rng = np.random.default_rng([seed, int(fs_hz), int(snr_db * 10) + 1000,
@@ -180,56 +224,72 @@ def make(family: str, fs_hz: float, snr_db: float, seed: int) -> Recording:
     n = int(DURATION_S * fs_hz)
     if family == "sim":
         return _from_simulator(fs_hz, snr_db, seed)
-    nyq = fs_hz / 2
-    bg_rms = 5.0  # µV in band
+    # The draws keep the order they had before the background and contamination became
+    # functions of their own (shared with make_rest), so the recordings are unchanged.
     if family == "shwedyk":
         fl, fh = 60.0, 120.0
         act = _shaped(n, fs_hz, lambda f: fh ** 4 * f ** 2 / ((f ** 2 + fl ** 2)
                                                                 * (f ** 2 + fh ** 2) ** 2), rng)
-        bg = _shaped(n, fs_hz, lambda f: np.ones_like(f), rng)
+        bg = _background(family, n, fs_hz, rng)
         bursts = _schedule(rng, (0.6, 2.5), (0.5, 2.0), fs_hz)
         env = _envelope(n, bursts, fs_hz, rng, "linear", (0.0, 300.0))
-        extra = rng.uniform(0, 5) * np.sin(2 * np.pi * 50 * np.arange(n) / fs_hz)
     elif family == "loconte":
         f0 = 50.0
         act = _shaped(n, fs_hz, lambda f: f ** 2 / (1 + (f / f0) ** 2) ** 3, rng)
-        bg = _shaped(n, fs_hz, lambda f: 1.0 / f, rng)
+        bg = _background(family, n, fs_hz, rng)
         bursts = _schedule(rng, (0.3, 1.5), (0.3, 0.5), fs_hz)
         env = _envelope(n, bursts, fs_hz, rng, "cosine", (0.0, 200.0))
-        hum = rng.uniform(0, 10) * np.sin(2 * np.pi * 60 * np.arange(n) / fs_hz)
-        extra = hum + _ecg(n, fs_hz, rng, amp_uv=rng.uniform(10, 30))
     elif family == "ar_real":
-        ar_act, ar_rest = real_ar_models()
+        ar_act, _ = real_ar_models()
         act = _ar_noise(n, fs_hz, ar_act, 1000.0, rng)
-        bg = _ar_noise(n, fs_hz, ar_rest, 1000.0, rng)
+        bg = _background(family, n, fs_hz, rng)
         bursts = _schedule(rng, (1.0, 3.0), (0.5, 3.0), fs_hz)
         # exponential rises with a time constant of 0-100 ms (5 τ long)
         env = _envelope(n, bursts, fs_hz, rng, "exponential", (0.0, 500.0))
-        t = np.arange(n) / fs_hz
-        extra = 50.0 * np.sin(2 * np.pi * rng.uniform(0.2, 0.5) * t + rng.uniform(0, 6))
     elif family == "steps":
         sos = signal.butter(2, [30.0, min(300.0, 0.45 * fs_hz)], btype="bandpass", fs=fs_hz,
                             output="sos")
         act = signal.sosfilt(sos, rng.standard_normal(n))
         act /= np.sqrt(np.mean(_bandpass(act, fs_hz) ** 2))
-        bg = _shaped(n, fs_hz, lambda f: 1.0 / f ** 2 + 1e-4, rng)
+        bg = _background(family, n, fs_hz, rng)
         bursts = _schedule(rng, (0.4, 2.0), (0.4, 1.0), fs_hz)
         env = _envelope(n, bursts, fs_hz, rng, "mixed", (300.0, 300.0))
-        t = np.arange(n) / fs_hz
-        extra = 10.0 * np.sin(2 * np.pi * 50 * t)
-        if 150.0 < nyq:
-            extra += 3.0 * np.sin(2 * np.pi * 150 * t)
     else:
         raise ValueError(f"unknown family {family!r}")
-    act_rms = bg_rms * 10 ** (snr_db / 20)
-    x = bg_rms * bg + act_rms * env * act + extra
-    if family == "ar_real":
-        step = bg_rms * 0.5  # a 10-bit converter whose step is half the resting noise
-        x = np.round(x / step) * step
+    extra = _contamination(family, n, fs_hz, rng)
+    act_rms = BG_RMS_UV * 10 ** (snr_db / 20)
+    x = _adc(family, BG_RMS_UV * bg + act_rms * env * act + extra)
     on = np.array([b[0] for b in bursts], dtype=np.int64)
     off = np.array([b[1] for b in bursts], dtype=np.int64)
     rest_s = (n - int(REST0_S * fs_hz) - int(np.sum(off - on))) / fs_hz
     return Recording(family, fs_hz, snr_db, x, on, off, rest_s)
+
+
+def make_rest(family: str, fs_hz: float, duration_s: float, seed: int) -> np.ndarray:
+    """A stretch of pure rest, generated the way ``family`` generates the rest between bursts.
+
+    The same background (spectrum, colour, level), contamination (mains hum and its
+    harmonic, ECG, baseline wander; their amplitudes and rates drawn once per stretch, as
+    per recording in :func:`make`) and converter as the family's recordings, with the
+    activation switched off. The SNR only scales the activation, so a family's rest is the
+    same at every SNR. ``sim`` is the project's simulator's ``rest`` scenario, first channel
+    (the drill's first muscle has the same 3 µV tone, board, hum and wander).
+
+    Returns
+    -------
+    numpy.ndarray
+        Raw signal in µV, ``int(duration_s * fs_hz)`` samples.
+    """
+    n = int(duration_s * fs_hz)
+    if family == "sim":
+        from emgfeedback.acquisition.simulator import Simulator
+
+        sim = Simulator("rest", 2, fs_hz, seed=seed, board="uv", mains_hz=50.0, ramp_ms=40.0)
+        return sim.generate_uv(n)[:, 0]
+    # A seed sequence of another length than make()'s: never the same draws as a recording.
+    rng = np.random.default_rng([seed, int(fs_hz), FAMILIES.index(family), 0, 0])
+    bg = _background(family, n, fs_hz, rng)
+    return _adc(family, BG_RMS_UV * bg + _contamination(family, n, fs_hz, rng))
 
 
 def _from_simulator(fs_hz: float, snr_db: float, seed: int) -> Recording:

@@ -5,7 +5,9 @@ object), :func:`output_path` (a private temporary path, for writers that want a 
 or :func:`write_output` (bytes). They guarantee:
 
 * **never our own database**: the session store and its ``-wal``/``-shm``/``-journal``
-  files are refused, even with ``--force`` (compared by inode and by resolved path);
+  files are refused, even with ``--force`` (compared by inode and by resolved path): the
+  store the command reads and the default one (``$EMGFEEDBACK_DB`` or the usual place),
+  whatever the command; and no existing SQLite database at all (any other store);
 * **only regular files**: a folder, a device such as ``/dev/null``, a FIFO or a socket at
   the target is refused (as root, replacing ``/dev/null`` would destroy the device node);
 * **never through a symbolic link**: a link at the target is refused, so a planted link
@@ -53,6 +55,18 @@ def database_files(db_path: str | os.PathLike | None) -> list[Path]:
     return [Path(base + suffix) for suffix in DB_SIDE_SUFFIXES]
 
 
+def default_store_files() -> list[Path]:
+    """The default session store (``$EMGFEEDBACK_DB`` or the usual place) and its side files.
+
+    Protected from every output whatever the command: ``capture`` and ``analyze FILE`` do
+    not open the store, yet ``--out``/``--plot`` naming it with ``--force`` would destroy
+    every session in it.
+    """
+    from emgfeedback.storage.store import default_db_path
+
+    return database_files(default_db_path())
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         if os.path.samefile(a, b):
@@ -91,6 +105,7 @@ def check_target(path: str | os.PathLike, *, force: bool = False,
     target = Path(path)
     if not target.name or target.name in (".", ".."):
         raise OutputError(f"{option} {path}: give a file name, not a folder")
+    protect = [*protect, *default_store_files()]
     folder = target.parent
     try:
         fst = os.stat(folder)
@@ -104,10 +119,9 @@ def check_target(path: str | os.PathLike, *, force: bool = False,
         raise OutputError(f"{option} {path}: {folder} is not a folder")
     for other in protect:
         if _same(target, Path(other)):
-            raise OutputError(f"{option} {path}: that is {Path(other).name}, which this "
-                              "command reads (the session database or the analysed "
-                              "recording); writing there would destroy it. Choose another "
-                              "file name")
+            raise OutputError(f"{option} {path}: that is {Path(other).name}, the session "
+                              "database or the recording this command reads; writing there "
+                              "would destroy it. Choose another file name")
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -123,10 +137,25 @@ def check_target(path: str | os.PathLike, *, force: bool = False,
     if not stat.S_ISREG(st.st_mode):
         raise OutputError(f"{option} {path}: is not a regular file (a device, FIFO or "
                           "socket); refusing to replace it. Choose a file name")
+    if _is_sqlite(target):  # a session store given with --db elsewhere: never an output
+        raise OutputError(f"{option} {path}: is an SQLite database (a session store?); "
+                          "refusing to replace it, even with --force. Choose another file name")
     if not force:
         raise OutputError(f"{option} {path}: the file exists; add --force to replace it, or "
                           "choose another name")
     return target
+
+
+#: The first 16 bytes of every SQLite 3 database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def _temp_name(target: Path) -> Path:
@@ -152,6 +181,12 @@ def _os_message(option: str, target: Path, exc: OSError) -> str:
                 f"({exc.strerror}); choose a writable folder")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{option} {target}: the disk is full ({exc.strerror}); nothing was written"
+    if exc.errno == errno.EFBIG:
+        return (f"{option} {target}: the file would be larger than this file system or the "
+                f"process's file size limit allows ({exc.strerror}); nothing was written")
+    if exc.errno is None and "written" in str(exc):  # a short write (edfio's check)
+        return (f"{option} {target}: the file could not be written completely ({exc}): a "
+                "full disk or a file size limit; nothing was written")
     if exc.errno == errno.EISDIR:
         return f"{option} {target}: is a folder; give a file name inside it"
     return f"{option} {target}: cannot write ({exc.strerror or exc})"
@@ -324,7 +359,10 @@ def output_path(path: str | os.PathLike, *, force: bool = False,
     fd, tmp = _create_temp(target, option)
     os.close(fd)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:  # the writer's disk error (full disk, quota): say so
+            raise OutputError(_os_message(option, target, exc)) from None
         try:
             st = os.lstat(tmp)
             if not stat.S_ISREG(st.st_mode):

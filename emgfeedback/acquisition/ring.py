@@ -41,8 +41,15 @@ class RingBuffer:
             raise ValueError("n_channels and capacity must be positive")
         self.n_channels = int(n_channels)
         self.capacity = int(capacity)
-        self._samples = np.zeros((self.capacity, self.n_channels), dtype=dtype)
-        self._index = np.zeros(self.capacity, dtype=np.int64)  # absolute sample index per slot
+        # Allocated and touched here, not by the first writes: np.zeros leaves the pages
+        # unmapped, NumPy asks for transparent huge pages above 4 MB, and the first write
+        # into each 2 MB page then has the kernel clear the whole page inside one chunk of
+        # the writer's thread (18-25 ms of the engine thread's own CPU every 1024 chunks of
+        # 16 samples for a 30 s display ring; issue 16, perf: clear_page_erms).
+        self._samples = np.empty((self.capacity, self.n_channels), dtype=dtype)
+        self._samples.fill(0)
+        self._index = np.empty(self.capacity, dtype=np.int64)  # absolute sample index per slot
+        self._index.fill(0)
         self._written = 0  # the write counter: positions [0, _written) have been written
         self._lock = threading.Lock()
 

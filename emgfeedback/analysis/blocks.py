@@ -199,11 +199,16 @@ class Welch:
     With ``n_cols`` it holds that many signals of equal length at once (``add`` takes
     ``(n, n_cols)`` blocks; one FFT call for all); each column gives what a one-column
     Welch fed the same samples gives, bit for bit (the columns are transformed as rows).
+    With a ``helper`` (a :class:`Worker` otherwise idle meanwhile), ``add`` transforms the
+    first half of the columns there while it does the second half (the same values: each
+    row is transformed and summed alone).
     """
 
-    def __init__(self, fs_hz: float, nperseg: int, n_cols: int | None = None):
+    def __init__(self, fs_hz: float, nperseg: int, n_cols: int | None = None,
+                 helper: Worker | None = None):
         self.fs, self.nper = fs_hz, nperseg
         self.n_cols = n_cols
+        self.helper = helper
         k = 1 if n_cols is None else int(n_cols)
         self.step = nperseg - nperseg // 2
         self.win = hann_window(nperseg)
@@ -226,9 +231,19 @@ class Welch:
         if n_seg > 0:
             # |X|² summed over the segments (compiled detrend, window and sum around one
             # FFT call), then scaled once (the same sum to rounding).
-            from emgfeedback.analysis.streaming_kernels import welch_power
+            from emgfeedback.analysis.streaming_kernels import welch_means, welch_power
 
-            p = welch_power(data, self.nper, self.step, n_seg, self.win)
+            h = data.shape[0] // 2 if self.helper is not None else 0
+            if h:  # the means from the whole (their summation order depends on its layout)
+                m = welch_means(data, self.nper, self.step, n_seg)
+                top = []
+                self.helper.submit(lambda: top.append(
+                    welch_power(data[:h], self.nper, self.step, n_seg, self.win, m[:h])))
+                rest = welch_power(data[h:], self.nper, self.step, n_seg, self.win, m[h:])
+                self.helper.drain()
+                p = np.concatenate([top[0], rest])
+            else:
+                p = welch_power(data, self.nper, self.step, n_seg, self.win)
             p *= self.scale
             if self.nper % 2:
                 p[:, 1:] *= 2.0

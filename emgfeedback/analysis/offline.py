@@ -50,6 +50,7 @@ DEFAULTS: dict[str, dict] = {
 
 @shared_params
 def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=None,
+                  quantisation_uv=None, pipeline=None, output_kinds=None,
                   **params) -> list[np.ndarray]:
     """Detect bursts in a recording.
 
@@ -62,6 +63,14 @@ def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=Non
     rest : array_like of bool, optional
         ``(n_samples, n_channels)`` mask of rest samples for the baseline; by default
         :func:`~emgfeedback.analysis.rest.rest_mask`.
+    quantisation_uv : sequence of float, optional
+        Per channel, the step of the samples before ``pipeline`` (µV; None/NaN: unknown):
+        the ``streaming`` and ``glr`` detectors' rest floor
+        (:func:`~emgfeedback.analysis.quantities.onset_rest_floor`).
+    pipeline : PipelineConfig, optional
+        The processing that made ``filtered_uv`` (needed with ``quantisation_uv``).
+    output_kinds : sequence of str, optional
+        Output kind per channel (default ``raw``).
     **params
         Detector parameters overriding :data:`DEFAULTS`; for ``streaming``, any
         :class:`~emgfeedback.analysis.onset.OnsetConfig` field.
@@ -82,12 +91,13 @@ def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=Non
         mask = np.repeat(mask[:, None], x.shape[1], axis=1)
     if mask.shape != x.shape:
         raise ConfigError(f"rest mask shape {mask.shape} does not match signal {x.shape}")
+    floor = (quantisation_uv, pipeline, output_kinds)
     if method == "streaming":
-        return _streaming(x, fs_hz, mask, OnsetConfig(**params))
+        return _streaming(x, fs_hz, mask, OnsetConfig(**params), floor)
     if method == "glr":
         from emgfeedback.analysis.onset_glr import detect_glr
 
-        return detect_glr(x, fs_hz, rest=mask, **params)
+        return detect_glr(x, fs_hz, rest=mask, floor=floor, **params)
     unknown = set(params) - set(DEFAULTS[method])
     if unknown:
         raise ConfigError(
@@ -104,7 +114,7 @@ def detect_bursts(filtered_uv, fs_hz: float, method: str = "streaming", rest=Non
     return out
 
 
-def _streaming(x, fs_hz, mask, cfg: OnsetConfig) -> list[np.ndarray]:
+def _streaming(x, fs_hz, mask, cfg: OnsetConfig, floor=(None, None, None)) -> list[np.ndarray]:
     from emgfeedback.analysis.onset import detection_envelope
 
     env = detection_envelope(x, fs_hz, cfg)
@@ -121,6 +131,8 @@ def _streaming(x, fs_hz, mask, cfg: OnsetConfig) -> list[np.ndarray]:
         sd[c] = vals.std(ddof=1) if vals.size > 1 else 0.0
     det = OnsetDetector(cfg, x.shape[1], fs_hz)
     det.set_baseline(mu, sd)
+    if floor[0] is not None:
+        det.set_quantisation_step(*floor)
     events = det.process(x, 0)
     return events_to_bursts(events, x.shape[1], x.shape[0])
 

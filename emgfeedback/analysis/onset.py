@@ -31,6 +31,11 @@ The detector works on the band-passed signal in µV, channel by channel:
    down far below its start, or (until the first event) a long stretch far quieter than
    the learned baseline follows, which then becomes the baseline (``quiet_ratio``,
    ``quiet_s``).
+7. *Rest floor*: the rest is never taken to be quieter than the channel's floor
+   (:func:`~emgfeedback.analysis.quantities.onset_rest_floor`): with the channel's
+   quantisation step known (:meth:`OnsetDetector.set_quantisation_step`), the statistic of
+   the loudest flicker between two ADC codes (a rest below one step records anything from
+   one code to that as its level drifts), else a numerical zero.
 
 The numba kernel (:mod:`.onset_kernels`) keeps every piece of state in arrays, so feeding
 a stream in any partition into blocks gives exactly the same events as one call.
@@ -57,7 +62,9 @@ from emgfeedback.analysis.onset_kernels import (
     _I_SEEN,
     _P_HLEN,
     _P_LEARN,
+    _P_SMOOTH,
     _onset_kernel,
+    rise_profiles,
 )
 from emgfeedback.errors import ConfigError
 
@@ -269,7 +276,13 @@ class OnsetDetector:
         self._ramps = np.array(ramps, dtype=np.int64)
         if self._ramps.size and self._ramps[-1] >= max_back:
             raise ConfigError("onset ramps_ms must be shorter than max_backdate_s")
+        # The rise fit's smoothed rise shapes: the same for every onset.
+        self._smtab = rise_profiles(self._ramps, int(self._iparams[_P_SMOOTH]))
         self._min_gap = min(min_on, min_off)
+        # Per channel: the rest floor (envelope mean and SD, µV; power, µV²); a property
+        # of the input (its quantisation), so reset() keeps it.
+        self._floor = np.empty((self.n_channels, 3), dtype=np.float64)
+        self.set_quantisation_step(None, None)
         self.reset()
 
     def reset(self) -> None:
@@ -294,6 +307,46 @@ class OnsetDetector:
         mu = np.where(ready, self._fstate[:, _F_MU], np.nan)
         sd = np.where(ready, self._fstate[:, _F_SD], np.nan)
         return mu, sd
+
+    @property
+    def rest_floor(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per channel, the floor of the baseline's mean and SD in µV
+        (:meth:`set_quantisation_step`): the thresholds use at least these."""
+        return self._floor[:, 0].copy(), self._floor[:, 1].copy()
+
+    def set_quantisation_step(self, step_uv, pipeline, output_kinds=None) -> None:
+        """Tell the detector each channel's quantisation step: its rest floor.
+
+        A rest quieter than one ADC step records as one code with a flicker to the next whose
+        power drifts from 0 to ``step²/4``; the detector's rest (learned or set) is taken to
+        be at least that flicker's statistic after ``pipeline``
+        (:func:`~emgfeedback.analysis.quantities.onset_rest_floor`), so a louder stretch of
+        flicker is not a burst. Where the step is far below the rest noise nothing changes.
+
+        Parameters
+        ----------
+        step_uv : float or sequence of float or None
+            Per channel (or one for all), the step in µV at the electrode (ARV µV for ENV
+            channels, as :attr:`~emgfeedback.types.ChannelCalibration.uv_per_count`); None
+            or NaN: unknown (a numerical zero only).
+        pipeline : PipelineConfig or None
+            The processing the detector's input went through (needed with a step).
+        output_kinds : sequence of str, optional
+            Output kind per channel (``raw``, ``uv``, ``rect``, ``env``; default ``raw``).
+        """
+        from emgfeedback.analysis.quantities import onset_rest_floor
+        from emgfeedback.dsp import chain_for
+
+        n = self.n_channels
+        steps = [step_uv] * n if step_uv is None or np.ndim(step_uv) == 0 else list(step_uv)
+        kinds = list(output_kinds) if output_kinds is not None else ["raw"] * n
+        if len(steps) != n or len(kinds) != n:
+            raise ConfigError(f"{len(steps)} quantisation steps and {len(kinds)} output kinds "
+                              f"for {n} onset channels")
+        for c, (q, kind) in enumerate(zip(steps, kinds, strict=True)):
+            known = q is not None and pipeline is not None
+            self._floor[c] = onset_rest_floor(float(q) if known else None, pipeline,
+                                              chain_for(kind), self.config)
 
     @property
     def active(self) -> np.ndarray:
@@ -325,7 +378,8 @@ class OnsetDetector:
         self._istate[:, _I_GIVEN] = (self._istate[:, _I_SEEN] == 0).astype(np.int64)
         self._istate[:, _I_PROV] = 0
 
-    def process(self, filtered_uv, first_index: int | None = None) -> list[OnsetEvent]:
+    def process(self, filtered_uv, first_index: int | None = None,
+                column0: int | None = None) -> list[OnsetEvent]:
         """Feed band-passed samples; return the events confirmed in this block.
 
         Parameters
@@ -335,14 +389,32 @@ class OnsetDetector:
             samples (lost data) count as zero.
         first_index : int, optional
             Absolute index of the first sample; defaults to continuing the stream.
+        column0 : int, optional
+            When given, ``filtered_uv`` may be a wider block: the detector's channels are
+            its columns ``column0 … column0 + n_channels − 1``, read in place (no copy of
+            the columns).
 
         Returns
         -------
         list of OnsetEvent
             In order of confirmation (then channel).
         """
-        x, first_index = detector_block(filtered_uv, self.n_channels, first_index,
-                                        self._next_index)
+        # The kernel reads the columns in place and counts non-finite samples as zero, so a
+        # contiguous float64 block is passed as it is (detector_block's check and copies
+        # cost about as much as the detector's steady state on a long recording).
+        x = np.asarray(filtered_uv, dtype=np.float64)
+        if column0 is None:
+            column0 = 0
+            if x.ndim == 1 and self.n_channels == 1:
+                x = x[:, None]
+            if x.ndim != 2 or x.shape[1] != self.n_channels:
+                raise ConfigError(f"onset detector expects (n_samples, {self.n_channels}) "
+                                  f"samples, got {x.shape}")
+        elif int(column0) < 0 or x.ndim != 2 or x.shape[1] < column0 + self.n_channels:
+            raise ConfigError(f"onset detector: columns {column0}..{column0 + self.n_channels - 1}"
+                              f" of a block of shape {x.shape}")
+        first_index = int(first_index) if first_index is not None else int(
+            self._next_index or 0)
         n = x.shape[0]
         self._next_index = first_index + n
         if n == 0:
@@ -355,9 +427,10 @@ class OnsetDetector:
         ev_idx = np.empty(cap, dtype=np.int64)
         ev_det = np.empty(cap, dtype=np.int64)
         ev_unk = np.empty(cap, dtype=np.int64)
-        k = _onset_kernel(x, np.int64(first_index), self._iparams, self._fparams, self._ramps,
-                          self._fstate, self._istate, self._ring, self._hist, self._learnbuf,
-                          ev_ch, ev_kind, ev_idx, ev_det, ev_unk)
+        k = _onset_kernel(x, np.int64(column0), np.int64(first_index), self._iparams,
+                          self._fparams, self._floor, self._ramps, self._smtab, self._fstate,
+                          self._istate, self._ring, self._hist, self._learnbuf, ev_ch, ev_kind,
+                          ev_idx, ev_det, ev_unk)
         order = np.lexsort((ev_ch[:k], ev_det[:k]))
         ms_per_sample = 1000.0 / self.fs_hz
         return [

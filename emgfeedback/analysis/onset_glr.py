@@ -36,6 +36,11 @@ band-passed signal's *variance* changes. This detector treats it as exactly that
    second; if a later half second is much quieter than that (``quiet_ratio``), the start
    was activity: it emits an ``unknown`` onset at the stream's first sample and an offset
    where the quiet began, re-scales its rest level and goes on normally.
+6. **Rest floor.** With the channel's quantisation step known
+   (:meth:`GlrOnsetDetector.set_quantisation_step`), the rest model's powers are at least
+   those of the loudest flicker of a rest below one ADC step through its whitening
+   (:func:`~emgfeedback.analysis.quantities.onset_floor_signal`): a rest that records as
+   one code with a drifting flicker to the next is not taken for near-zero power.
 
 Block boundaries fall on absolute sample indices (multiples of the block length), and all
 state lives in arrays: feeding a stream in any partition gives exactly the same events.
@@ -278,7 +283,55 @@ class GlrOnsetDetector:
         self._ramps = np.array(sorted({int(round(r / 1000.0 / blk_s)) for r in cfg.ramps_ms}),
                                dtype=np.int64)
         self._shapes = shape_codes(cfg.ramp_shapes)
+        # The rest floor per channel (decimated flicker, µV; its raw power): none by default.
+        self._floor = np.zeros((self.n_channels, 0))
+        self._floor_p = np.zeros(self.n_channels)
         self.reset()
+
+    def set_quantisation_step(self, step_uv, pipeline, output_kinds=None) -> None:
+        """Tell the detector each channel's quantisation step: its rest floor.
+
+        Parameters
+        ----------
+        step_uv : float or sequence of float or None
+            Per channel (or one for all), the step in µV at the electrode; None or NaN:
+            unknown (no floor).
+        pipeline : PipelineConfig or None
+            The processing the detector's input went through.
+        output_kinds : sequence of str, optional
+            Output kind per channel (default ``raw``).
+
+        Notes
+        -----
+        Applies to rest models fitted afterwards (call it before :meth:`learn_rest` or the
+        first sample).
+        """
+        from emgfeedback.analysis.quantities import onset_floor_signal
+        from emgfeedback.dsp import chain_for
+
+        n = self.n_channels
+        steps = [step_uv] * n if step_uv is None or np.ndim(step_uv) == 0 else list(step_uv)
+        kinds = list(output_kinds) if output_kinds is not None else ["raw"] * n
+        if len(steps) != n or len(kinds) != n:
+            raise ConfigError(f"{len(steps)} quantisation steps and {len(kinds)} output kinds "
+                              f"for {n} onset channels")
+        q = int(self._ip[_P_Q])
+        rows = []
+        for st, kind in zip(steps, kinds, strict=True):
+            ok = st is not None and pipeline is not None and math.isfinite(float(st)) \
+                and float(st) > 0
+            if not ok:
+                rows.append(None)
+                continue
+            y = onset_floor_signal(pipeline, chain_for(kind))[:, 0]
+            # decimated as the kernel does (means of q-tuples)
+            rows.append(y[: y.size // q * q].reshape(-1, q).mean(axis=1) * float(st))
+        m = max((r.size for r in rows if r is not None), default=0)
+        self._floor = np.zeros((n, m))
+        for c, r in enumerate(rows):
+            if r is not None:
+                self._floor[c, : r.size] = r
+        self._floor_p = np.mean(self._floor ** 2, axis=1) if m else np.zeros(n)
 
     def refine_offline(self, filtered_uv, events) -> list[OnsetEvent]:
         """Onsets of ``events`` re-placed with the data after their confirmation.
@@ -312,7 +365,8 @@ class GlrOnsetDetector:
         q = int(self._ip[_P_Q])
         rest = np.ascontiguousarray(rest[: rest.size // q * q].reshape(-1, q).mean(axis=1))
         res = np.empty(3)
-        _fit_rest(rest, rest.size, int(self._ip[_P_P]), self._ar[c], int(self._ip[_P_D]), res)
+        _fit_rest(rest, rest.size, int(self._ip[_P_P]), self._ar[c], int(self._ip[_P_D]), res,
+                  self._floor[c])
         self._fs[c, _S_SIG2], self._fs[c, _S_NU], self._fs[c, _S_RAWP] = res
 
     @property
@@ -389,7 +443,7 @@ class GlrOnsetDetector:
         cap = self.n_channels * (2 * (n // self.block_samples) + 4)
         ev = [np.empty(cap, dtype=np.int64) for _ in range(5)]
         k = _glr_kernel(x, np.int64(first_index), self._ip, self._fp, self._ramps,
-                        self._shapes, self._ar,
+                        self._shapes, self._floor, self._floor_p, self._ar,
                         self._xh, self._learn, self._hist, self._fs, self._ts, *ev)
         ch, kind, idx, det, unk = (a[:k] for a in ev)
         order = np.lexsort((ch, det))
@@ -398,7 +452,8 @@ class GlrOnsetDetector:
                            float((det[j] - idx[j]) * ms), bool(unk[j])) for j in order]
 
 
-def detect_glr(filtered_uv, fs_hz: float, rest=None, **params) -> list[np.ndarray]:
+def detect_glr(filtered_uv, fs_hz: float, rest=None, floor=None,
+               **params) -> list[np.ndarray]:
     """Offline use of :class:`GlrOnsetDetector`: bursts per channel.
 
     Parameters
@@ -410,6 +465,8 @@ def detect_glr(filtered_uv, fs_hz: float, rest=None, **params) -> list[np.ndarra
     rest : array_like of bool, optional
         Rest mask ``(n_samples, n_channels)``; its samples (per channel) give the rest
         model. Without it the detector learns from the first second.
+    floor : tuple, optional
+        ``(step_uv, pipeline, output_kinds)`` for :meth:`GlrOnsetDetector.set_quantisation_step`.
     **params
         :class:`GlrConfig` fields.
 
@@ -424,6 +481,8 @@ def detect_glr(filtered_uv, fs_hz: float, rest=None, **params) -> list[np.ndarra
     if x.ndim == 1:
         x = x[:, None]
     det = GlrOnsetDetector(GlrConfig(**params), x.shape[1], fs_hz)
+    if floor is not None and floor[0] is not None:
+        det.set_quantisation_step(*floor)
     if rest is not None:
         mask = np.asarray(rest, dtype=bool)
         if mask.ndim == 1:

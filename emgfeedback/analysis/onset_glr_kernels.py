@@ -187,8 +187,31 @@ def _levinson(r, p, a):
 
 
 @njit(cache=True, nogil=True)
-def _fit_rest(buf, n, p, a, d, out):
-    """Fit the rest model to ``buf[:n]``: whitening ``a``; ``out`` = (power, block dof)."""
+def _floor_rest(fseq, p, a, out):
+    """Raise the rest model's powers ``out[0]`` (prediction error) and ``out[2]`` (raw) to
+    those of the rest floor ``fseq`` through the whitening ``a``: the loudest flicker of a
+    rest below one ADC step, decimated (:func:`~emgfeedback.analysis.quantities.
+    onset_floor_signal`; empty: no floor)."""
+    m = fseq.shape[0]
+    if m <= p:
+        return
+    acc = 0.0
+    raw = 0.0
+    for i in range(p, m):
+        pred = 0.0
+        for j in range(p):
+            pred += a[j] * fseq[i - 1 - j]
+        e = fseq[i] - pred
+        acc += e * e
+        raw += fseq[i] * fseq[i]
+    out[0] = max(out[0], acc / (m - p))
+    out[2] = max(out[2], raw / (m - p))
+
+
+@njit(cache=True, nogil=True)
+def _fit_rest(buf, n, p, a, d, out, fseq):
+    """Fit the rest model to ``buf[:n]``: whitening ``a``; ``out`` = (power, block dof, raw
+    power), the powers at least those of the rest floor ``fseq`` (:func:`_floor_rest`)."""
     mean = 0.0
     for i in range(n):
         mean += buf[i]
@@ -225,6 +248,7 @@ def _fit_rest(buf, n, p, a, d, out):
         out[0] = 1e-12
         out[1] = float(d)
         out[2] = 1e-12
+        _floor_rest(fseq, p, a, out)
         return
     if p > 0:
         _levinson(r, p, a)
@@ -278,6 +302,7 @@ def _fit_rest(buf, n, p, a, d, out):
             nu = min(float(d), max(1.0, 2.0 / (mad * mad)))
     out[0] = sig2
     out[1] = nu
+    _floor_rest(fseq, p, a, out)
 
 
 @njit(cache=True, nogil=True)
@@ -335,8 +360,8 @@ def _active_start(buf, n, p, a, sig2, q, out):
 
 
 @njit(cache=True, nogil=True)
-def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, ts,
-                ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
+def _glr_kernel(x, first_index, ip, fp, ramps, shapes, floor, floor_p, ar, xh, learn, hist,
+                fs, ts, ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
     n, nch = x.shape
     d = ip[_P_D]      # decimated samples per block
     q = ip[_P_Q]      # decimation factor
@@ -364,7 +389,7 @@ def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, 
                     ts[c, _T_LEARN] = m + 1
                     if m + 1 >= ip[_P_LEARN]:
                         res = np.empty(3)
-                        _fit_rest(learn[c], m + 1, p, ar[c], d, res)
+                        _fit_rest(learn[c], m + 1, p, ar[c], d, res, floor[c])
                         fs[c, _S_SIG2] = res[0]
                         fs[c, _S_NU] = res[1]
                         fs[c, _S_RAWP] = res[2]
@@ -391,7 +416,8 @@ def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, 
                                 # on, past the fall), when there is enough of it
                                 st = int(act[1]) + ip[_P_QUIET] * d // 10
                                 if m + 1 - st >= 4 * p + 8 * d:
-                                    _fit_rest(learn[c][st:], m + 1 - st, p, ar[c], d, res)
+                                    _fit_rest(learn[c][st:], m + 1 - st, p, ar[c], d, res,
+                                              floor[c])
                                     fs[c, _S_SIG2] = res[0]
                                     fs[c, _S_NU] = res[1]
                                     fs[c, _S_RAWP] = res[2]
@@ -453,7 +479,8 @@ def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, 
                 ts[c, _T_QUIETN] += 1
                 if ts[c, _T_QUIETN] >= ip[_P_QUIET]:
                     nq = ts[c, _T_QS]
-                    mean_q = fs[c, _S_QUIET] / max(nq, 1) / fs[c, _S_RAWP]
+                    # (a stretch below the rest floor is not quieter than it)
+                    mean_q = max(fs[c, _S_QUIET] / max(nq, 1), floor_p[c]) / fs[c, _S_RAWP]
                     if mean_q < fp[_Q_QUIET] and nq > 4 * p + 8 * d:
                         ev_ch[k] = c
                         ev_kind[k] = 1
@@ -468,7 +495,7 @@ def _glr_kernel(x, first_index, ip, fp, ramps, shapes, ar, xh, learn, hist, fs, 
                         ev_unk[k] = 0
                         k += 1
                         res = np.empty(3)
-                        _fit_rest(learn[c], nq, p, ar[c], d, res)
+                        _fit_rest(learn[c], nq, p, ar[c], d, res, floor[c])
                         fs[c, _S_SIG2] = res[0]
                         fs[c, _S_NU] = res[1]
                         fs[c, _S_RAWP] = res[2]

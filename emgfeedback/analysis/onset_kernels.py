@@ -71,18 +71,51 @@ def _change_point(hist, c, hpos, hlen, idx, first, last, p_before, p_after):
 
 
 @njit(cache=True, nogil=True)
-def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp):
+def rise_profiles(ramps, sm):
+    """Per rise length ``r`` in ``ramps``, the raised-cosine rise's ``s²`` smoothed by the
+    centred ``sm``-sample moving mean, at ``d = j − t`` from ``sm//2 − sm + 1`` on (0 before
+    the rise, 1 after it): row ``ri``, its first ``r + sm`` values, what :func:`_fit_rise`
+    models every candidate start with (the same operations as when it computed them
+    itself for every onset, ~20 % of its time)."""
+    half = sm // 2
+    tab = np.zeros((max(ramps.size, 1), (ramps[-1] if ramps.size else 0) + sm))
+    for ri in range(ramps.size):
+        r = ramps[ri]
+        dlo = half - sm + 1
+        width = r + half + 1 - dlo
+        prof = np.zeros(width + sm + 1)  # prefix sums of s² over k = dlo - half + m
+        for m in range(width + sm):
+            k = dlo - half + m
+            if k < 0:
+                s2 = 0.0
+            elif k >= r:
+                s2 = 1.0
+            else:
+                s = 0.5 * (1.0 - math.cos(math.pi * (k + 0.5) / r))
+                s2 = s * s
+            prof[m + 1] = prof[m] + s2
+        for m in range(width):
+            tab[ri, m] = (prof[m + sm] - prof[m]) / sm
+    return tab
+
+
+@njit(cache=True, nogil=True)
+def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp, smtab,
+              p_floor):
     """Refine a step change point ``c0`` into the start of a raised-cosine amplitude rise.
 
     Least squares between the logarithm of the conditioned signal and of the model
     ``p0 + (p1 − p0)·s(t)²`` (``s`` rising from 0 to 1 over ``r`` samples from ``t``),
     both smoothed by a centred ``sm``-sample moving mean. ``p0`` is the power just before
     the burst when at least ``8·sm`` samples of it are in the history (else the rest
-    power from the baseline), ``p1`` the power well after ``c0``. Log-domain least
+    power from the baseline; either at least ``p_floor``), ``p1`` the power well
+    after ``c0``. Log-domain least
     squares on smoothed power is far less noisy than a sample-by-sample likelihood on
     correlated EMG samples. Tried: every rise length in ``ramps`` and every start in
     ``[c0 − r − margin, c0 + margin]``. The smoothed model of one rise length is the same
-    curve shifted, so it is tabulated once and each candidate costs O(r + sm).
+    curve shifted, so it is tabulated once and each candidate costs O(r + sm); the
+    smoothed ``s²`` of every rise length depends on nothing else and comes in ``smtab``
+    (:func:`rise_profiles`, computed once per detector).
 
     The rise length is a nuisance: a long rise starting early and a short one starting
     later fit almost equally well, because the first part of a smooth rise carries little
@@ -103,7 +136,7 @@ def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp)
     rmax = ramps[-1]
     pre = c0 - rmax - margin - lo
     if pre >= 8 * sm:
-        p0 = max(csum[pre] / pre, 1e-30)
+        p0 = max(csum[pre] / pre, p_floor)
     a1 = min(c0 + rmax // 2 - lo, n - 4 * sm)
     p1 = (csum[n] - csum[a1]) / (n - a1)
     if p1 <= p0 * 1.0001:
@@ -139,21 +172,9 @@ def _fit_rise(hist, c, hpos, hlen, idx, lo, hi, c0, p0, ramps, margin, sm, temp)
         dlo = half - sm + 1
         dhi = r + half + 1
         width = dhi - dlo
-        prof = np.zeros(width + sm + 1)  # prefix sums of s² over k = dlo - half + m
-        for m in range(width + sm):
-            k = dlo - half + m
-            if k < 0:
-                s2 = 0.0
-            elif k >= r:
-                s2 = 1.0
-            else:
-                s = 0.5 * (1.0 - math.cos(math.pi * (k + 0.5) / r))
-                s2 = s * s
-            prof[m + 1] = prof[m] + s2
         lmodel = np.empty(width)
         for m in range(width):
-            sm_mean = (prof[m + sm] - prof[m]) / sm
-            lmodel[m] = math.log(p0 + (p1 - p0) * sm_mean)
+            lmodel[m] = math.log(p0 + (p1 - p0) * smtab[ri, m])
         t_lo = max(c0 - r - margin, lo + sm)
         t_hi = min(c0 + margin, hi - r - 2 * sm)
         nt = t_hi - t_lo + 1
@@ -220,14 +241,15 @@ def _mean_hist(hist, c, hpos, hlen, idx, first, last):
 
 
 @njit(cache=True, nogil=True)
-def _head_end(buf, n, w, quiet_ratio):
+def _head_end(buf, n, w, quiet_ratio, p_floor):
     """Did the learning window begin during a contraction that ended inside it?
 
     ``buf`` holds the conditioned signal over the window. The most likely single step in
     its power (two Gaussian segments, maximum likelihood) is found; when the power after
     it is below ``quiet_ratio`` x the power before, and the first ``w`` samples are that
     loud too (a burst in the middle of a resting window is not a start mid-contraction),
-    the step's position is returned; else -1.
+    the step's position is returned; else -1. Powers below ``p_floor`` (the rest floor,
+    :func:`~emgfeedback.analysis.quantities.onset_rest_floor`) count as ``p_floor``.
     """
     margin = max(w // 4, 1)
     if n < 4 * margin:
@@ -254,7 +276,7 @@ def _head_end(buf, n, w, quiet_ratio):
     for j in range(best_t):
         before += buf[j]
     before /= best_t
-    after = (total - before * best_t) / (n - best_t)
+    after = max((total - before * best_t) / (n - best_t), p_floor)
     head = 0.0
     nh = min(w, best_t)
     for j in range(nh):
@@ -263,6 +285,33 @@ def _head_end(buf, n, w, quiet_ratio):
     if after < quiet_ratio * before and after < quiet_ratio * head:
         return best_t
     return -1
+
+
+@njit(cache=True, nogil=True)
+def _quiet_sum_limit(thr, w):
+    """The largest running sum ``f`` known to give ``math.sqrt(f / w) <= thr``, or -1.0.
+
+    ``f -> math.sqrt(f / w)`` is monotone (one correctly rounded division, one correctly
+    rounded square root), so every sum up to the returned one compares as not above ``thr``
+    exactly as its envelope would: the steady state can skip the division and the square
+    root. Searched from ``thr² · w`` by single steps (a few at most); -1.0 (no shortcut)
+    when ``thr`` is not a positive finite number or the search does not settle.
+    """
+    if not (thr > 0.0 and thr < 1e150):
+        return -1.0
+    f = thr * thr * w
+    for _ in range(64):
+        if not math.sqrt(f / w) > thr:
+            break
+        f = np.nextafter(f, 0.0)
+    if math.sqrt(f / w) > thr or not f >= 0.0:
+        return -1.0
+    for _ in range(64):
+        g = np.nextafter(f, np.inf)
+        if math.sqrt(g / w) > thr:
+            return f
+        f = g
+    return -1.0
 
 
 @njit(cache=True, nogil=True)
@@ -276,10 +325,14 @@ def _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, kind, index, det, unk
 
 
 @njit(cache=True, nogil=True)
-def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring, hist,
-                  learnbuf, ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
-    """Run the detector over ``x`` (n, ch); write events; return how many were written."""
-    n, n_ch = x.shape
+def _onset_kernel(x, col0, first_index, iparams, fparams, floor, ramps, smtab, fstate, istate,
+                  ring, hist, learnbuf, ev_ch, ev_kind, ev_idx, ev_det, ev_unk):
+    """Run the detector over columns ``col0 …`` of ``x`` (n, ≥ col0 + channels), non-finite
+    samples read as zero; write events; return how many were written. ``floor[c]`` is
+    channel ``c``'s rest floor (mean and SD of the envelope, power: > 0), below which its
+    rest is never taken to be (:func:`~emgfeedback.analysis.quantities.onset_rest_floor`)."""
+    n = x.shape[0]
+    n_ch = fstate.shape[0]
     w = iparams[_P_W]
     min_on = iparams[_P_MINON]
     min_off = iparams[_P_MINOFF]
@@ -302,6 +355,9 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
     for c in range(n_ch):
         fs_ = fstate[c]
         is_ = istate[c]
+        mu_floor = floor[c, 0]
+        sd_floor = floor[c, 1]
+        p_floor = floor[c, 2]
         # The state every sample updates, in locals for the block (written back after it):
         # in the arrays, each sample stored and reloaded it, as the compiler cannot tell
         # them apart from the ring and history writes (~2x slower per sample).
@@ -310,9 +366,19 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
         seen = is_[_I_SEEN]
         hpos = is_[_I_HPOS]
         warm = max(w, settle)
+        # Steady state (baseline known, no burst, nothing pending or provisional, below the
+        # onset threshold): a sample there only updates the sums unless its envelope
+        # crosses the threshold, and a running sum up to ``quiet_limit`` cannot (see
+        # _quiet_sum_limit): those samples skip the division, the square root and the
+        # state checks. Set after a full pass through that branch, for its threshold.
+        quiet = False
+        quiet_limit = -1.0
+        quiet_thr = -1.0
         for i in range(n):
             idx = first_index + i
-            v = x[i, c]
+            v = x[i, col0 + c]
+            if not math.isfinite(v):
+                v = 0.0  # lost data
             if use_tkeo:
                 cond = abs(fs_[_F_X1] * fs_[_F_X1] - v * fs_[_F_X2])
                 fs_[_F_X2] = fs_[_F_X1]
@@ -326,13 +392,16 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
             pos = pos + 1 if pos + 1 < w else 0
             if fsum < 0.0:
                 fsum = 0.0
-            p = fsum / w
-            e = math.sqrt(p)
             if seen == 0:
                 is_[_I_START] = idx
             seen += 1
             hist[c, hpos] = cond
             hpos = hpos + 1 if hpos + 1 < hlen else 0
+            if quiet and fsum <= quiet_limit:
+                continue
+            quiet = False
+            p = fsum / w
+            e = math.sqrt(p)
             if seen <= warm or (is_[_I_READY] == 0 and idx < is_[_I_SKIP]):
                 # Window still filling or upstream filters still settling (or, after a
                 # start mid-contraction, the window still holding the contraction's end).
@@ -350,7 +419,7 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                 if k >= n_learn_target:
                     is_[_I_LASTEVT] = idx
                     end = -1 if is_[_I_HEADDONE] == 1 else _head_end(learnbuf[c], k, w,
-                                                                      quiet_ratio)
+                                                                      quiet_ratio, p_floor)
                     is_[_I_HEADDONE] = 1
                     if end >= 0:
                         # The stream began mid-contraction and it ended in this window:
@@ -382,9 +451,11 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     # window: watched until the first event for a much quieter stretch.
                     is_[_I_PROV] = 1 - is_[_I_ANYEV]
                 continue
-            mu = fs_[_F_MU]
-            sd_eff = max(fs_[_F_SD], min_sd_ratio * mu, 1e-12)
-            p0 = max(fs_[_F_P0], 1e-24)
+            # The rest is never below the channel's floor (the converter's: a rest quieter
+            # than one ADC step flickers between codes as loud as the floor).
+            mu = max(fs_[_F_MU], mu_floor)
+            sd_eff = max(fs_[_F_SD], min_sd_ratio * mu, sd_floor)
+            p0 = max(fs_[_F_P0], p_floor)
             first_eval = is_[_I_EVAL0] == 0
             if first_eval:
                 is_[_I_EVAL0] = idx + 1
@@ -394,7 +465,7 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     is_[_I_HEADACT] = 1
                     is_[_I_ARMED] = 1
             if is_[_I_PROV] == 1 and is_[_I_ACTIVE] == 0 and is_[_I_PEND] == 0:
-                if p < quiet_ratio * p0:
+                if max(p, p_floor) < quiet_ratio * p0:
                     is_[_I_QRUN] += 1
                     if is_[_I_QRUN] > w:
                         # the moving window holds only the quiet stretch now
@@ -411,7 +482,7 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                         # unknown time at the stream's start, offset at the most likely
                         # step down. (A burst that began inside the window is only dropped.)
                         kq = is_[_I_QN]
-                        pq = max(fs_[_F_QP] / kq, 1e-24)
+                        pq = max(fs_[_F_QP] / kq, p_floor)
                         first = max(is_[_I_LASTEVT] + 1, idx - hlen + 1)
                         offset = _change_point(hist, c, hpos, hlen, idx, first, idx, p0, pq)
                         if fs_[_F_HEADP] * quiet_ratio > pq:
@@ -443,7 +514,8 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     hi = min(idx, is_[_I_DOWN]) if ending else idx
                     lo = max(is_[_I_PENDLO], idx - hlen + 1)
                     onset = _fit_rise(hist, c, hpos, hlen, idx, lo, hi, is_[_I_ONSET], p0,
-                                      ramps, margin, smooth, temp * smooth) \
+                                      ramps, margin, smooth, temp * smooth, smtab,
+                                      p_floor) \
                         if hi > lo else is_[_I_ONSET]
                     onset = max(onset, idx - max_back - refine)
                     n_ev = _emit(ev_ch, ev_kind, ev_idx, ev_det, ev_unk, n_ev, c, 1, onset,
@@ -462,6 +534,13 @@ def _onset_kernel(x, first_index, iparams, fparams, ramps, fstate, istate, ring,
                     is_[_I_RUN] = 0
                     is_[_I_ARMED] = 1
                     is_[_I_HEADACT] = 0
+                    if min_on >= 1 and is_[_I_PROV] == 0 and is_[_I_PEND] == 0:
+                        # the next samples below the same threshold change nothing else
+                        thr_on = mu + on_sd * sd_eff
+                        if thr_on != quiet_thr:
+                            quiet_thr = thr_on
+                            quiet_limit = _quiet_sum_limit(thr_on, w)
+                        quiet = quiet_limit >= 0.0
                 if is_[_I_RUN] >= min_on:
                     # Backdate: most likely change point from rest power to the power of the
                     # confirming run, within the history and after the previous event.

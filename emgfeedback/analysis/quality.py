@@ -38,6 +38,11 @@ ECG_MIN_PEAK = 0.3
 ECG_MIN_PROMINENCE = 0.2
 #: Heart periods considered, seconds (120-48 beats per minute, 0.8-2 Hz).
 ECG_PERIOD_S = (0.5, 1.25)
+#: A filtered signal whose RMS is below this (µV) is the filters' floating-point rounding,
+#: e.g. a constant channel (stuck at an ADC rail, unplugged) through the band-pass or the
+#: ECG band: no SNR and no ECG is read from it (1 pV: far below any amplifier's noise,
+#: ~0.3 µV, and far above the rounding of a constant of 10^6 µV, ~10^-9 µV).
+NUMERICAL_ZERO_UV = 1e-6
 ECG_ADVICE = "ECG on this channel: high-pass at 30 Hz (PipelineConfig(highpass_hz=30.0))"
 #: Checks run per output kind (``snr`` and ``lost`` always run).
 CHECKS_BY_KIND = {
@@ -261,6 +266,10 @@ def _ecg_energy(low, fs_hz: float) -> np.ndarray:
 def ecg_from_energy(e, fs_e: float) -> tuple[bool, float, float]:
     """:func:`ecg_contamination` from its decimated low-band energy ``e`` (rate ``fs_e``)."""
     e = np.asarray(e, dtype=np.float64)
+    if not e.size or e.mean() < NUMERICAL_ZERO_UV ** 2:
+        # No low-band energy but rounding (a constant channel): its autocorrelation is that
+        # of the rounding, which can peak anywhere (a stuck channel read "ECG 92 bpm").
+        return False, math.nan, 0.0
     e = e - e.mean()
     if not np.any(e):
         return False, math.nan, 0.0
@@ -287,13 +296,19 @@ def snr_db(filtered_uv, fs_hz: float, window_s: float = 0.5) -> float:
 
 
 def snr_from_window_rms(rms) -> float:
-    """:func:`snr_db` from the window RMS values."""
+    """:func:`snr_db` from the window RMS values.
+
+    NaN (not measured) with fewer than 2 windows, or when the rest level (10th percentile)
+    is below :data:`NUMERICAL_ZERO_UV`: a flat rest (a constant channel, a channel at an ADC
+    rail) has no noise to compare the activity with, and its ratio would be one of rounding
+    errors (hundreds of dB).
+    """
     rms = np.asarray(rms, dtype=np.float64)
     rms = rms[np.isfinite(rms)].ravel()
     if rms.size < 2:
         return math.nan
     lo, hi = _percentiles_linear(rms, (10.0, 95.0))
-    return 20.0 * math.log10(hi / lo) if lo > 0 else math.inf
+    return 20.0 * math.log10(hi / lo) if lo >= NUMERICAL_ZERO_UV else math.nan
 
 
 def _percentiles_linear(values: np.ndarray, q) -> np.ndarray:
@@ -411,7 +426,10 @@ def assess_quality_steps(x_uv, fs_hz: float, filtered_uv=None, counts=None, cali
         if cc is not None and cal is not None:
             # Zero is where a rectified signal or an envelope rests: only the top rail clips.
             low = cal.adc_min - 1 if one_sided else cal.adc_min
-            clipped = clipped_percent(cc, low, cal.adc_max)
+            # Of the samples received (the lost ones are lost_pct): a channel at the rail
+            # for every sample it has is 100 % clipped, as the live 2 s windows say.
+            present = np.isfinite(xc)
+            clipped = clipped_percent(cc if present.all() else cc[present], low, cal.adc_max)
             off, off_reason = electrode_off(cc, fs_hz, 0.0, (low, cal.adc_max))
         else:
             clipped = 0.0

@@ -20,12 +20,20 @@ states the definitions for users; in short:
 * **static level** (``static_level_p10_uv``): the 10th percentile of the 100 ms moving-RMS
   envelope over the analysed span (the APDF "static level" of ergonomics).
 
+* **detector rest floor** (:func:`onset_rest_floor`): the lowest rest level an onset
+  detector may assume on a channel read with a quantisation step ``q``: the statistic it
+  compares (mean and SD of its detection envelope, mean conditioned power) for a signal
+  that flickers between two adjacent codes half the time each, the largest power
+  (``q²/4``) a rest that moves by less than one step can record, after the pipeline's
+  filters (their white-noise power gain, computed from the design).
+
 Padding, gaps and the filters' settling after the start of the stream and after each gap
 are never rest (:func:`usable_samples`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,6 +55,16 @@ _NOTCH_KEEP = 0.3
 _MAINS_DRIFT_HZ = 0.5
 #: Band-pass response (power) below which a bin is not used to estimate the input spectrum.
 _BAND_KEEP = 0.05
+#: Mean square, in steps², of the loudest signal a rest below one quantisation step can
+#: record: two adjacent codes, half the time each (a ±q/2 flicker), ``q²/4``. Uniform
+#: quantisation noise, ``q²/12``, is the average over where the input sits between two
+#: codes; a rest quieter than one step records anything from one constant code (0) to this
+#: as its level drifts across a code boundary (docs/analysis.md, "Quantisation floor").
+FLICKER_POWER_PER_STEP2 = 0.25
+#: Seconds of the two-code sequence :func:`onset_rest_floor` measures the detector's
+#: statistic over, after :data:`_FLOOR_SETTLE_S` of filter settling.
+_FLOOR_SEQUENCE_S = 60.0
+_FLOOR_SETTLE_S = 2.0
 
 
 def noise_floor_uv(calibration=None, fs_hz: float | None = None, band_hz=None,
@@ -454,3 +472,109 @@ def below_floor_uv(value: float | None, valid: bool | None,
     if value is None or not math.isfinite(value) or value < limit:
         return limit
     return None
+
+
+def onset_rest_floor(step_uv, pipeline, chain: str = "raw",
+                     config=None) -> tuple[float, float, float]:
+    """The lowest rest level an onset detector may assume on one channel: the one rule.
+
+    A channel read with a quantisation step ``q`` whose rest moves by less than one step
+    (a quiet muscle behind a coarse ADC: the default simulated board's 3 µV tone under a
+    24.4 µV step) records one code most of the time with a flicker to the next whose rate
+    follows where the rest's level sits between two codes: its recorded power wanders from
+    0 to ``q²/4`` (:data:`FLICKER_POWER_PER_STEP2`) with the drift, without any muscle
+    activity. A detector that learned its rest from a quiet stretch (one code: power near
+    0) calls every louder stretch of flicker a burst. This floor is the detector's statistic
+    for that loudest flicker after the pipeline's filters: the mean and SD of the detection
+    envelope and the mean conditioned power, so a detector's rest is at least that. The
+    flicker is the sign of a rest varying in the band the chain keeps (white noise through
+    the same filters, pseudo-random with a fixed seed) times ``q/2``: its power in the EMG
+    band is about twice that of white ±q/2 flicker (measured on the default board's
+    drill, a 50/50 flicker's envelope reaches 9 µV where white flicker gives 7.1). Where
+    ``q`` is far below the rest noise (the usual case) the learned rest is far above it and
+    nothing changes.
+
+    Parameters
+    ----------
+    step_uv : float or None
+        The quantisation step in µV at the electrode (ARV µV for an ENV channel); None,
+        NaN or not > 0: unknown, only :data:`~emgfeedback.analysis.quality.NUMERICAL_ZERO_UV`.
+    pipeline : PipelineConfig
+        The processing the detector's input went through.
+    chain : {"raw", "rect", "env"}
+        The channel's processing chain (:func:`~emgfeedback.dsp.chain_for`).
+    config : OnsetConfig, optional
+        The detector's parameters (its window and conditioning decide the statistic).
+
+    Returns
+    -------
+    mean_uv, sd_uv : float
+        Mean and SD of the detection envelope, µV.
+    power_uv2 : float
+        Mean of the conditioned signal (the rest power the backdating compares with), µV².
+    """
+    from emgfeedback.analysis.quality import NUMERICAL_ZERO_UV
+
+    zero = (NUMERICAL_ZERO_UV, NUMERICAL_ZERO_UV, NUMERICAL_ZERO_UV ** 2)
+    if step_uv is None or not (math.isfinite(step_uv) and step_uv > 0):
+        return zero
+    window_s = 0.2 if config is None else float(config.window_s)
+    conditioning = "rms" if config is None else str(config.conditioning)
+    mean, sd, power = _unit_flicker_statistic(pipeline, chain, window_s, conditioning)
+    q = float(step_uv)
+    return (max(mean * q, zero[0]), max(sd * q, zero[1]), max(power * q * q, zero[2]))
+
+
+@functools.lru_cache(maxsize=32)
+def _unit_flicker_statistic(pipeline, chain: str, window_s: float,
+                            conditioning: str) -> tuple[float, float, float]:
+    """:func:`onset_rest_floor` for a step of 1 (it scales with the step)."""
+    from emgfeedback.analysis.onset import OnsetConfig, detection_envelope
+
+    y = onset_floor_signal(pipeline, chain)
+    cfg = OnsetConfig(window_s=window_s, conditioning=conditioning)
+    w = max(int(round(window_s * float(pipeline.fs_hz))), 1)
+    env = detection_envelope(y, float(pipeline.fs_hz), cfg)[w:, 0]  # after its first window
+    x1, x2 = y[1:-1], y[:-2]
+    cond = np.abs(x1 * x1 - y[2:] * x2) if conditioning == "tkeo" else y * y
+    return float(env.mean()), float(env.std(ddof=1)), float(cond.mean())
+
+
+@functools.lru_cache(maxsize=8)
+def onset_floor_signal(pipeline, chain: str = "raw") -> np.ndarray:
+    """The loudest flicker of a rest below one step, for a step of 1 µV, after ``pipeline``.
+
+    The sign of a rest varying in the band ``chain`` keeps (white noise through the same
+    filters, pseudo-random with a fixed seed) times ``√FLICKER_POWER_PER_STEP2``, filtered
+    again, its filters' settling cut: what :func:`onset_rest_floor` measures a detector's
+    statistic on (the ``glr`` detector whitens it with its own rest model). Read-only.
+
+    Parameters
+    ----------
+    pipeline : PipelineConfig
+        The detector input's processing.
+    chain : {"raw", "rect", "env"}
+        The channel's processing chain.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 1)`` float64, µV per µV of step (:data:`_FLOOR_SEQUENCE_S` seconds).
+    """
+    from dataclasses import replace
+
+    from emgfeedback.dsp import process_offline
+
+    fs = float(pipeline.fs_hz)
+    settle = int(round(_FLOOR_SETTLE_S * fs))
+    n = settle + int(round(_FLOOR_SEQUENCE_S * fs))
+    rng = np.random.default_rng(0)  # fixed: the floor is a definition, not a draw
+    # The pipeline's own filters from rest (the chain's kernel: no SciPy start-up here).
+    cfg = replace(pipeline, start="rest")
+    # A rest's variation lies in the band the chain keeps (the EMG band on a raw channel):
+    # below one step it records as the sign of that variation, a ±q/2 flicker with its timing.
+    rest = process_offline(rng.standard_normal((n, 1)), cfg, kinds=[chain])[0][:, 0]
+    flicker = np.where(rest < 0.0, -1.0, 1.0) * math.sqrt(FLICKER_POWER_PER_STEP2)
+    y = np.ascontiguousarray(process_offline(flicker[:, None], cfg, kinds=[chain])[0][settle:])
+    y.flags.writeable = False
+    return y

@@ -228,6 +228,7 @@ class _Job(ReadPass, BurstPass):
         self.ecg_step = max(int(fs // 100), 1)
         self.ecg_energy = {c: [] for c in self.ecg_cols}
         self._ecg_raw, self._ecg_next = [], 0  # raw blocks kept for the ECG spans (worker)
+        self._ecg_wait = None  # a span waiting for the next to be filtered with it
         self.filtered = self.spill("filtered.f8", n_ch)
         self.usable = self.spill("usable.u1", n_ch, np.uint8)
         self.env_hist = [KeyHistogram() for _ in range(n_ch)]
@@ -237,21 +238,24 @@ class _Job(ReadPass, BurstPass):
         self.rest_rms, self.snr_rms = [], []
         self.plot_step = max(n // 20000, 1)
         self.plot_env = []
-        self._prev_f = np.empty((0, n_ch))  # the envelope's history (worker)
         self.ocfg = OnsetConfig()
         self.w_det = max(int(round(self.ocfg.window_s * fs)), 1)
         self.all_stats = Stats(n_ch)
         self.det_win = []  # per block: the detector envelope's (count, mean, m2) per window
-        self._prev_d = np.empty((0, n_ch))  # the detector envelope's history
+        self._prev_d = np.empty((0, n_ch))  # the history of both envelopes' windows
         for a in range(0, n, self.rows):
             b = min(a + self.rows, n)
             ctx_a = max(a - look_back, 0)
             ctx = self.raw.read(ctx_a, min(b + look_ahead, n))
             x = ctx[a - ctx_a: b - ctx_a]
             finite = np.isfinite(x)
-            zero = x if finite.all() else np.where(finite, x, 0.0)
-            filt, env = pipe.process(zero)
-            self.filtered.append(filt)
+            # Missing samples go in as NaN: the filters restart after each from the steady
+            # state of the next sample, as the live engine's do at a gap (summary.analyse
+            # does the same); the outputs there are 0.
+            filt, env = pipe.process(x)
+            if not finite.all():
+                filt[~finite] = 0.0
+                env[~finite] = 0.0
             if env.size:
                 self.peak = np.maximum(self.peak, column_max(env))
             # Usable samples: usable_samples() on the block with enough context both sides.
@@ -260,7 +264,8 @@ class _Job(ReadPass, BurstPass):
             if env_cols:
                 use[:, env_cols] = usable_rows(ctx[:, env_cols], fs, SETTLE_S, FLAT_RUN_S)
             use = use[a - ctx_a: b - ctx_a]
-            self.usable.append(use.view(np.uint8))
+            # The spills' writes in the worker (idle otherwise in this pass), in order.
+            self.worker.submit(self._spill_filtered, filt, use)
             all_use = bool(use.all())
             snr = window_rms_rows(filt, w_snr)  # windowed_rms(filt, fs, 0.5), compiled
             if snr is None:  # NaN or one channel: NumPy's
@@ -268,8 +273,7 @@ class _Job(ReadPass, BurstPass):
             self.snr_rms.append(snr)
             self.rest_rms.append(snr if all_use and TONE_WINDOW_S == 0.5 else windowed_rms(
                 np.where(use, filt, np.nan), fs, TONE_WINDOW_S))
-            self.worker.submit(self._envelope_block, filt, use, all_use)
-            self.det_workers[0].submit(self._detector_stats, a, filt, use)
+            self.det_workers[0].submit(self._filtered_stats, a, filt, use)
             if self.ecg_cols:
                 self.det_workers[1].submit(self._ecg_blocks, a, x)
             first = a + (-a) % self.plot_step
@@ -281,13 +285,24 @@ class _Job(ReadPass, BurstPass):
             h.add_counts(self.apdf_counts[c])
         del self.apdf_counts
 
-    def _envelope_block(self, filt, use, all_use) -> None:
-        """The APDF envelope's values counted per channel by histogram key (in the worker
-        thread, blocks in order; one compiled pass, :func:`.apdf_count`)."""
+    def _spill_filtered(self, filt, use) -> None:
+        self.filtered.append(filt)
+        self.usable.append(use.view(np.uint8))
+
+    def _filtered_stats(self, a, filt, use) -> None:
+        """The onset detector's envelope statistics and the APDF envelope's counts of one
+        block (a detector thread, blocks in order), from one copy of the block after the
+        history both envelopes' windows need."""
         from emgfeedback.analysis.streaming_kernels import apdf_count
 
-        both, skip = self._envelope_rows(filt)
-        apdf_count(both, self._apdf_w, skip, use, self.apdf_counts)
+        prev = self._prev_d  # the last rows before the block (as many as the longer window)
+        both = np.concatenate([prev, filt]) if prev.size else filt
+        self._prev_d = both[-max(self.w_det, self._apdf_w):]
+        self._detector_stats(a, both, prev.shape[0], use)
+        # The APDF envelope's values counted per channel by histogram key (one compiled
+        # pass, :func:`.apdf_count`), with its own window's history.
+        skip = min(self._apdf_w, prev.shape[0])
+        apdf_count(both[prev.shape[0] - skip:], self._apdf_w, skip, use, self.apdf_counts)
 
     def _ecg_blocks(self, a, raw) -> None:
         """Every ECG_SPAN_S, the ECG band energy (in the detector's thread, blocks in
@@ -307,28 +322,42 @@ class _Job(ReadPass, BurstPass):
             lo, hi = max(g - margin, 0), min(gb + margin, n)
             parts = [blk[max(lo - s0, 0): hi - s0] for s0, blk in self._ecg_raw
                      if s0 < hi and s0 + blk.shape[0] > lo]
-            self._ecg_block(g, gb, np.concatenate(parts) if len(parts) > 1 else parts[0])
+            # Two spans of the same length are filtered side by side (one pass each way
+            # for both: the filter's passes are bound by its recursion's latency).
+            span, wait = (g, gb, lo, hi, parts), self._ecg_wait
+            if wait is None:
+                self._ecg_wait = span
+            elif wait[3] - wait[2] == hi - lo:
+                self._ecg_spans([wait, span])
+                self._ecg_wait = None
+            else:
+                self._ecg_spans([wait])
+                self._ecg_wait = span
             self._ecg_next = gb
             keep_from = max(gb - margin, 0)
             self._ecg_raw = [(s0, blk) for s0, blk in self._ecg_raw
                              if s0 + blk.shape[0] > keep_from]
+        if self._ecg_next >= n and self._ecg_wait is not None:  # the last span
+            self._ecg_spans([self._ecg_wait])
+            self._ecg_wait = None
 
-    def _detector_stats(self, a, filt, use) -> None:
-        """The onset detector's envelope over one block (blocks in order):
-        its count, mean and sum of squared deviations over every sample after its first
-        window (the baseline's fallback), and per 0.5 s window over the usable samples
-        (the baseline is those of the rest windows, known once every block is filtered)."""
+    def _detector_stats(self, a, both, n_prev, use) -> None:
+        """The onset detector's envelope over one block (blocks in order), the block being
+        ``both`` after ``n_prev`` rows of what came before: its count, mean and sum of
+        squared deviations over every sample after its first window (the baseline's
+        fallback), and per 0.5 s window over the usable samples (the baseline is those of
+        the rest windows, known once every block is filtered)."""
         from emgfeedback.analysis.onset import detection_envelope
         from emgfeedback.analysis.streaming_kernels import detector_window_stats
 
-        w_det, prev = self.w_det, self._prev_d
-        both = np.concatenate([prev, filt]) if prev.size else filt
+        w_det = self.w_det
+        skip = min(w_det, n_prev)  # its window's history: the last w_det rows at most
+        both = both[n_prev - skip:]
         env = None  # the rms conditioning's envelope is computed in the kernel
         if self.ocfg.conditioning != "rms":
-            env = detection_envelope(both, self.fs, self.ocfg)[prev.shape[0]:]
-        per_window, total = detector_window_stats(both, prev.shape[0], w_det, use,
+            env = detection_envelope(both, self.fs, self.ocfg)[skip:]
+        per_window, total = detector_window_stats(both, skip, w_det, use,
                                                   max(w_det - a, 0), self.w, env)
-        self._prev_d = both[-w_det:]
         for c in range(self.n_ch):
             self.all_stats.merge(c, *total[:, c])
         self.det_win.append(per_window)
@@ -347,22 +376,14 @@ class _Job(ReadPass, BurstPass):
         keep = use & np.isfinite(mr)
         return [mr[keep[:, c], c] for c in range(self.n_ch)]
 
-    def _gather_envelope(self, filt, use) -> None:
-        # The APDF percentiles' bins, from the envelope computed again (worker thread).
+    def _gather_envelope(self, both, skip, use) -> None:
+        # The APDF percentiles' bins, from the envelope computed again (worker thread):
+        # ``both`` is the block after ``skip`` rows of the envelope's history.
         from emgfeedback.analysis.streaming_kernels import apdf_gather
 
-        both, skip = self._envelope_rows(filt)
         keys = [h.keys[:0] if h.too_big else h.keys for h in self.env_hist]
         for c, v in enumerate(apdf_gather(both, self._apdf_w, skip, use, keys)):
             self.env_hist[c].gather(v, in_bins=True)
-
-    def _envelope_rows(self, filt) -> tuple:
-        """The block with the APDF envelope's history before it (blocks in order), and
-        the number of history rows."""
-        prev_f = self._prev_f
-        both = np.concatenate([prev_f, filt]) if prev_f.size else filt
-        self._prev_f = both[-self._apdf_w:]
-        return both, prev_f.shape[0]
 
     def _envelope_spills(self) -> dict:
         """The APDF envelope values of the channels whose percentile bins were too full to
@@ -378,31 +399,32 @@ class _Job(ReadPass, BurstPass):
         return {c: (lambda s=s: (blk[:, 0] for _, blk in s.blocks(1 << 18)))
                 for c, s in spills.items()}
 
-    def _ecg_block(self, a: int, b: int, xz: np.ndarray) -> None:
+    def _ecg_spans(self, spans: list) -> None:
         """Quality's ECG band energy (``quality._ecg_low`` then ``_ecg_energy``, decimated)
-        at rows ``a`` to ``b``: zero-phase filtered over the block with margins long enough
-        for the filter's start-up to die out, so blocks join as the whole array would.
-        ``xz`` holds the ECG-checked channels' raw samples from ``ECG_MARGIN_S`` before
-        ``a`` to as long after ``b`` (clipped to the recording)."""
+        at the rows ``a`` to ``b`` of each span ``(a, b, lo, hi, parts)`` (equal ``hi -
+        lo``): zero-phase filtered over rows ``lo`` to ``hi``, margins long enough for the
+        filter's start-up to die out, so spans join as the whole array would. ``parts``
+        hold, joined, the ECG-checked channels' raw samples of those rows; non-finite
+        samples count as zero. (Copied once, into the filter's padded array.)"""
         from emgfeedback.analysis.quality import _ecg_sos
-        from emgfeedback.analysis.streaming_kernels import (
-            centred_mean_of_squares,
-            sosfiltfilt_columns,
-        )
+        from emgfeedback.analysis.streaming_kernels import centred_mean_of_squares
+        from emgfeedback.analysis.zero_phase import sosfiltfilt_parts
 
-        fs, n, cols = self.fs, self.raw.n_rows, self.ecg_cols
-        margin = int(round(ECG_MARGIN_S * fs))
-        ctx_a = max(a - margin, 0)
-        assert xz.shape[0] == min(b + margin, n) - ctx_a
-        if not np.isfinite(xz).all():
-            xz = np.where(np.isfinite(xz), xz, 0.0)
-        low = sosfiltfilt_columns(_ecg_sos(fs), xz)
+        fs, cols, k = self.fs, self.ecg_cols, len(self.ecg_cols)
+        low = sosfiltfilt_parts(_ecg_sos(fs), *[p for *_, p in spans], zero_nonfinite=True)
         # The 40 ms centred moving mean of its square, at the kept (decimated) rows only.
-        first = a + (-a) % self.ecg_step
-        at = np.arange(first, b, self.ecg_step) - ctx_a
-        mean = centred_mean_of_squares(low, max(int(0.04 * fs), 1), at)
-        for j, c in enumerate(cols):
-            self.ecg_energy[c].append(mean[:, j].copy())
+        width = max(int(0.04 * fs), 1)
+        ats = [np.arange(a + (-a) % self.ecg_step, b, self.ecg_step) - lo
+               for a, b, lo, _, _ in spans]
+        if all(np.array_equal(at, ats[0]) for at in ats):  # the same rows: at once
+            both = centred_mean_of_squares(low, width, ats[0])
+            means = [both[:, i * k: (i + 1) * k] for i in range(len(spans))]
+        else:
+            means = [centred_mean_of_squares(low[:, i * k: (i + 1) * k], width, at)
+                     for i, at in enumerate(ats)]
+        for mean in means:
+            for j, c in enumerate(cols):
+                self.ecg_energy[c].append(mean[:, j].copy())
 
     # ------------------------------------------------------------------ pass 3: rest, onsets
     def rest_onset_pass(self):
@@ -443,16 +465,21 @@ class _Job(ReadPass, BurstPass):
         for c0, c1 in groups:
             det = OnsetDetector(self.ocfg, c1 - c0, fs)
             det.set_baseline(mu[c0:c1], sd[c0:c1])
+            det.set_quantisation_step(self.steps_uv[c0:c1], self.cfg, self.kinds[c0:c1])
             dets.append(det)
         events = [[] for _ in groups]
         for h in self.env_hist:
             h.plan([10, 50, 90])
-        self._prev_f = np.empty((0, n_ch))
         self.plot_rest = []
-        for a, filt in self.filtered.blocks(self.rows):
+        for a in range(0, self.filtered.n_rows, self.rows):
+            # The block read with the APDF envelope's history before it (the rows the
+            # history would hold: the last window of what came before), no joined copy.
+            skip = min(self._apdf_w, a)
+            both = self.filtered.read(a - skip, a + self.rows)
+            filt = both[skip:]
             b = a + filt.shape[0]
             use = self.usable.read(a, b).view(bool)  # written from booleans: 0 or 1
-            self.worker.submit(self._gather_envelope, filt, use)
+            self.worker.submit(self._gather_envelope, both, skip, use)
             n_win = filt.shape[0] // w
             rest = self.rest_win[a // w: a // w + n_win]  # blocks start at whole windows
             # The rest mask (the block's rest windows' usable samples) at the plot's rows.
@@ -464,10 +491,10 @@ class _Job(ReadPass, BurstPass):
             self.plot_rest.append(shown)
             if n_win:  # the resting tone's windows
                 self.worker.submit(self._tone_windows, filt, use, rest, n_win)
-            for g, (c0, c1) in enumerate(groups):
+            for g, (c0, _c1) in enumerate(groups):
                 self.det_workers[g].submit(
-                    lambda d, f, a0, out: out.extend(d.process(f, a0)),
-                    dets[g], filt[:, c0:c1], a, events[g])
+                    lambda d, f, a0, col0, out: out.extend(d.process(f, a0, col0)),
+                    dets[g], filt, a, c0, events[g])
         for wk in self.det_workers:
             wk.drain()
         self.bursts = [b for (c0, c1), ev in zip(groups, events, strict=True)
@@ -478,28 +505,34 @@ class _Job(ReadPass, BurstPass):
         """The mean squares and spectra of one block's rest windows whose samples are all
         usable (worker thread)."""
         fs, n_ch, w = self.fs, self.n_ch, self.w
-        unfiltered = [k in ("rect", "env") for k in self.kinds]
         # Channel by channel, contiguous (windows are then rows: fast selections).
         xs = np.ascontiguousarray(filt[: n_win * w].T).reshape(n_ch, n_win, w)
         us = np.ascontiguousarray(use[: n_win * w].T).reshape(n_ch, n_win, w)
         ms = rest.T & us.all(axis=2)
-        spectra = []  # (channel, its windows) whose spectrum is needed
-        for c in range(n_ch):
-            win = xs[c][ms[c]]
-            win = win[np.all(np.isfinite(win), axis=1)]
-            if win.shape[0] == 0:
+        # Every channel's windows in one selection, channel after channel (the channels'
+        # selections joined: what the spectra are taken of; each window's values alone).
+        win = xs[ms]
+        chan = np.repeat(np.arange(n_ch), ms.sum(axis=1))
+        finite = np.isfinite(win).all(axis=1)
+        if not finite.all():
+            win, chan = win[finite], chan[finite]
+        if win.shape[0] == 0:
+            return
+        mean_sq = np.mean(win * win, axis=1)
+        spectral = np.array([k not in ("rect", "env") for k in self.kinds]) & (w >= 16)
+        rows = spectral[chan]
+        p = window_psd(win if rows.all() else win[rows], fs, w) if rows.any() else None
+        at = at_p = 0
+        for c, k in enumerate(np.bincount(chan, minlength=n_ch).tolist()):
+            if k == 0:
                 continue
-            self.win_ms[c].append(np.mean(win * win, axis=1))
-            if not unfiltered[c] and w >= 16:
-                spectra.append((c, win))
-        if spectra:  # one FFT call for every channel's windows
-            p = window_psd(np.concatenate([win for _, win in spectra]), fs, w)
-            at = 0
-            for c, win in spectra:
-                s = p[at: at + win.shape[0]].sum(axis=0)
-                at += win.shape[0]
+            self.win_ms[c].append(mean_sq[at: at + k])
+            at += k
+            if spectral[c]:  # one FFT call did every channel's windows
+                s = p[at_p: at_p + k].sum(axis=0)
+                at_p += k
                 self.rest_psd[c] = s if self.rest_psd[c] is None else self.rest_psd[c] + s
-                self.rest_psd_n[c] += win.shape[0]
+                self.rest_psd_n[c] += k
 
     # ------------------------------------------------------------------ all
     def run(self, reference: int) -> dict:
@@ -519,15 +552,20 @@ class _Job(ReadPass, BurstPass):
         )
         from emgfeedback.analysis.summary import (
             analysis_band_hz,
+            analysis_pipeline_config,
+            channel_setup,
             estimate_quantisation_uv,
             find_pairs,
             symmetry_entry,
         )
         from emgfeedback.analysis.symmetry import pair_symmetry
         from emgfeedback.analysis.timing import analyse_timing
-        from emgfeedback.dsp import PipelineConfig
 
         fs, n_ch = self.fs, self.n_ch
+        # The set-up (placements, sides) pairs left and right as the session report does.
+        pl_all, sd_all, _ = channel_setup(self.src.meta, self.src.channel_names)
+        placements = None if pl_all is None else [pl_all[c] for c in self.cols]
+        sides = None if sd_all is None else [sd_all[c] for c in self.cols]
         self.say("reading")
         self.read_pass()
         n = self.raw.n_rows
@@ -537,7 +575,8 @@ class _Job(ReadPass, BurstPass):
             return analyse(self.raw.read(0, n), fs, self.names, mains_hz=self.mains_hz,
                            highpass_hz=self.highpass_hz, quantisation_uv=self.quantisation_uv,
                            reference=reference, progress=self.say,
-                           output_kinds=self.kinds, calibration=self.calibration)
+                           output_kinds=self.kinds, calibration=self.calibration,
+                           placements=placements, sides=sides)
         mains = self.mains_hz
         if mains is None:
             votes = []
@@ -545,10 +584,10 @@ class _Job(ReadPass, BurstPass):
                 f, p = self.vote.result()
                 votes = [mains_ratio_from_psd(f, p[:, j], fs) if self.vote.count else
                          mains_ratio(np.zeros(0), fs) for j in range(len(self.vote_cols))]
+            votes = [v for v in votes if v[1] == v[1]]  # no NaN (no sample to vote with)
             mains = max(votes, key=lambda v: v[0])[1] if votes else 50.0
         band = analysis_band_hz(fs)
-        self.cfg = PipelineConfig(fs_hz=fs, band_hz=band, notch_hz=mains,
-                                  highpass_hz=self.highpass_hz)
+        self.cfg = analysis_pipeline_config(fs, mains, self.highpass_hz)
         self.say("filtering")
         self.filter_pass()
         self.raw.close()
@@ -559,6 +598,8 @@ class _Job(ReadPass, BurstPass):
                      for u in (v.values() for v in self.uniq)]
         floors = channel_floors_uv(fs, band, self.kinds, quantisation_uv=quant,
                                    calibration=self.calibration)
+        # The step per channel (stored or estimated): the onset detector's rest floor.
+        self.steps_uv = [c.uv_per_count for c in self.calibration or ()] or list(quant)
         self.say("resting tone, detecting onsets (streaming)")
         self.rest_onset_pass()
         self.say("recovery and symmetry")
@@ -611,7 +652,7 @@ class _Job(ReadPass, BurstPass):
             timing = analyse_timing(known_onsets(self.bursts), fs, reference=ref)
             out["timing"] = timing.to_dict(fs, self.names)
             sym = []
-            for left, right in find_pairs(self.names):
+            for left, right in find_pairs(self.names, placements, sides):
                 s = pair_symmetry(None, fs, self.bursts, left, right,
                                   burst_rms={left: self.burst_rms[left],
                                              right: self.burst_rms[right]})
@@ -647,7 +688,9 @@ class _Job(ReadPass, BurstPass):
         ecg, rate = False, math.nan
         if "ecg" in checks and n >= 4 * self.fs:
             ecg, rate = self.ecg_verdict[c]
-        clipped = 100.0 * float(self.clipped[c]) / n if n else 0.0
+        # Of the samples received (lost ones are lost_pct), as quality.assess_quality.
+        got = n - int(self.n_nan[c])
+        clipped = 100.0 * float(self.clipped[c]) / got if got else 0.0
         lost_pct = 100.0 * float(self.n_nan[c]) / max(n, 1)
         rms = np.concatenate(self.snr_rms)[:, c] if self.snr_rms else np.empty(0)
         return channel_quality(self.kinds[c], checks, ratio, m, clipped, off, off_reason,

@@ -661,23 +661,30 @@ def _power_sums(spec, out):
                 o[f] += row[f].real * row[f].real + row[f].imag * row[f].imag
 
 
-def welch_power(data, nper: int, step: int, n_seg: int, win) -> np.ndarray:
+def welch_means(data, nper: int, step: int, n_seg: int) -> np.ndarray:
+    """The means of the Welch segments of each row of ``data`` (``(k, n)``), ``(k, n_seg)``,
+    as NumPy takes them from ``data`` as given: its order of summation depends on the
+    layout (pairwise along contiguous rows, one value after the other when ``data`` is a
+    transposed view of several columns), so rows of it may not be taken apart first."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    segs = sliding_window_view(data, nper, axis=1)[:, : n_seg * step: step]
+    return np.ascontiguousarray(segs.mean(axis=2))
+
+
+def welch_power(data, nper: int, step: int, n_seg: int, win, means=None) -> np.ndarray:
     """Sum over Welch segments of ``|rfft((seg - mean(seg)) · win)|²`` per column.
 
     ``data`` is ``(k, n)``; segment ``s`` of a column is ``data[c, s·step:][:nper]``. The
     detrend and window in one compiled pass, one FFT call, the squared magnitudes summed
     over the segments in order in another: what :meth:`.blocks.Welch.add` computed with
     NumPy expressions, bit for bit, with two fewer temporary arrays and passes over them.
+    ``means`` are :func:`welch_means` (of the ``data`` these rows were taken from).
     Returns the ``(k, nper // 2 + 1)`` sums.
     """
-    from numpy.lib.stride_tricks import sliding_window_view
-
     k = data.shape[0]
-    # The means as NumPy takes them from ``data`` as given: its order of summation
-    # depends on the layout (pairwise along contiguous rows, one value after the other
-    # when ``data`` is a transposed view).
-    segs = sliding_window_view(data, nper, axis=1)[:, : n_seg * step: step]
-    means = np.ascontiguousarray(segs.mean(axis=2))
+    if means is None:
+        means = welch_means(data, nper, step, n_seg)
     data = np.ascontiguousarray(data, dtype=np.float64)
     work = np.empty((k, n_seg, nper))
     _welch_segments(data, step, means, np.ascontiguousarray(win, dtype=np.float64), work)

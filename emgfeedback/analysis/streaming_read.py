@@ -12,6 +12,7 @@ values are those of the integers, converted at the end.
 from __future__ import annotations
 
 import bisect
+import sys
 
 import numpy as np
 
@@ -131,7 +132,7 @@ class DigitValues:
 class ReadPass:
     """The read pass of the blocked analysis (a part of ``streaming._Job``: it uses its
     ``src``, ``fs``, ``n_ch``, ``cols``, ``factors``, ``means``, ``kinds``, ``rows``,
-    ``worker`` and ``spill``)."""
+    ``worker``, ``det_workers`` and ``spill``)."""
 
     def read_pass(self):
         """Read the recording once (see the module docstring)."""
@@ -149,10 +150,13 @@ class ReadPass:
         # first missing sample each channel's goes on alone (Welch.column).
         self.vote_cols = [c for c, k in enumerate(self.kinds) if k in ("raw", "uv")] \
             if self.mains_hz is None else []
-        self.vote = Welch(fs, nper, len(self.vote_cols)) if self.vote_cols else None
+        # (Half of each block's transforms in a detector thread, idle in this pass.)
+        helper = self.det_workers[0]
+        self.vote = Welch(fs, nper, len(self.vote_cols), helper) if self.vote_cols else None
         q_cols = [c for c in range(n_ch) if "mains" in self.checks[c]]
         self._q_cols, self._q_alias = q_cols, set(q_cols) <= set(self.vote_cols)
-        self._q_all = None if self._q_alias or not q_cols else Welch(fs, nper, len(q_cols))
+        self._q_all = None if self._q_alias or not q_cols else Welch(fs, nper, len(q_cols),
+                                                                      helper)
         self.qwelch = [None] * n_ch  # per channel, once split
         self.qfinite = [[] for _ in range(n_ch)]  # the first finite samples (short files)
         n_finite = np.zeros(n_ch, dtype=np.int64)
@@ -283,3 +287,28 @@ class ReadPass:
                 self.rail[c].append(np.zeros(n_win, dtype=bool))
         self.off_tail[c] = data[n_win * w1:].copy()
 
+
+def numba_without_blas_check() -> None:
+    """Load Numba's CPU target (its typing and lowering registries, what the first compiled
+    call of a process loads) with SciPy's BLAS wrappers and cffi hidden.
+
+    One of those registries (``numba.np.arraymath``) imports ``scipy.linalg`` only to learn
+    whether ``np.dot`` can use BLAS (about 0.13 s of CPU at every start of ``analyze``),
+    another imports cffi to type cffi functions (0.02 s). ``analyze``'s kernels use
+    neither: they come from the cache and do no linear algebra (without the check Numba
+    compiles ``np.convolve``'s inner product as a loop; ``np.dot`` still imports SciPy when
+    it is compiled). The hiding lasts only while the registries load (once per process,
+    before this analysis starts its threads): a later import of either works as usual.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return  # loaded already
+    hidden = [m for m in ("scipy.linalg.cython_blas", "cffi") if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # an import of it raises ImportError
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+    finally:
+        for m in hidden:
+            del sys.modules[m]

@@ -54,6 +54,85 @@ def analysis_band_hz(fs_hz: float) -> tuple[float, float]:
     return (20.0, min(450.0, 0.45 * fs_hz))
 
 
+#: A recording shorter than this cannot be analysed (one mains spectrum segment, a few
+#: rest windows), s.
+MIN_DURATION_S = 1.0
+
+
+class TooShortError(ConfigError):
+    """The recording is shorter than :data:`MIN_DURATION_S`; the message says how long it
+    is (:func:`analyse_recording` puts the recording's name in front)."""
+
+
+def check_duration(n_samples: int, fs_hz: float) -> None:
+    """Raise :class:`TooShortError` for fewer than :data:`MIN_DURATION_S` of samples.
+
+    One check, before anything is measured, for every path (``analyze FILE``, ``analyze
+    --session``, the session report), so every too-short recording gets the same message
+    (not one about whatever measure happened to fail first, e.g. a NaN mains frequency).
+    """
+    duration = n_samples / fs_hz if fs_hz > 0 else 0.0
+    if duration < MIN_DURATION_S:
+        raise TooShortError(f"{duration:.3g} s of data ({n_samples} samples at {fs_hz:g} Hz); "
+                            f"need at least {MIN_DURATION_S:g} s")
+
+
+def channel_setup(meta: dict, names) -> tuple[list | None, list | None, list | None]:
+    """Per channel of ``names``: the placements, sides and calibrations a recording's
+    ``meta`` gives (:func:`emgfeedback.io.recordings.open_session`, a CSV export's header).
+
+    Each of ``meta["placements"]``, ``["sides"]``, ``["calibration"]`` may be a mapping
+    channel name -> value, or a list per channel of the recording (used only when its
+    length is the number of ``names``: a list for channels that were not selected cannot be
+    matched to them). Missing or unmatched: None (symmetry pairs from the names; no
+    calibration).
+    """
+    names = list(names)
+    out = []
+    for key in ("placements", "sides", "calibration"):
+        v = meta.get(key)
+        if isinstance(v, dict):
+            vals = [v.get(n) for n in names]
+            vals = None if any(x is None for x in vals) else vals
+        elif isinstance(v, (list, tuple)) and len(v) == len(names) and len(v):
+            vals = list(v)
+        else:
+            vals = None
+        out.append(vals)
+    if out[0] is not None:
+        out[0] = [str(p or "") for p in out[0]]
+    if out[1] is not None:
+        out[1] = [str(s or "") for s in out[1]]
+    return out[0], out[1], out[2]
+
+
+def analysis_pipeline_config(fs_hz: float, mains_hz: float | None,
+                             highpass_hz: float | None = None):
+    """The processing every offline number is measured after (every analysis path).
+
+    The band of :func:`analysis_band_hz`, the mains notches, the optional extra high-pass;
+    the filters start in the steady state of the first sample (``start="steady"``), as
+    the live engine's do, so a DC offset (raw ADC values, a sensor output at mid-rail, a
+    constant channel) leaves no start-up transient that would read as a burst or inflate
+    the SNR.
+
+    Parameters
+    ----------
+    fs_hz : float
+    mains_hz : float or None
+        Notch frequency (50 or 60 Hz), or None.
+    highpass_hz : float or None
+
+    Returns
+    -------
+    PipelineConfig
+    """
+    from emgfeedback.dsp import PipelineConfig
+
+    return PipelineConfig(fs_hz=fs_hz, band_hz=analysis_band_hz(fs_hz), notch_hz=mains_hz,
+                          highpass_hz=highpass_hz, start="steady")
+
+
 def find_pairs(names, placements=None, sides=None) -> list[tuple[int, int]]:
     """Left/right pairs of the same placement
     (:func:`emgfeedback.analysis.symmetry.symmetry_pairs`); none when nothing pairs up."""
@@ -66,7 +145,7 @@ def find_pairs(names, placements=None, sides=None) -> list[tuple[int, int]]:
 def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_emg=None,
             mains_hz: float | None = None, highpass_hz: float | None = None,
             quantisation_uv=None, reference: int = 0, progress=None,
-            output_kinds=None, calibration=None) -> dict:
+            output_kinds=None, calibration=None, placements=None, sides=None) -> dict:
     """Analyse a recording.
 
     Parameters
@@ -87,7 +166,10 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     calibration : sequence of ChannelCalibration, optional
         Per channel (all channels, as ``x_uv``): the noise floor comes from it
         (:func:`~emgfeedback.analysis.quantities.noise_floor_uv`) rather than from
-        ``quantisation_uv``.
+        ``quantisation_uv``; clipping and the ADC rails are read from the counts it gives.
+    placements, sides : sequence of str, optional
+        Per channel (all channels): the set-up that pairs left and right channels for the
+        symmetry (:func:`find_pairs`); from the names when not given.
     reference : int
         Reference channel (index among the EMG channels) for timing.
     progress : callable, optional
@@ -98,13 +180,19 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     -------
     dict
         JSON-ready (NaN replaced by None by :func:`json_ready`).
+
+    Raises
+    ------
+    TooShortError
+        For less than :data:`MIN_DURATION_S` of samples.
     """
-    from emgfeedback.dsp import PipelineConfig, process_offline
+    from emgfeedback.dsp import process_offline
 
     say = progress or (lambda msg: None)
     x = np.asarray(x_uv, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
+    check_duration(x.shape[0], fs_hz)
     emg = np.ones(x.shape[1], bool) if is_emg is None else np.asarray(is_emg, bool)
     cols = np.flatnonzero(emg)
     names = [channel_names[c] for c in cols]
@@ -118,10 +206,17 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
                  if kinds[c] in ("raw", "uv")]
         mains_hz = max(votes, key=lambda v: v[0])[1] if votes else 50.0
     band = analysis_band_hz(fs_hz)
-    cfg = PipelineConfig(fs_hz=fs_hz, band_hz=band, notch_hz=mains_hz,
-                         highpass_hz=highpass_hz)
+    cfg = analysis_pipeline_config(fs_hz, mains_hz, highpass_hz)
     say("filtering")
-    filtered, envelope = process_offline(finite, cfg, kinds=kinds)
+    # Missing samples (gaps, padding) go in as NaN: the filters restart after each one from
+    # the steady state of the next sample, as the live engine's do at a gap (a DC offset
+    # then leaves no transient there either); the outputs there are 0.
+    present = np.isfinite(xe)
+    filtered, envelope = process_offline(xe if present.all() else np.where(present, xe, np.nan),
+                                         cfg, kinds=kinds)
+    if not present.all():
+        filtered[~present] = 0.0
+        envelope[~present] = 0.0
     say("resting tone")
     if quantisation_uv is None and calibration is None:
         quantisation_uv = [estimate_quantisation_uv(xe[:, c]) for c in range(xe.shape[1])]
@@ -131,10 +226,16 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
     # One rule for every path (padding, gaps and filter settling are never rest).
     rest_numbers, mask = rest_quantities(xe, filtered, fs_hz, cfg, floors, output_kinds=kinds)
     say(f"detecting onsets ({detector})")
-    bursts = detect_bursts(filtered, fs_hz, detector, rest=mask)
+    # The step per channel (calibration, given or estimated): the detectors' rest floor.
+    steps = ([calibration[c].uv_per_count for c in cols] if calibration is not None
+             else list(quantisation_uv))
+    bursts = detect_bursts(filtered, fs_hz, detector, rest=mask, quantisation_uv=steps,
+                           pipeline=cfg, output_kinds=kinds)
     say("quality")
     quality = assess_quality(xe, fs_hz, filtered_uv=filtered, mains_hz=mains_hz,
-                             output_kinds=kinds)
+                             output_kinds=kinds,
+                             calibration=None if calibration is None
+                             else [calibration[c] for c in cols])
     channels = []
     for c, name in enumerate(names):
         rec = recovery_after_bursts(filtered[:, c], fs_hz, bursts[c])
@@ -161,7 +262,9 @@ def analyse(x_uv, fs_hz: float, channel_names, detector: str = "streaming", is_e
         timing = analyse_timing(known_onsets(bursts), fs_hz, reference=ref)
         out["timing"] = timing.to_dict(fs_hz, names)
         sym = []
-        for left, right in find_pairs(names):
+        pl = None if placements is None else [placements[c] for c in cols]
+        sd = None if sides is None else [sides[c] for c in cols]
+        for left, right in find_pairs(names, pl, sd):
             sym.append(symmetry_entry(names[left], names[right],
                                       pair_symmetry(filtered, fs_hz, bursts, left, right)))
         out["symmetry"] = sym
@@ -224,7 +327,9 @@ def analyse_recording(src, fs_hz: float, *, is_emg, units: str | None = None,
     src : RecordingSource
         The recording (:func:`emgfeedback.io.recordings.open_recording` or
         :func:`~emgfeedback.io.recordings.open_session`); its ``meta["output_kinds"]``, when
-        present, gives each channel's sensor output.
+        present, gives each channel's sensor output, its ``placements``, ``sides`` and
+        ``calibration`` (:func:`channel_setup`) the symmetry pairs and the ADC facts
+        (noise floor, clipping, rails: a stored session's, as the session report uses).
     {fs_hz}
     is_emg : sequence of bool
         Per channel of ``src`` (:func:`emgfeedback.analysis.units.emg_channels`).
@@ -244,7 +349,8 @@ def analyse_recording(src, fs_hz: float, *, is_emg, units: str | None = None,
     Raises
     ------
     ConfigError
-        When the recording is shorter than 1 s.
+        When the recording is shorter than :data:`MIN_DURATION_S` (the same message for
+        any length below it).
     """
     from emgfeedback.analysis.streaming import analyse_source
     from emgfeedback.analysis.units import to_uv
@@ -254,25 +360,27 @@ def analyse_recording(src, fs_hz: float, *, is_emg, units: str | None = None,
     n_emg = int(sum(bool(e) for e in is_emg))
     quant = [uv_per_count] * n_emg if units == "counts" else None
     kinds_all = [src.meta.get("output_kinds", {}).get(n, "raw") for n in src.channel_names]
-    result = None
-    if detector == "streaming":
-        say(f"{n_emg} EMG channel(s), reading in blocks")
-        result = analyse_source(src, fs_hz, units=units, uv_per_count=uv_per_count,
-                                mains_hz=mains_hz, highpass_hz=highpass_hz,
-                                quantisation_uv=quant, reference=reference, progress=progress,
-                                output_kinds=kinds_all)
-        duration = result["duration_s"]
-    else:
-        rec = src.read()
-        x, is_emg_arr = to_uv(rec, units, uv_per_count)
-        duration = x.shape[0] / fs_hz
-        say(f"read {duration:.0f} s, {n_emg} EMG channel(s)")
-        if duration >= 1.0:
+    placements, sides, cal = channel_setup(src.meta, src.channel_names)
+    if units not in (None, "uv", "µv"):
+        cal = None  # the stored counts' calibration gives µV, not what --units says
+    try:
+        if detector == "streaming":
+            say(f"{n_emg} EMG channel(s), reading in blocks")
+            result = analyse_source(src, fs_hz, units=units, uv_per_count=uv_per_count,
+                                    mains_hz=mains_hz, highpass_hz=highpass_hz,
+                                    quantisation_uv=quant, reference=reference,
+                                    progress=progress, output_kinds=kinds_all,
+                                    calibration=cal)
+        else:
+            rec = src.read()
+            x, is_emg_arr = to_uv(rec, units, uv_per_count)
+            say(f"read {x.shape[0] / fs_hz:.0f} s, {n_emg} EMG channel(s)")
             result = analyse(x, fs_hz, rec.channel_names, detector=detector, is_emg=is_emg_arr,
                              mains_hz=mains_hz, highpass_hz=highpass_hz, quantisation_uv=quant,
-                             reference=reference, progress=progress, output_kinds=kinds_all)
-    if duration < 1.0 or result is None:
-        raise ConfigError(f"{name}: {duration:.2f} s of data; need at least 1 s")
+                             reference=reference, progress=progress, output_kinds=kinds_all,
+                             calibration=cal, placements=placements, sides=sides)
+    except TooShortError as e:
+        raise ConfigError(f"{name}: {e}") from None
     result["file"] = str(name)
     result["format"] = src.format
     result["file_notes"] = src.notes

@@ -249,7 +249,8 @@ HEADLESS_DISPLAY_S = 0.5
 
 def open_recording(args, url: str, *, record: bool = True, session_protocol: str = "",
                    signal: dict | None = None, seconds: float | None = None,
-                   give_up_s: float | None = None, make_runner=None) -> HeadlessRecording:
+                   give_up_s: float | None = None, make_runner=None,
+                   gate: SignalGate | None = None) -> HeadlessRecording:
     """Open the source and the store, create the session and build the engine and its
     recorder: the set-up ``record``, ``baseline`` and ``run`` share.
 
@@ -275,19 +276,32 @@ def open_recording(args, url: str, *, record: bool = True, session_protocol: str
     make_runner : callable, optional
         ``f(info, names, store) -> ProtocolRunner``: a protocol to run; the engine ends
         when it finishes (``stop_when_protocol_done``).
+    gate : SignalGate, optional
+        From :func:`stop_on_signals`: once the source is open (opening it may wait on a
+        device, and stays interruptible), a stop signal is held in ``gate.held`` until the
+        session, its writer and the engine exist, so the caller can close the session as
+        stopped by it instead of leaving a row no writer will close.
 
     Returns
     -------
     HeadlessRecording
     """
     from emgfeedback.acquisition import open_source
+
+    source = open_source(url)
+    source.open()
+    with gate.defer() if gate is not None else contextlib.nullcontext():
+        return _set_up_recording(args, source, record, session_protocol, signal, seconds,
+                                 give_up_s, make_runner)
+
+
+def _set_up_recording(args, source, record, session_protocol, signal, seconds, give_up_s,
+                      make_runner) -> HeadlessRecording:
     from emgfeedback.commands.check import store_session_check
     from emgfeedback.runtime import Engine, Processor, default_pipeline_config
     from emgfeedback.runtime.engine import GIVE_UP_S
     from emgfeedback.runtime.recording import Recorder
 
-    source = open_source(url)
-    source.open()
     info = source.info
     names = tuple(channel_setup(info, args).names)
     store = open_store(args.db) if record else None
@@ -396,19 +410,53 @@ class StopRequested(KeyboardInterrupt):
         return EXIT_SIGNAL_BASE + self.signum
 
 
+class SignalGate:
+    """What :func:`stop_on_signals` yields: holds a stop signal back over a set-up block.
+
+    Inside :meth:`defer` (creating a session, opening its writer, building the engine) a
+    stop signal is not raised, which would leave a session row with no writer to close it
+    (shown ``interrupted`` later, the signal forgotten); it is kept in :attr:`held`, and the
+    command ends the session it just set up as stopped by that signal.
+
+    Attributes
+    ----------
+    held : StopRequested or None
+        The stop signal that arrived inside :meth:`defer`.
+    """
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.held: StopRequested | None = None
+
+    @contextlib.contextmanager
+    def defer(self):
+        """Hold stop signals back until the block ends (see the class docstring)."""
+        self.deferring = True
+        try:
+            yield self
+        finally:
+            self.deferring = False
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """Turn the host's stop signals into :class:`StopRequested` in the main thread.
 
-    The first signal raises; later ones (while the session is being closed) only print a
-    note, so the final commit and summary are not cut short. Handlers are restored on exit.
-    A signal ignored when the command started (``nohup``, SIGINT of a background job) stays
-    ignored. Outside the main thread (tests, GUI helpers) this does nothing.
+    The first signal raises (or, inside ``gate.defer()``, is held in ``gate.held``); later
+    ones (while the session is being closed) only print a note, so the final commit and
+    summary are not cut short. Handlers are restored on exit. A signal ignored when the
+    command started (``nohup``, SIGINT of a background job) stays ignored. Outside the main
+    thread (tests, GUI helpers) no handler is installed.
+
+    Yields
+    ------
+    SignalGate
     """
     from emgfeedback.host import stop_signal_handlers
 
+    gate = SignalGate()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield gate
         return
     raised = []
 
@@ -418,10 +466,13 @@ def stop_on_signals():
                   file=sys.stderr)
             return
         raised.append(signum)
+        if gate.deferring:
+            gate.held = StopRequested(signum)
+            return
         raise StopRequested(signum)
 
     with stop_signal_handlers(handler):
-        yield
+        yield gate
 
 
 @dataclass
@@ -532,7 +583,10 @@ def stop_ignored():
 def print_summary(engine, writer, session_id, status, reason, stopped, command) -> None:
     """The lines every recording command prints on stderr when it ends."""
     health = engine.health.as_dict()
-    fs_hz = engine.source.info.fs_hz if engine.processor is not None else float("nan")
+    try:  # the source is open from open_recording on, before the engine has a processor
+        fs_hz = float(engine.source.info.fs_hz)
+    except Exception:  # noqa: BLE001 - a source that cannot say: no durations
+        fs_hz = float("nan")
     causes = ", ".join(f"{k} {v}" for k, v in sorted(health["lost_by_cause"].items()) if v)
     wstats = writer.stats()
     dropped = wstats["samples_dropped"]
@@ -540,7 +594,10 @@ def print_summary(engine, writer, session_id, status, reason, stopped, command) 
     total = health["samples_in"] + health["lost_samples"]
     if dropped:
         causes = ", ".join(filter(None, [causes, f"storage {dropped}"]))
-    print(f"received {health['samples_in']} samples ({health['samples_in'] / fs_hz:.1f} s), "
+    # --seconds counts the samples received; lost ones are gaps on top of them, so the
+    # session spans received + lost (said here, not only in the store).
+    print(f"received {health['samples_in']} samples ({health['samples_in'] / fs_hz:.1f} s) "
+          f"over {total / fs_hz:.1f} s of stream, "
           f"lost {lost} ({100.0 * lost / total if total else 0.0:.3f}%)"
           + (f": {causes}" if causes else ""), file=sys.stderr)
     if dropped:

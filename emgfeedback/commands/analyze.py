@@ -23,13 +23,17 @@ def register(subparsers) -> None:
                     "floor, signal quality, timing between channels and left/right "
                     "symmetry of a recording.",
     )
-    p.add_argument("file", nargs="+",
-                   help="recording file, or the session database with --session; several "
-                        "files or a directory analyse each recording in it (batch)")
+    p.add_argument("file", nargs="*",
+                   help="recording file, or the session database with --session (default "
+                        "there: --db, $EMGFEEDBACK_DB or the usual store); several files or "
+                        "a directory analyse each recording in it (batch)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="batch: recordings analysed at once (default: every core)")
     p.add_argument("--session", type=int, default=None, metavar="ID",
-                   help="analyse stored session ID of the database FILE")
+                   help="analyse stored session ID of the database FILE (or --db)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="with --session and no FILE: the session store (default: "
+                        "$EMGFEEDBACK_DB or the usual store, as record and sessions use)")
     p.add_argument("--fs", type=bounds.ANALYZE_FS_HZ.arg, default=None, metavar="HZ",
                    help="sample rate in Hz (required when the file does not say; "
                         f"{bounds.ANALYZE_FS_HZ.describe()})")
@@ -73,6 +77,20 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    if args.db is not None and args.session is None:
+        raise ConfigError("--db names the session store of --session ID; give --session, "
+                          "or analyse a file by its name")
+    if args.file and args.db is not None:
+        raise ConfigError(f"give the session store once: as FILE ({args.file[0]}) or as --db "
+                          f"({args.db}), not both")
+    if not args.file:
+        if args.session is None:
+            raise ConfigError("give a recording FILE (CSV/TSV, EDF/BDF, text), a folder of "
+                              "them, or --session ID for a stored session")
+        from emgfeedback.storage.store import default_db_path
+
+        # Where record, sessions and export look: --db, else $EMGFEEDBACK_DB, else the usual.
+        args.file = [str(args.db) if args.db is not None else str(default_db_path())]
     if isinstance(args.file, list):  # H10 (#16.4): several files or a directory -> batch
         from emgfeedback.commands._analyze_batch import is_batch, run_batch
 
@@ -130,10 +148,19 @@ def _run(args) -> int:
     from emgfeedback.analysis.summary import analyse_recording, json_ready
     from emgfeedback.reports.text import print_file_facts, text_report
 
+    if args.detector == "streaming":
+        # Only here, where `analyze` is the process's command and no other thread runs yet:
+        # the registries load with scipy.linalg and cffi hidden for a moment, which another
+        # thread importing either at that moment would see fail (library callers of
+        # analyse_source, e.g. a GUI, keep Numba's ordinary start).
+        from emgfeedback.analysis.streaming_read import numba_without_blas_check
+
+        numba_without_blas_check()
     result = analyse_recording(src, fs, is_emg=is_emg, units=args.units,
                                uv_per_count=args.uv_per_count, detector=args.detector,
                                mains_hz=args.mains, highpass_hz=args.highpass, reference=ref,
                                progress=progress, name=args.file)
+    result["file_notes"].extend(unit_notes(result, src, args.units))
     if args.plot:
         from emgfeedback.reports.plot import plot_result
 
@@ -145,11 +172,48 @@ def _run(args) -> int:
         sys.stdout.write(json.dumps(json_ready(result), indent=1, allow_nan=False) + "\n")
     else:
         print(f"{args.file} ({src.format})")
-        text_report(result, src.notes)
+        text_report(result, result["file_notes"])
         print_file_facts(result)
         if args.plot:
             print(f"\nplot written to {args.plot}")
     return 0
+
+
+#: A resting RMS below this, in µV, is below any sEMG amplifier's own noise (electrode and
+#: amplifier noise are ~0.3-1 µV RMS in 20-450 Hz): values read as µV are then almost surely
+#: in mV or V (a factor 1000 or 10^6 off).
+IMPLAUSIBLE_REST_UV = 0.05
+
+
+def unit_notes(result: dict, src, units: str | None) -> list[str]:
+    """Notes for channels read as µV by default whose resting RMS no sEMG signal has.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`~emgfeedback.analysis.summary.analyse_recording`'s result.
+    src : RecordingSource
+        The recording (its ``units``: what the file said, ``""`` when nothing).
+    units : str or None
+        ``analyze --units`` (when given, the user said: no note).
+
+    Returns
+    -------
+    list of str
+    """
+    if units:
+        return []
+    stated = dict(zip(src.channel_names, src.units, strict=True))
+    notes = []
+    for ch in result["channels"]:
+        rms = ch.get("raw_rest_rms_uv")
+        if stated.get(ch["name"]) or rms is None or not 0 < rms < IMPLAUSIBLE_REST_UV:
+            continue
+        notes.append(f"{ch['name']}: the file gives no unit, so the values were read as µV, "
+                     f"but its resting RMS of {rms:.2g} µV is below any sEMG amplifier's "
+                     "noise: if they are mV (or V), pass --units mv (every µV figure for "
+                     "this channel is then 1000 times too small)")
+    return notes
 
 
 def _input_bytes(args) -> int:

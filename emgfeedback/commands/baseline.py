@@ -12,6 +12,7 @@ import sys
 from emgfeedback.commands._common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
+    StopRequested,
     add_exit_codes_epilog,
     add_source_arguments,
     json_ready,
@@ -49,11 +50,11 @@ def run(args) -> int:
     A rest period that ended early (silent or unplugged board, a stop signal, storage
     failure) stores no baseline: the session is ``incomplete`` and the status non-zero.
     """
-    with stop_on_signals():  # H7: SIGTERM/SIGHUP stop like Ctrl-C
-        return _run(args)
+    with stop_on_signals() as gate:  # H7: SIGTERM/SIGHUP stop like Ctrl-C
+        return _run(args, gate)
 
 
-def _run(args) -> int:
+def _run(args, gate) -> int:
     from emgfeedback.commands.check import pre_session_check  # H9 (#20)
     from emgfeedback.commands.record import check_give_up
     from emgfeedback.runtime.rest_baseline import RestCollector
@@ -61,15 +62,20 @@ def _run(args) -> int:
     give_up_s = check_give_up(args.give_up)
     signal = pre_session_check(args.source, None, args, "the baseline")  # None without --check
     rec = open_recording(args, args.source, session_protocol="baseline", signal=signal,
-                         seconds=args.seconds, give_up_s=give_up_s)
+                         seconds=args.seconds, give_up_s=give_up_s, gate=gate)
     info, engine = rec.info, rec.engine
     rest = RestCollector(info.n_channels)
     engine.add_listener(rest)
-    stopped = None
+    stopped = gate.held  # a stop signal while the session was set up
     results: list[dict] = []
     try:
-        engine.start()
-        stopped = wait_recording(engine, args.seconds, "resting baseline: relax", "baseline")
+        try:
+            if stopped is None:
+                engine.start()  # loads the kernels: a stop signal may well arrive here
+                stopped = wait_recording(engine, args.seconds, "resting baseline: relax",
+                                         "baseline")
+        except StopRequested as stop:
+            stopped = stop
         engine.stop()
         if stopped is not None or engine.end_reason is not None:
             return _not_measured(rec, stopped)

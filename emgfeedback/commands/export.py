@@ -41,10 +41,16 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; prints a one-line summary."""
-    fmt = args.format or args.out.suffix.lower().lstrip(".")
+    suffix = args.out.suffix.lower().lstrip(".")
+    fmt = args.format or suffix
     if fmt not in FORMATS:
         raise StorageError(f"export: cannot tell the format from {args.out}; "
                            f"give --format {'|'.join(FORMATS)}")
+    if suffix in FORMATS and suffix != fmt:
+        # A CSV named .edf (or EDF named .csv) is read as the wrong format by every tool,
+        # analyze included: refuse rather than write a file no reader can open.
+        raise StorageError(f"export: --format {fmt} but --out {args.out} ends in .{suffix}; "
+                           f"name the file .{fmt} or give --format {suffix}")
     path = args.db or default_db_path()
     protect = outputs.database_files(path)
     outputs.check_target(args.out, force=args.force, protect=protect)
@@ -59,4 +65,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"exported session {args.session} to {args.out} ({fmt}, {summary.n_samples} "
           f"samples × {summary.n_channels} channels, {summary.n_gaps} gap(s), "
           f"{summary.n_annotations} annotation(s), {exact})")
+    for name, label in summary.renamed:  # EDF/BDF labels: 16 ASCII characters, all different
+        print(f"  channel {name!r} is labelled {label!r} in the {fmt.upper()} file "
+              "(labels hold 16 ASCII characters)")
     return 0

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from emgfeedback.commands.sessions import add_db_argument
+from emgfeedback.errors import ConfigError
 from emgfeedback.storage import SessionStore, default_db_path
 
 
@@ -35,11 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     signal: dict[int, str] = {}  # H9 (#20): stored signal-check grade per session
     if not Path(path).exists():
-        points = []
-    else:
-        with SessionStore(path, create=False) as store:
-            points = store.history(args.subject, args.channel, args.metric)
-            signal = channel_grades(store, [p.session_id for p in points], args.channel)
+        raise ConfigError(f"session store {path} does not exist (give --db PATH or set "
+                          "EMGFEEDBACK_DB)")
+    with SessionStore(path, create=False) as store:
+        points = store.history(args.subject, args.channel, args.metric)
+        signal = channel_grades(store, [p.session_id for p in points], args.channel)
+        if not points:
+            _check_subject_and_channel(store, path, args.subject, args.channel)
     if args.metric != "resting_tone_uv":
         # A stored result's validity and floor are those of its resting tone: another
         # metric of it (e.g. baseline_mean_uv, the mean envelope) is not "below the floor".
@@ -59,3 +62,15 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(history_lines(points, summary, signal, subject=args.subject,
                                    channel=args.channel, metric=args.metric)))
     return 0
+
+
+def _check_subject_and_channel(store, path, subject: str, channel: str) -> None:
+    """A subject or channel that is not in the store is a typo to fix, not an empty trend."""
+    subjects = store.subjects()
+    if subject not in subjects:
+        raise ConfigError(f"no subject {subject!r} in {path}; subjects: "
+                          f"{', '.join(subjects) or 'none yet'}")
+    channels = sorted({n for m in store.sessions(subject) for n in m.channel_names})
+    if channel not in channels:
+        raise ConfigError(f"subject {subject!r} has no channel {channel!r}; channels: "
+                          f"{', '.join(channels) or 'none'}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from emgfeedback.commands._common import (
+    StopRequested,
     add_exit_codes_epilog,
     add_source_arguments,
     open_recording,
@@ -32,7 +33,9 @@ def register(sub) -> None:
     from emgfeedback import bounds  # H8: checked before anything opens
 
     p.add_argument("--seconds", type=bounds.DURATION_S.arg, required=True,
-                   help=f"how long to record, s ({bounds.DURATION_S.describe()})")
+                   help=f"seconds of signal to record ({bounds.DURATION_S.describe()}); "
+                        "samples lost on the link are gaps on top, so the session then "
+                        "spans longer (the summary says how long)")
     add_give_up_argument(p)
     from emgfeedback.commands.check import add_check_arguments
 
@@ -62,14 +65,17 @@ def run(args) -> int:
     from emgfeedback.commands.check import pre_session_check
 
     signal = pre_session_check(args.source, None, args, "the recording")  # None without --check
-    with stop_on_signals():
+    with stop_on_signals() as gate:
         rec = open_recording(args, args.source, signal=signal, seconds=args.seconds,
-                             give_up_s=give_up_s)
-        stopped = None
+                             give_up_s=give_up_s, gate=gate)
+        stopped = gate.held  # a stop signal while the session was set up
         try:
-            rec.engine.start()
-            stopped = wait_recording(rec.engine, args.seconds,
-                                     f"recording session {rec.session_id}", "record")
+            if stopped is None:
+                rec.engine.start()  # loads the kernels: a stop signal may well arrive here
+                stopped = wait_recording(rec.engine, args.seconds,
+                                         f"recording session {rec.session_id}", "record")
+        except StopRequested as stop:
+            stopped = stop
         finally:
             outcome = rec.finish(stopped, command="record")
         print(rec.session_id)

@@ -96,8 +96,17 @@ def run(args) -> int:
         baseline = stored_baseline(store, args.subject, names) if store is not None else None
         return ProtocolRunner(protocol, info.fs_hz, names, baseline_uv=baseline)
 
-    rec = open_recording(args, url, record=not args.no_record, session_protocol=protocol.name,
-                         signal=signal, give_up_s=give_up_s, make_runner=make_runner)
+    # H7: stop signals end the run like Ctrl-C; alarms are printed at once; the session is
+    # incomplete (and the status non-zero, see EXIT_CODES) unless the protocol finished.
+    with stop_on_signals() as gate:
+        rec = open_recording(args, url, record=not args.no_record,
+                             session_protocol=protocol.name, signal=signal,
+                             give_up_s=give_up_s, make_runner=make_runner, gate=gate)
+        return _run_recording(args, protocol, rec, gate.held)
+
+
+def _run_recording(args, protocol, rec, stopped) -> int:
+    """Run the set-up protocol to its end (or a stop signal); print and return the status."""
     info, engine, runner, session_id = rec.info, rec.engine, rec.runner, rec.session_id
     cue_stream = sys.stderr if args.json else sys.stdout
 
@@ -115,27 +124,24 @@ def run(args) -> int:
             progress(f"{label:<18}", done / info.fs_hz, total / info.fs_hz)
 
     engine.add_listener(show)
-    stopped = outcome = None
+    outcome = None
     print(f"{protocol.title}: {len(protocol.phases)} phases, {protocol.total_s:.0f} s"
           + ("  (fast)" if args.fast else ""), file=cue_stream)
-    # H7: stop signals end the run like Ctrl-C; alarms are printed at once; the session is
-    # incomplete (and the status non-zero, see EXIT_CODES) unless the protocol finished.
-    with stop_on_signals():
-        try:
-            if args.fast:
-                engine.run_to_end()
-            else:
-                engine.start()
-                deadline = time.monotonic() + protocol.total_s * 2 + 30
-                seq = 0
-                while not engine.finished and time.monotonic() < deadline:
-                    engine.wait(0.2)
-                    seq = print_new_events(engine, seq, "run")
-        except StopRequested as stop:
-            stopped = stop
-        finally:
-            outcome = rec.finish(stopped, command="run",
-                                 incomplete=None if runner.finished else "protocol not finished")
+    try:
+        if stopped is None and args.fast:
+            engine.run_to_end()
+        elif stopped is None:  # (a stop signal held while the session was set up: none)
+            engine.start()
+            deadline = time.monotonic() + protocol.total_s * 2 + 30
+            seq = 0
+            while not engine.finished and time.monotonic() < deadline:
+                engine.wait(0.2)
+                seq = print_new_events(engine, seq, "run")
+    except StopRequested as stop:
+        stopped = stop
+    finally:
+        outcome = rec.finish(stopped, command="run",
+                             incomplete=None if runner.finished else "protocol not finished")
     results = engine.results or runner.results()
     results = dict(results, session=session_id)
     if args.json:

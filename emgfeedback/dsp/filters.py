@@ -300,3 +300,37 @@ def _copy_arrays(value):
         items = [_copy_arrays(v) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     return value
+
+
+def design_stages(cfg) -> list[tuple[str, np.ndarray]]:
+    """The filter stages before the envelope, in order, as ``(name, sos)`` pairs.
+
+    :func:`design` stacks them into one cascade; the SciPy reference chain of the benchmark
+    runs them as separate ``sosfilt`` calls.
+
+    Parameters
+    ----------
+    cfg : emgfeedback.dsp.PipelineConfig
+
+    Returns
+    -------
+    list of (str, numpy.ndarray)
+        Names "bandpass", "highpass" (optional), "notch" (optional).
+    """
+    return list(cached_design(_design_stages, cfg))
+
+
+def _design_stages(cfg) -> tuple[tuple[str, np.ndarray], ...]:
+    band = cfg.band_hz
+    if not isinstance(band, (tuple, list)) or len(band) != 2:
+        raise ConfigError(f"band_hz must be a pair (low, high) in Hz, got {band!r}")
+    stages = [("bandpass", bandpass_sos(cfg.fs_hz, band[0], band[1], cfg.band_order))]
+    if cfg.highpass_hz is not None:
+        stages.append(("highpass", highpass_sos(cfg.fs_hz, cfg.highpass_hz, cfg.highpass_order)))
+    if cfg.notch_max_hz is not None:
+        check_notch_max(cfg.notch_max_hz)
+    if cfg.notch_hz is not None:
+        top = band[1] if cfg.notch_max_hz is None else cfg.notch_max_hz
+        notches = notch_sos(cfg.fs_hz, cfg.notch_hz, cfg.notch_q, bool(cfg.notch_harmonics), top)
+        stages.append(("notch", notches))
+    return tuple(stages)

@@ -35,6 +35,11 @@ NaN/inf policy: a non-finite input sample gives NaN in both outputs for that sam
 channel, and that channel's filters (cascade, envelope low-pass or RMS window) restart from
 rest (zero state) at its next finite sample, exactly as if a new recording started there.
 Other channels are not affected.
+
+Start: at rest (zero state, ``scipy.signal.sosfilt`` without ``zi``) by default; with
+``PipelineConfig(start="steady")`` a ``raw``/``uv`` channel starts in the steady state of its
+first sample's level, again after a non-finite sample and a reset, so a DC offset leaves no
+start-up transient (:mod:`emgfeedback.dsp.steady`; every analysis path and the live engine).
 """
 
 from __future__ import annotations
@@ -48,13 +53,7 @@ import numpy as np
 
 from emgfeedback.dsp import kernels, kernels_fast
 from emgfeedback.dsp.envelope import envelope_design
-from emgfeedback.dsp.filters import (
-    bandpass_sos,
-    cached_design,
-    check_notch_max,
-    highpass_sos,
-    notch_sos,
-)
+from emgfeedback.dsp.filters import cached_design, design_stages
 from emgfeedback.errors import ConfigError
 
 #: The chains that exist; :func:`chain_for` maps an output kind to one of them.
@@ -129,6 +128,10 @@ class PipelineConfig:
         ``band_hz[1]``, i.e. only the harmonics inside the EMG band (50-450 Hz: 9 notches at
         50 Hz, 7 at 60 Hz). Harmonics above the band are already attenuated by the band-pass
         roll-off; use ``float("inf")`` to notch every harmonic below 98 % of Nyquist.
+    start : {"rest", "steady"}
+        State of the cascade at the first sample (after construction or a reset): at rest
+        (zero, ``sosfilt`` without ``zi``), or the steady state of that sample's level
+        (:data:`STARTS`; see the module docstring).
     """
 
     fs_hz: float = 2000.0
@@ -144,9 +147,17 @@ class PipelineConfig:
     envelope_order: int = 2
     highpass_order: int = 4
     notch_max_hz: float | None = None
+    start: str = "rest"
 
     def __post_init__(self):
+        if self.start not in STARTS:
+            raise ConfigError(f"start must be one of {', '.join(STARTS)}, got {self.start!r}")
         design(self)  # raises ConfigError naming the bad parameter
+
+
+#: How the cascade starts (:attr:`PipelineConfig.start`): ``rest`` (zero state) or
+#: ``steady`` (the steady state of the first sample's level).
+STARTS = ("rest", "steady")
 
 
 class Design(NamedTuple):
@@ -156,40 +167,6 @@ class Design(NamedTuple):
     env_sos: np.ndarray  # (n_env_sections, 6): linear-envelope low-pass, empty for RMS
     window: int  # RMS window in samples, 0 for the linear envelope
     envelope_delay_ms: float
-
-
-def design_stages(cfg: PipelineConfig) -> list[tuple[str, np.ndarray]]:
-    """The filter stages before the envelope, in order, as ``(name, sos)`` pairs.
-
-    :func:`design` stacks them into one cascade; the SciPy reference chain of the benchmark
-    runs them as separate ``sosfilt`` calls.
-
-    Parameters
-    ----------
-    cfg : PipelineConfig
-
-    Returns
-    -------
-    list of (str, numpy.ndarray)
-        Names "bandpass", "highpass" (optional), "notch" (optional).
-    """
-    return list(cached_design(_design_stages, cfg))
-
-
-def _design_stages(cfg: PipelineConfig) -> tuple[tuple[str, np.ndarray], ...]:
-    band = cfg.band_hz
-    if not isinstance(band, (tuple, list)) or len(band) != 2:
-        raise ConfigError(f"band_hz must be a pair (low, high) in Hz, got {band!r}")
-    stages = [("bandpass", bandpass_sos(cfg.fs_hz, band[0], band[1], cfg.band_order))]
-    if cfg.highpass_hz is not None:
-        stages.append(("highpass", highpass_sos(cfg.fs_hz, cfg.highpass_hz, cfg.highpass_order)))
-    if cfg.notch_max_hz is not None:
-        check_notch_max(cfg.notch_max_hz)
-    if cfg.notch_hz is not None:
-        top = band[1] if cfg.notch_max_hz is None else cfg.notch_max_hz
-        notches = notch_sos(cfg.fs_hz, cfg.notch_hz, cfg.notch_q, bool(cfg.notch_harmonics), top)
-        stages.append(("notch", notches))
-    return tuple(stages)
 
 
 def design(cfg: PipelineConfig, chain: str = "raw") -> Design:
@@ -334,6 +311,16 @@ class Pipeline:
     inputs, the page faults of fresh memory.
     """
 
+    def __new__(cls, cfg: PipelineConfig | None = None, n_channels: int = 1,
+                chain: str = "raw"):
+        # start="steady" on the raw chain is a SteadyPipeline (a rect/env channel's level is
+        # its signal: nothing to remove there).
+        if cls is Pipeline and getattr(cfg, "start", "rest") == "steady" and chain == "raw":
+            from emgfeedback.dsp.steady import SteadyPipeline
+
+            cls = SteadyPipeline
+        return super().__new__(cls)
+
     def __init__(self, cfg: PipelineConfig, n_channels: int, chain: str = "raw"):
         if isinstance(n_channels, bool) or not isinstance(n_channels, (int, np.integer)):
             raise ConfigError(f"n_channels must be an integer >= 1, got {n_channels!r}")
@@ -450,7 +437,7 @@ class Pipeline:
             x = self._as_samples(x_uv)
             y = _empty(x.shape)
             e = _empty(x.shape)
-            self._run(x, y, e)
+            self._run_kernel(x, y, e)
             return y, e
         x = self._as_samples(x_uv)
         y, e, out = self._out_arrays(out, x.shape, x)
@@ -472,6 +459,10 @@ class Pipeline:
 
     def _run(self, x: np.ndarray, y: np.ndarray, e: np.ndarray) -> None:
         """Kernel call on checked arrays (C-contiguous float64 (n, C), y and e writeable)."""
+        self._run_kernel(x, y, e)
+
+    def _run_kernel(self, x: np.ndarray, y: np.ndarray, e: np.ndarray) -> None:
+        # The kernels on checked arrays (a steady start's _run: without the input's level).
         fast = self._fast
         if fast is None or not fast(self._state, x, y, e, self._rms):
             kernels.process_generic(self._state, x, y, e, self._rms)
@@ -692,5 +683,5 @@ def process_offline(x_uv: np.ndarray, cfg: PipelineConfig,
 
 
 __all__ = ["ARV_PER_RMS", "CHAINS", "CHUNK_VALUES", "Design", "KindPipeline", "Pipeline",
-           "PipelineConfig", "RMS_PER_ARV", "chain_for", "check_out", "chunk_rows", "design",
-           "design_stages", "process_offline"]
+           "PipelineConfig", "RMS_PER_ARV", "STARTS", "chain_for", "check_out", "chunk_rows",
+           "design", "design_stages", "process_offline"]

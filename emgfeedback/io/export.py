@@ -31,6 +31,7 @@ import datetime as dt
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class ExportSummary:
     n_gaps: int
     n_annotations: int
     exact: bool  # every sample written without rescaling
+    renamed: tuple = ()  # (channel name, EDF/BDF label) where the label differs
 
 
 @contextlib.contextmanager
@@ -214,11 +216,11 @@ def export_edf(store, session_id: int, out: str | os.PathLike, *,
 
     signal_cls = edfio.BdfSignal if bdf else edfio.EdfSignal
     signals, exact_all = [], True
-    for ch, name in enumerate(meta.channel_names):
+    labels = edf_labels(meta.channel_names)
+    for ch, label in enumerate(labels):
         cal = cals[ch]
         col = counts[:, ch].astype(np.int64)
         exact = bool(col.min() >= dmin_fmt and col.max() <= dmax_fmt)
-        label = _ascii(name, 16) or f"ch{ch}"
         transducer = _ascii(f"{meta.sensor or meta.board} {cal.output} "
                             f"{meta.placements[ch] if meta.placements else ''}", 80)
         prefilter = "none (raw ADC counts)"
@@ -282,7 +284,52 @@ def export_edf(store, session_id: int, out: str | os.PathLike, *,
     with atomic_output(out) as fh:
         edf.write(fh)
     return ExportSummary(Path(out), fmt, int(indices.size), meta.n_channels, len(gaps),
-                         len(annotations), exact_all)
+                         len(annotations), exact_all,
+                         tuple((n, lb) for n, lb in zip(meta.channel_names, labels, strict=True)
+                               if n != lb))
+
+
+#: Characters of an EDF/BDF signal label.
+EDF_LABEL_CHARS = 16
+
+
+def edf_labels(names) -> list[str]:
+    """EDF/BDF signal labels for channel names: 16 ASCII characters each, all different.
+
+    Accents are dropped (``Glutäus`` -> ``Glutaus``, not ``Glut?us``). A longer name keeps
+    its last word when that is short (a side such as ``L``/``R``/``left``), so ``quadratus
+    lumborum L`` and ``... R`` become ``quadratus lumb L`` and ``quadratus lumb R`` rather
+    than two ``quadratus lumbor`` (which lost the side, the left/right pair and each
+    channel's identity). Labels still equal after that end in ``~2``, ``~3`` ...
+
+    Parameters
+    ----------
+    names : sequence of str
+        The session's channel names.
+
+    Returns
+    -------
+    list of str
+    """
+    n = EDF_LABEL_CHARS
+    out = []
+    for ch, name in enumerate(names):
+        text = " ".join(_ascii(name, 200).split()) or f"ch{ch + 1}"
+        if len(text) > n:
+            head, _, tail = text.rpartition(" ")
+            if head and len(tail) <= 5:
+                text = head[:n - len(tail) - 1].rstrip() + " " + tail
+            else:
+                text = text[:n].rstrip()
+        out.append(text)
+    for ch, label in enumerate(out):
+        k = 2
+        while label in out[:ch]:  # an earlier channel has this label
+            suffix = f"~{k}"
+            label = out[ch][:n - len(suffix)] + suffix
+            k += 1
+        out[ch] = label
+    return out
 
 
 def marker_label(marker, channel_names=None) -> str:
@@ -323,7 +370,10 @@ def _start_datetime(meta, origin: int) -> dt.datetime:
 
 
 def _ascii(text: str, limit: int) -> str:
-    text = str(text).replace("µ", "u")
+    # Accented letters lose their accent (NFKD, combining marks dropped); what has no
+    # ASCII form becomes "?".
+    text = unicodedata.normalize("NFKD", str(text).replace("µ", "u"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
     return text.encode("ascii", "replace").decode("ascii").strip()[:limit]
 
 

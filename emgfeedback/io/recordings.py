@@ -80,8 +80,22 @@ class Recording:
         idx = _channel_indices(self.path, self.channel_names, channels)
         return Recording(self.path, self.format, self.samples[:, idx], self.fs_hz,
                          [self.channel_names[i] for i in idx], [self.units[i] for i in idx],
-                         list(self.notes), dict(self.meta), list(self.markers),
-                         list(self.gaps))
+                         list(self.notes), _select_meta(self.meta, self.n_channels, idx),
+                         list(self.markers), list(self.gaps))
+
+
+#: ``meta`` keys holding one value per channel, in channel order (a selection keeps them in
+#: step with the channels: the symmetry pairs come from them).
+PER_CHANNEL_META = ("placements", "sides")
+
+
+def _select_meta(meta: dict, n_channels: int, idx) -> dict:
+    """A copy of ``meta`` whose per-channel lists hold the channels ``idx``, in that order."""
+    out = dict(meta)
+    for key in PER_CHANNEL_META:
+        if isinstance(out.get(key), (list, tuple)) and len(out[key]) == n_channels:
+            out[key] = [out[key][i] for i in idx]
+    return out
 
 
 def _channel_indices(path, names, channels) -> list[int]:
@@ -148,9 +162,10 @@ class RecordingSource:
         """The same recording restricted to the given channels (names or 0-based numbers)."""
         idx = _channel_indices(self.path, self.channel_names, channels)
         base = list(range(self.n_channels)) if self._columns is None else self._columns
+        meta = _select_meta(self.meta, self.n_channels, idx)
         out = RecordingSource(self.path, self.format, self.fs_hz,
                               [self.channel_names[i] for i in idx],
-                              [self.units[i] for i in idx], self.notes, self.meta,
+                              [self.units[i] for i in idx], self.notes, meta,
                               (), (), self._blocks, [base[i] for i in idx], self._digital)
         out._facts = self._facts
         return out
@@ -271,7 +286,10 @@ def open_session(db_path, session_id: int) -> RecordingSource:
                             # Sensor output per channel name (raw, rect, env, uv): decides
                             # the processing chain in analyze (H1, #12.1).
                             "output_kinds": {n: c.output for n, c in zip(names, cal,
-                                                                          strict=False)}},
+                                                                          strict=False)},
+                            # The ADC facts (noise floor, clipping, rails) analyze uses, by
+                            # name so that select() keeps them right (X5).
+                            "calibration": {n: c for n, c in zip(names, cal, strict=False)}},
                            mk, gp, blocks)
 
 

@@ -7,8 +7,9 @@ signal quality; stored results (baselines, MVCs, phase metrics); and, when the s
 earlier sessions, the resting-baseline trend.
 
 The envelopes drawn here are a display envelope computed offline from the raw counts
-(zero-phase 20-450 Hz band-pass, 100 ms moving RMS); numbers measured live (baselines,
-onsets, phase metrics) come from what the session stored.
+(zero-phase 20-450 Hz band-pass, 100 ms moving RMS). Tone, timing, symmetry and quality are
+those of ``analyze --session`` (one analysis, :func:`session_quantities`); numbers measured
+live (baselines, live onsets, phase metrics) come from what the session stored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from emgfeedback.acquisition.boards import counts_to_uv
-from emgfeedback.analysis.symmetry import amplitude_index
 from emgfeedback.io.export import atomic_output, marker_label
 from emgfeedback.reports.signal_checks import signal_check_html
 from emgfeedback.reports.svg import PALETTE, Frame, minmax_decimate
@@ -29,8 +29,6 @@ from emgfeedback.types import RMS_PER_ARV, ChannelCalibration
 
 #: Onsets of different channels closer than this belong to one repetition.
 REPETITION_SPREAD_S = 1.0
-#: Window after a repetition's first onset used for the per-repetition amplitude symmetry.
-SYMMETRY_WINDOW_S = 1.0
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
@@ -76,20 +74,20 @@ def build_report(store, session_id: int) -> str:
     env = display_envelope(uv, indices, fs, cals)
     phases = _phases(markers, origin, fs, indices)
     onsets = _onsets(markers, meta.channel_names)
-    reps = group_repetitions(onsets, fs, meta.n_channels)
 
     body = [f"<h1>EMG session {meta.id}</h1>", _facts(meta, indices, gaps, fs)]
     body.append("<h2>Envelopes</h2>")
     body.append(_envelope_section(meta, t, env, gaps, phases, onsets, origin, fs))
+    numbers = session_quantities(store, session_id, meta, indices, counts)
     body.append("<h2>Resting tone and measurement floor</h2>")
-    body.append(_tone_section(session_quantities(store, session_id, meta, indices, counts),
-                              results))
+    body.append(_tone_section(numbers, results))
     body.append("<h2>Onset timing per repetition</h2>")
-    body.append(_timing_section(meta, reps, origin, fs, results))
+    body.append(_timing_section(meta, numbers.get("_analysis"), onsets, fs, origin, results))
     body.append("<h2>Left/right symmetry</h2>")
-    body.append(_symmetry_section(meta, env, indices, reps, results))
+    body.append(_symmetry_section(meta, numbers, results))
     body.append("<h2>Signal quality</h2>")
-    body.append(_quality_section(meta, cals, counts, uv, indices, gaps, fs, results))
+    body.append(_quality_section(meta, cals, uv, indices, gaps, fs, results,
+                                 numbers.get("_analysis")))
     body.append(signal_check_html(store, session_id))  # "" when no check was stored
     other = [r for r in results if r.kind not in ("baseline", "quality", "repetition",
                                                   "symmetry", "signal_check")]
@@ -202,22 +200,6 @@ def _onsets(markers, names):
     return out
 
 
-def group_repetitions(onsets, fs_hz: float, n_channels: int) -> list[dict[int, int]]:
-    """Group "on" onsets of different channels into repetitions (within
-    ``REPETITION_SPREAD_S``), with :func:`emgfeedback.analysis.timing.group_repetitions`.
-
-    Returns
-    -------
-    list of dict
-        ``channel -> onset index`` per repetition.
-    """
-    from emgfeedback.analysis.timing import group_repetitions as group
-
-    per_channel = [[idx for c, kind, idx in onsets if c == ch and kind == "on"]
-                   for ch in range(n_channels)]
-    return group(per_channel, fs_hz, REPETITION_SPREAD_S)
-
-
 def symmetry_pairs(meta) -> list[tuple[int, int, str]]:
     """``(left, right, site)`` pairs of the same placement on both sides
     (:func:`emgfeedback.analysis.symmetry.symmetry_pairs` on the stored set-up)."""
@@ -269,9 +251,10 @@ def _facts(meta, indices, gaps, fs):
 def _envelope_section(meta, t, env, gaps, phases, onsets, origin, fs):
     if t.size == 0:
         return "<p>No samples were stored in this session.</p>"
-    parts = ['<p class="note">Display envelope (20-450 Hz band-pass, 100 ms moving RMS) in '
-             "µV. Shaded: protocol phases (coloured) and missing data (grey). Lines: onsets "
-             "(solid) and offsets (dashed) detected live.</p>"]
+    parts = ['<p class="note">Display envelope (20-450 Hz band-pass, 100 ms moving RMS; '
+             "ENV and RECT outputs are only smoothed, never band-passed) in µV. Shaded: "
+             "protocol phases (coloured) and missing data (grey). Lines: onsets (solid) and "
+             "offsets (dashed) detected live.</p>"]
     t_end = float(max(t[-1], *((g.end_index - origin) / fs for g in gaps))) if gaps else float(
         t[-1])
     for ch, name in enumerate(meta.channel_names):
@@ -316,8 +299,10 @@ def session_quantities(store, session_id: int, meta=None, indices=None, counts=N
     Returns
     -------
     dict
-        ``session``, ``fs_hz``, ``duration_s`` and ``channels``: one dict per channel with
-        ``name`` and :data:`REST_KEYS` (see ``docs/analysis.md``, "What each number means").
+        ``session``, ``fs_hz``, ``duration_s``, ``channels``: one dict per channel with
+        ``name`` and :data:`REST_KEYS` (see ``docs/analysis.md``, "What each number means"),
+        and ``symmetry``: one entry per left/right pair of the session's set-up
+        (:func:`session_symmetry`).
     """
     from emgfeedback.analysis.summary import analyse
 
@@ -332,7 +317,8 @@ def session_quantities(store, session_id: int, meta=None, indices=None, counts=N
             stored[r.channel] = {k: r.data.get(k) for k in (
                 "resting_tone_uv", "noise_floor_uv", "baseline_mean_uv", "static_level_p10_uv")
                 if k in r.data}
-    out = {"session": int(meta.id), "fs_hz": fs, "duration_s": 0.0, "channels": []}
+    out = {"session": int(meta.id), "fs_hz": fs, "duration_s": 0.0, "channels": [],
+           "symmetry": []}
     if indices.size < fs:  # analyze needs 1 s
         out["channels"] = [{"name": n, "output": c.output,
                             **({"stored_baseline": stored[n]} if n in stored else {})}
@@ -341,14 +327,49 @@ def session_quantities(store, session_id: int, meta=None, indices=None, counts=N
     first = int(indices[0])
     x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
     x[indices - first] = counts_to_uv(counts, cals)
-    result = analyse(x, fs, list(meta.channel_names),
-                     output_kinds=[c.output for c in cals])
+    result = analyse(x, fs, list(meta.channel_names), output_kinds=[c.output for c in cals],
+                     calibration=meta.calibration or None)  # as analyze --session
     out["duration_s"] = result["duration_s"]
     for ch in result["channels"]:
         d = {"name": ch["name"], **{k: ch.get(k) for k in REST_KEYS}}
         if ch["name"] in stored:
             d["stored_baseline"] = stored[ch["name"]]
         out["channels"].append(d)
+    out["symmetry"] = session_symmetry(meta, result)
+    out["_analysis"] = result  # for the report's other sections; not in report --json
+    return out
+
+
+def session_symmetry(meta, result: dict) -> list[dict]:
+    """Left/right symmetry of each pair of the session's set-up, as ``analyze`` defines it.
+
+    One definition (``docs/analysis.md``, "What each number means"):
+    :func:`emgfeedback.analysis.symmetry.pair_symmetry` over the bursts and filtered signal
+    of :func:`~emgfeedback.analysis.summary.analyse` (the RMS of each side's burst, per
+    repetition and over the repetitions), so the report and ``analyze --session`` give the
+    same figure. Pairs come from the stored channel names, placements and sides
+    (:func:`symmetry_pairs`).
+
+    Returns
+    -------
+    list of dict
+        :func:`~emgfeedback.analysis.summary.symmetry_entry` per pair, with ``site`` and the
+        mean burst RMS of each side (``left_uv``, ``right_uv``; None without repetitions).
+    """
+    from emgfeedback.analysis.summary import symmetry_entry
+    from emgfeedback.analysis.symmetry import pair_symmetry
+
+    arrays = result["_arrays"]
+    out = []
+    for left, right, site in symmetry_pairs(meta):
+        pair = pair_symmetry(arrays["filtered"], float(meta.fs_hz), arrays["bursts"], left,
+                             right)
+        reps = pair["repetitions"]
+        entry = symmetry_entry(meta.channel_names[left], meta.channel_names[right], pair)
+        entry["site"] = site
+        entry["left_uv"] = float(np.mean([r["left_uv"] for r in reps])) if reps else None
+        entry["right_uv"] = float(np.mean([r["right_uv"] for r in reps])) if reps else None
+        out.append(entry)
     return out
 
 
@@ -410,41 +431,75 @@ def _num_cell(value: float, fmt: str = ".2f") -> str:
     return f'<span class="num">{format(value, fmt)}</span>' if np.isfinite(value) else "–"
 
 
-def _timing_section(meta, reps, origin, fs, results):
+def _timing_section(meta, analysis, onsets, fs, origin, results):
+    """Onset timing per repetition: ``analyze --session``'s ``timing`` (the same numbers),
+    then the onsets the live detector stored, when there are any."""
     stored = [r for r in results if r.kind == "repetition"]
     html = ""
     if stored:
         html += "<h3>Stored by the protocol</h3>" + _results_tables(stored)
-    if not reps:
-        return html or "<p>No onsets were recorded in this session.</p>"
-    ref = min(reps[0]) if reps[0] else 0
-    names = meta.channel_names
-    rows, lags = [], {ch: [] for ch in range(meta.n_channels)}
-    for k, rep in enumerate(reps, start=1):
-        first_ch = min(rep, key=rep.get)
-        row = [str(k), f"{(min(rep.values()) - origin) / fs:.2f}", escape(names[first_ch])]
-        for ch in range(meta.n_channels):
-            if ch in rep and ref in rep:
-                lag = (rep[ch] - rep[ref]) / fs * 1e3
-                lags[ch].append((k, lag))
-                row.append(f'<span class="num">{lag:+.0f}</span>')
+    timing = (analysis or {}).get("timing")
+    if timing and timing["repetitions"]:
+        names = list(timing["expected_order"])
+        reps = [({names.index(n): t for n, t in rep["onsets_s"].items()},
+                 {names.index(n): v for n, v in rep["lags_ms"].items()})
+                for rep in timing["repetitions"]]
+        html += (f'<p class="note">Onset lag of each channel relative to '
+                 f'{escape(timing["reference"])} in ms (negative: earlier), from the onsets '
+                 "<code>emgfeedback analyze --session</code> detects (the same table as its "
+                 "<code>timing</code>). Onsets within "
+                 f"{REPETITION_SPREAD_S:g} s of each other form one repetition.</p>")
+        html += _lag_table(names, reps, chart=True)
+    elif analysis is None:
+        html += "<p>Less than a second of signal: onsets not detected.</p>"
+    elif timing is None:
+        html += "<p>One channel: no timing between channels.</p>"
+    else:
+        html += "<p>No onsets were detected in this session.</p>"
+    from emgfeedback.analysis.timing import group_repetitions
+
+    live = group_repetitions([[idx for c, kind, idx in onsets if c == ch and kind == "on"]
+                              for ch in range(meta.n_channels)], fs, REPETITION_SPREAD_S)
+    if live:
+        names = list(meta.channel_names)
+        ref = min(live[0])
+        reps = [({ch: (idx - origin) / fs for ch, idx in rep.items()},
+                 {ch: (idx - rep[ref]) / fs * 1e3 for ch, idx in rep.items()} if ref in rep
+                 else {}) for rep in live]
+        html += ("<h3>Onsets detected live</h3><p class=\"note\">The onsets the live detector "
+                 "stored with the session (the lines on the envelopes above), relative to "
+                 f"{escape(names[ref])}; the live detector learns its rest from the first "
+                 "seconds, so its onsets can differ from those above.</p>")
+        html += _lag_table(names, reps, chart=not (timing and timing["repetitions"]))
+    return html
+
+
+def _lag_table(names, reps, chart: bool) -> str:
+    """Rows ``rep, time, first on, lag per channel`` and, with ``chart``, the lag chart.
+
+    ``reps`` holds ``(onset_s, lag_ms)`` per repetition, both ``{channel: value}``."""
+    rows, lags = [], {ch: [] for ch in range(len(names))}
+    for k, (times, rep_lags) in enumerate(reps, start=1):
+        first = min(times, key=times.get)
+        row = [str(k), f"{times[first]:.2f}", escape(names[first])]
+        for ch in range(len(names)):
+            if ch in rep_lags:
+                lags[ch].append((k, rep_lags[ch]))
+                row.append(f'<span class="num">{rep_lags[ch]:+.0f}</span>')
             else:
                 row.append("–")
         rows.append(row)
-    html += (f'<p class="note">Onset lag of each channel relative to {escape(names[ref])} in '
-             "ms (negative: earlier). Onsets within "
-             f"{REPETITION_SPREAD_S:g} s of each other form one repetition.</p>")
-    html += _table(["rep", "time (s)", "first on", *[f"{n} (ms)" for n in names]], rows,
-                   raw=True)
+    html = _table(["rep", "time (s)", "first on", *[f"{escape(n)} (ms)" for n in names]],
+                  rows, raw=True)
     all_lags = [v for series in lags.values() for _, v in series]
-    if len(reps) >= 2 and all_lags:
+    if chart and len(reps) >= 2 and all_lags:
         span = max(10.0, max(abs(v) for v in all_lags) * 1.2)
         frame = Frame(900, 220, (0.5, len(reps) + 0.5), (-span, span))
         frame.axes("repetition", "lag (ms)",
                    xticks=[(k, str(k)) for k in range(1, len(reps) + 1)])
         frame.hline(0.0, "#888", "2 2")
         for ch, series in lags.items():
-            if series and ch != ref:
+            if series and any(v != 0.0 for _, v in series):
                 frame.line([k for k, _ in series], [v for _, v in series],
                            PALETTE[ch % len(PALETTE)], 1.0, points=True)
                 frame.text(series[-1][0] + 0.1, series[-1][1], names[ch],
@@ -453,48 +508,50 @@ def _timing_section(meta, reps, origin, fs, results):
     return html
 
 
-def _symmetry_section(meta, env, indices, reps, results):
+def _symmetry_section(meta, numbers, results):
     stored = [r for r in results if r.kind == "symmetry"]
     html = _results_tables(stored) if stored else ""
-    pairs = symmetry_pairs(meta)
-    if not pairs:
+    if not symmetry_pairs(meta):
         return html or ("<p>No left/right channel pairs (set the channel sides, or name "
                         "channels “L …”/“R …”).</p>")
     rows = []
-    for left, right, site in pairs:
-        l_mean, r_mean = float(np.mean(env[:, left])), float(np.mean(env[:, right]))
-        per_rep = []
-        for rep in reps:
-            start = min(rep.values())
-            mask = (indices >= start) & (indices < start + SYMMETRY_WINDOW_S * meta.fs_hz)
-            if mask.any():
-                per_rep.append(amplitude_index(float(env[mask, right].mean()),
-                                               float(env[mask, left].mean())))
-        si = amplitude_index(r_mean, l_mean)
+    for entry in numbers["symmetry"]:
+        si = _flt(entry["amplitude_index_pct"])
         cls = "ok" if abs(si) < 15 else "warn"
+        per_rep = [_flt(r["amplitude_index_pct"]) for r in entry["repetitions"]]
         rep_text = ", ".join(f"{v:+.0f}" for v in per_rep) if per_rep else "–"
-        rows.append([escape(site), f"{l_mean:.1f}", f"{r_mean:.1f}",
-                     f'<span class="{cls}">{si:+.0f} %</span>', rep_text])
-    html += ('<p class="note">Symmetry index 100·(R−L)/mean(R,L) of the mean envelope; 0 % is '
-             "symmetric, positive means the right side is larger. Per repetition: over "
-             f"{SYMMETRY_WINDOW_S:g} s from the first onset.</p>")
-    return html + _table(["site", "left (µV)", "right (µV)", "index", "per repetition (%)"],
-                         rows, raw=True)
+        rows.append([escape(entry["site"]), _num_cell(_flt(entry["left_uv"]), ".1f"),
+                     _num_cell(_flt(entry["right_uv"]), ".1f"),
+                     f'<span class="{cls}">{si:+.0f} %</span>' if np.isfinite(si) else "–",
+                     rep_text, _num_cell(_flt(entry["lag_ms_mean"]), "+.0f")])
+    if not rows:  # shorter than the 1 s analyze needs
+        return html + "<p>Less than a second of signal: symmetry not measured.</p>"
+    html += ('<p class="note">Symmetry index 100·(R−L)/mean(R,L) of the RMS of each '
+             "side's bursts (the bursts <code>emgfeedback analyze --session</code> detects, "
+             "paired into repetitions when both sides fire within 1 s), exactly as "
+             "<code>analyze</code> reports it; 0 % is symmetric, positive means the right "
+             "side is larger. Lag: right onset minus left onset.</p>")
+    return html + _table(["site", "left (µV RMS)", "right (µV RMS)", "index",
+                          "per repetition (%)", "lag R−L (ms)"], rows, raw=True)
 
 
-def _quality_section(meta, cals, counts, uv, indices, gaps, fs, results):
+def _quality_section(meta, cals, uv, indices, gaps, fs, results, analysis):
     from emgfeedback.analysis.quality import assess_quality
 
     lost = sum(g.n_samples for g in gaps)
     html = (f"<p>Samples lost in transfer: {lost} "
             f"({100.0 * lost / max(1, indices.size + lost):.2f} %).</p>")
-    if indices.size < fs:
+    if indices.size < fs or analysis is None:
         return html + "<p>Less than a second of signal: quality not assessed.</p>"
     # Missing samples are NaN, so windows do not run across gaps.
     first = int(indices[0])
     x = np.full((int(indices[-1]) - first + 1, meta.n_channels), np.nan)
     x[indices - first] = uv
-    quality = assess_quality(x, fs, calibration=cals)
+    # The filtered signal and mains frequency analyze --session uses (one SNR and one mains
+    # ratio per session), with the ADC rails of the calibration for clipping and rails.
+    quality = assess_quality(x, fs, filtered_uv=analysis["_arrays"]["filtered"],
+                             mains_hz=analysis["pipeline"]["notch_hz"], calibration=cals,
+                             output_kinds=[c.output for c in cals])
     rows = []
     for name, q in zip(meta.channel_names, quality, strict=True):
         flags = ", ".join(q["flags"])
@@ -508,9 +565,10 @@ def _quality_section(meta, cals, counts, uv, indices, gaps, fs, results):
     advice = sorted({a for q in quality for a in q["advice"]})
     if advice:
         html += "<ul>" + "".join(f"<li>{escape(a)}</li>" for a in advice) + "</ul>"
-    html += ('<p class="note">As measured live (emgfeedback.analysis.quality), over the whole '
-             "session: mains power ratio is hum at 50/60 Hz and harmonics over the EMG band "
-             "power.</p>")
+    html += ('<p class="note">Over the whole session (emgfeedback.analysis.quality on the '
+             "signal <code>analyze --session</code> filters, clipping and rails from the ADC "
+             "counts): mains power ratio is hum at 50/60 Hz and harmonics over the EMG band "
+             "power; SNR is the activity over the rest of that filtered signal.</p>")
     stored = [r for r in results if r.kind == "quality"]
     if stored:
         html += "<h3>Quality measured live</h3>" + _results_tables(stored)

@@ -49,29 +49,30 @@ def text_report(result: dict, recording_notes=(), file=None) -> None:
         unknown = ch.get("onset_unknown") or [False] * len(ch["onsets_s"])
         spans = list(zip(ch["onsets_s"], ch["offsets_s"], unknown, strict=True))
         # A recording that began mid-contraction has no onset time for its first burst.
-        print(f"  {len(spans)} bursts:",
-              ", ".join(("active from the start (onset unknown)" if u else f"{a:.3f}")
-                        + f"-{b:.3f} s" for a, b, u in spans[:12])
-              + (" ..." if len(spans) > 12 else ""), file=file)
+        print(f"  {len(spans)} bursts" + (": " if spans else ""),
+              ", ".join((f"active from the start (onset unknown) to {b:.3f} s" if u
+                         else f"{a:.3f}-{b:.3f} s") for a, b, u in spans[:12])
+              + (" ..." if len(spans) > 12 else ""), sep="", file=file)
         mains = ("n/a on " + ch.get("output", "raw").upper()
                  if q["mains_ratio"] is None or not math.isfinite(q["mains_ratio"])
                  else f"{100 * q['mains_ratio']:.1f}% ({q['mains_hz']:g} Hz)")
         print(f"  output {ch.get('output', 'raw').upper()}; quality: mains {mains}, "
-              f"clipped {q['clipped_pct']:.2f}%, SNR {f(q['snr_db'])} dB, lost "
+              f"clipped {q['clipped_pct']:.2f}%, SNR {f(q['snr_db'], '{:.1f} dB')}, lost "
               f"{q['lost_pct']:.2f}%, flags: {', '.join(q['flags']) or 'none'}", file=file)
         for advice in q["advice"]:
             print(f"  ! {advice}", file=file)
     if "timing" in result:
         t = result["timing"]
         s = t["summary"]
+        matched = f(s["order_matched_pct"], "{:.0f}%")
         print(f"\ntiming vs {t['reference']}: {s['n_repetitions']} repetitions, order "
-              f"matched {f(s['order_matched_pct'], '{:.0f}')}%", file=file)
+              f"matched {matched}", file=file)
         for name, st in s["lag_ms"].items():
             print(f"  {name}: lag {st['mean']:+.0f} ± {st['sd']:.0f} ms (median "
                   f"{st['median']:+.0f}, n={st['n']})", file=file)
     for sym in result.get("symmetry", []):
         print(f"symmetry {sym['left']} / {sym['right']}: amplitude index "
-              f"{f(sym['amplitude_index_pct'], '{:+.1f}')}%, right-left lag "
+              f"{f(sym['amplitude_index_pct'], '{:+.1f}%')}, right-left lag "
               f"{f(sym['lag_ms_mean'], '{:+.0f}')} ms over {sym['n_repetitions']} reps",
               file=file)
 

@@ -59,6 +59,7 @@ class DisplayRing:
         self.n_channels = int(n_channels)
         self.capacity = int(capacity)
         self._ring = RingBuffer(2 * self.n_channels, self.capacity, dtype=np.float64)
+        # RingBuffer touches its memory when built (Engine.open, before the stream starts).
         self._lock = threading.Lock()
         self._end_index: int | None = None
         self._newest_arrival_s = 0.0

@@ -145,7 +145,10 @@ class Engine:
     read_timeout_s : float
         How long one ``source.read`` may wait.
     stop_after_s : float, optional
-        End after exactly this much stream time (the last chunk is cut to fit).
+        End once ``round(stop_after_s * fs_hz)`` samples have been received (the last chunk
+        is cut to fit): this much signal. Lost samples are gaps that do not count, so on a
+        lossy link the run spans longer (received + lost samples; ``record`` prints both,
+        and a silence that ends never shortens the recording).
     give_up_s : float, optional
         With ``stop_after_s`` or ``stop_when_protocol_done``: end early once the source has
         been silent (state ``no_data`` or ``reconnecting``, timed from its last sample) this

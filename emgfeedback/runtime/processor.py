@@ -51,7 +51,11 @@ def default_pipeline_config(fs_hz: float, mains_hz: float | None = 50.0, **overr
     high = min(450.0, 0.45 * fs_hz)
     low = min(20.0, high / 4.0)
     notch = mains_hz if mains_hz and mains_hz < fs_hz / 2 else None
-    params = dict(fs_hz=float(fs_hz), band_hz=(low, high), notch_hz=notch)
+    # start="steady" (as analyze, analysis.summary.analysis_pipeline_config): a DC offset
+    # (raw ADC values, a sensor at mid-rail, a channel stuck at a rail) passes without the
+    # band-pass's start-up transient, at the start and after each gap (the filters restart
+    # there), which the onset detector took for a burst (NOTES-X.md X1).
+    params = dict(fs_hz=float(fs_hz), band_hz=(low, high), notch_hz=notch, start="steady")
     params.update(overrides)
     return PipelineConfig(**params)
 
@@ -135,6 +139,12 @@ class Processor:
         self.output_kinds = kinds
         self.pipeline = KindPipeline(self.config, kinds)
         self.detector = OnsetDetector(onset_config or OnsetConfig(), info.n_channels, self.fs_hz)
+        if len(info.calibration) == info.n_channels:
+            # The board's step: a rest quieter than one count is not taken for less than
+            # the flicker between two codes (analysis.quantities.onset_rest_floor), as
+            # analyze does with the stored (or estimated) step.
+            self.detector.set_quantisation_step([c.uv_per_count for c in info.calibration],
+                                                self.config, kinds)
         if baseline is not None:
             means, sds = zip(*baseline, strict=True)
             self.detector.set_baseline(np.asarray(means, float), np.asarray(sds, float))

@@ -5,7 +5,9 @@ The engine hands every chunk, marker and result to :class:`SessionWriter` (never
 (default 0.2 s) in one transaction with ``synchronous=FULL``, so a crash, ``kill -9`` or
 power cut loses at most that much. Consecutive chunks are merged and cut into rows of
 just under 1 KB (see :data:`ROW_BYTES`), which keeps the file within a few percent of the raw
-16-bit size.
+16-bit size. The thread holds the interpreter lock the engine thread needs as briefly as it
+can: chunks are copied into preallocated buffers it takes in one step, and a large commit is
+inserted in slices with a pause between them (see :data:`ROWS_PER_SLICE`).
 
 When the disk is full or the location read-only, the commit is rolled back (what was
 written before stays intact), the error is kept in :attr:`SessionWriter.error`, logged and
@@ -21,6 +23,7 @@ samples to storage is never ``complete``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue
@@ -47,6 +50,22 @@ COMMIT_INTERVAL_RANGE_S = (0.1, 0.25)
 #: 8 channels is 6.4 KB) would waste a third of the file on partly filled pages.
 ROW_BYTES = 960
 
+#: Rows inserted per ``executemany`` call of a large commit, and the pause between two such
+#: slices, in seconds. The pause hands the interpreter lock back to the engine thread: without
+#: it the writer keeps the lock for its whole commit, because its own releases (one per row, a
+#: few µs inside SQLite) are shorter than a waiting thread takes to wake up, so the waiting
+#: engine thread never gets it (CPython has no fairness for voluntary releases), and one chunk
+#: waited for the whole commit (issue 16: up to 7 ms). A paced session commits a few rows at a
+#: time (one slice, no pause); a backlog or an unpaced stream is cut into slices.
+ROWS_PER_SLICE = 16
+YIELD_S = 0.0005
+
+#: Samples per buffer the engine thread copies chunks into (see :class:`_Run`): the first
+#: buffer of a run holds RUN_MIN_SAMPLES, each next one twice as many, up to RUN_SAMPLES (so
+#: a gap before every chunk costs little memory beyond the samples counted).
+RUN_SAMPLES = 4096
+RUN_MIN_SAMPLES = 64
+
 _INT16 = np.iinfo(np.int16)
 
 
@@ -54,6 +73,21 @@ _INT16 = np.iinfo(np.int16)
 class _Samples:
     first_index: int
     samples: np.ndarray  # int32 (n, ch), owned
+
+
+@dataclass
+class _Run:
+    """Consecutive samples handed over and not yet taken by the writer thread.
+
+    Samples do not go through the queue one chunk at a time: ``add_chunk`` copies each chunk
+    into the end of a preallocated buffer, and the writer thread takes every buffer in one
+    step, so its work (done while holding the interpreter lock the engine thread needs)
+    does not grow with the number of chunks.
+    """
+
+    first_index: int
+    data: np.ndarray  # int32 (capacity, ch), owned
+    n: int = 0  # rows of data filled
 
 
 @dataclass
@@ -125,6 +159,8 @@ class SessionWriter:
         self.alarms: list[str] = []
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._runs: list[_Run] = []  # samples handed over (with the lock held)
+        self._run_chunks = 0  # chunks in self._runs
         self._pending_bytes = 0  # sample bytes queued or held after a failed commit
         self._next_index: int | None = next_index
         self._first_sample_utc: str | None = meta.first_sample_utc
@@ -196,7 +232,19 @@ class SessionWriter:
                 return
             self._flush_drop_gap()
             self._pending_bytes += nbytes
-            self._queue.put(_Samples(first, np.array(samples, dtype=np.int32, order="C")))
+            run = self._runs[-1] if self._runs else None
+            if run is None or run.first_index + run.n != first:
+                capacity = RUN_MIN_SAMPLES
+            elif run.n + n > run.data.shape[0]:
+                capacity = min(RUN_SAMPLES, 2 * run.data.shape[0])
+            else:
+                capacity = 0  # fits
+            if capacity:
+                run = _Run(first, np.empty((max(n, capacity), self.n_channels), np.int32))
+                self._runs.append(run)
+            run.data[run.n:run.n + n] = samples
+            run.n += n
+            self._run_chunks += 1
 
     def add_gap(self, gap: Gap) -> None:
         """Record samples known to be missing (usually via ``chunk.gaps``)."""
@@ -272,15 +320,16 @@ class SessionWriter:
         self.close("complete" if exc_type is None else "interrupted")
 
     def queue_depth(self) -> int:
-        """Items handed over and not yet taken by the writer thread."""
-        return self._queue.qsize()
+        """Items (chunks, gaps, markers, results) handed over and not yet taken by the writer
+        thread."""
+        return self._queue.qsize() + self._run_chunks
 
     def stats(self) -> dict:
         """Counters: samples received/written/dropped, commits, failures, timings, backlog."""
         with self._lock:
             out = dict(self._stats)
             out["pending_bytes"] = self._pending_bytes
-        out["queue_depth"] = self._queue.qsize()
+        out["queue_depth"] = self.queue_depth()
         out["failing"] = self.failing
         out["error"] = None if self.error is None else str(self.error)
         return out
@@ -423,7 +472,16 @@ class SessionWriter:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
-                return items
+                break
+        with self._lock:
+            runs, self._runs = self._runs, []
+            self._run_chunks = 0
+        for run in runs:
+            block = run.data[:run.n]
+            if 2 * run.n < run.data.shape[0]:  # hold (after a failed commit) only what is used
+                block = block.copy()
+            items.append(_Samples(run.first_index, block))
+        return items
 
     def _storage_failed(self, exc: BaseException) -> None:
         first_failure = not self.failing
@@ -444,7 +502,7 @@ class SessionWriter:
             self._alarm(message)
 
     def _commit(self, conn: sqlite3.Connection, items: list) -> None:
-        rows, gaps, markers, results = [], [], [], []
+        row_blocks, gaps, markers, results = [], [], [], []
         sample_bytes = 0
         status = claim = first = None
         run: list[_Samples] = []
@@ -455,9 +513,7 @@ class SessionWriter:
                     [r.samples for r in run])
                 fits16 = block.min() >= _INT16.min and block.max() <= _INT16.max
                 per_row = max(1, ROW_BYTES // ((2 if fits16 else 4) * self.n_channels))
-                for start in range(0, block.shape[0], per_row):
-                    rows.append(_row(self.session_id, run[0].first_index + start,
-                                     block[start:start + per_row], fits16))
+                row_blocks.append((run[0].first_index, block, fits16, per_row))
                 run.clear()
 
         for item in items:
@@ -492,9 +548,14 @@ class SessionWriter:
                 conn.execute("UPDATE sessions SET first_index = coalesce(first_index, ?), "
                              "first_sample_utc = coalesce(first_sample_utc, ?) WHERE id = ?",
                              (first[1], first[2], self.session_id))
-            if rows:
+            rows = _rows(self.session_id, row_blocks)
+            batch = list(itertools.islice(rows, ROWS_PER_SLICE))
+            while batch:
                 conn.executemany("INSERT INTO chunks (session_id, first_index, n_samples, "
-                                 "dtype, samples) VALUES (?, ?, ?, ?, ?)", rows)
+                                 "dtype, samples) VALUES (?, ?, ?, ?, ?)", batch)
+                batch = list(itertools.islice(rows, ROWS_PER_SLICE))
+                if batch:
+                    time.sleep(YIELD_S)  # hand the interpreter lock over (ROWS_PER_SLICE)
             if gaps:
                 conn.executemany("INSERT INTO gaps (session_id, start_index, n_samples, cause) "
                                  "VALUES (?, ?, ?, ?)", gaps)
@@ -535,11 +596,22 @@ class SessionWriter:
             s["max_commit_ms"] = max(s["max_commit_ms"], elapsed_ms)
 
 
-def _row(session_id: int, first_index: int, block: np.ndarray, fits16: bool) -> tuple:
-    """One ``chunks`` row: int16 when every value fits, else int32, little-endian."""
-    dtype = "<i2" if fits16 else "<i4"
-    blob = np.ascontiguousarray(block, dtype=np.dtype(dtype)).tobytes()
-    return (session_id, int(first_index), int(block.shape[0]), dtype, blob)
+def _rows(session_id: int, blocks: list):
+    """The ``chunks`` rows of contiguous blocks ``(first_index, samples, fits16, per_row)``,
+    ``per_row`` samples each (a block's last row may hold fewer): int16 when every value of
+    the block fits, else int32, little-endian; made as they are inserted.
+
+    Each block is converted and serialised once and the rows' blobs are slices of it (the
+    same bytes as converting each row on its own, in a fraction of the interpreter's time).
+    """
+    for first_index, block, fits16, per_row in blocks:
+        dtype = "<i2" if fits16 else "<i4"
+        raw = np.ascontiguousarray(block, dtype=np.dtype(dtype)).tobytes()
+        n = int(block.shape[0])
+        stride = len(raw) // n  # bytes per sample
+        for start in range(0, n, per_row):
+            yield (session_id, int(first_index) + start, min(per_row, n - start), dtype,
+                   raw[start * stride:(start + per_row) * stride])
 
 
 def _pid() -> int:
