@@ -334,15 +334,10 @@ class OnsetDetector:
         output_kinds : sequence of str, optional
             Output kind per channel (``raw``, ``uv``, ``rect``, ``env``; default ``raw``).
         """
-        from emgfeedback.analysis.quantities import onset_rest_floor
+        from emgfeedback.analysis.quantities import onset_rest_floor, per_channel_steps
         from emgfeedback.dsp import chain_for
 
-        n = self.n_channels
-        steps = [step_uv] * n if step_uv is None or np.ndim(step_uv) == 0 else list(step_uv)
-        kinds = list(output_kinds) if output_kinds is not None else ["raw"] * n
-        if len(steps) != n or len(kinds) != n:
-            raise ConfigError(f"{len(steps)} quantisation steps and {len(kinds)} output kinds "
-                              f"for {n} onset channels")
+        steps, kinds = per_channel_steps(step_uv, output_kinds, self.n_channels)
         for c, (q, kind) in enumerate(zip(steps, kinds, strict=True)):
             known = q is not None and pipeline is not None
             self._floor[c] = onset_rest_floor(float(q) if known else None, pipeline,

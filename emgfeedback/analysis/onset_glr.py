@@ -306,15 +306,11 @@ class GlrOnsetDetector:
         Applies to rest models fitted afterwards (call it before :meth:`learn_rest` or the
         first sample).
         """
-        from emgfeedback.analysis.quantities import onset_floor_signal
+        from emgfeedback.analysis.quantities import onset_floor_signal, per_channel_steps
         from emgfeedback.dsp import chain_for
 
         n = self.n_channels
-        steps = [step_uv] * n if step_uv is None or np.ndim(step_uv) == 0 else list(step_uv)
-        kinds = list(output_kinds) if output_kinds is not None else ["raw"] * n
-        if len(steps) != n or len(kinds) != n:
-            raise ConfigError(f"{len(steps)} quantisation steps and {len(kinds)} output kinds "
-                              f"for {n} onset channels")
+        steps, kinds = per_channel_steps(step_uv, output_kinds, n)
         q = int(self._ip[_P_Q])
         rows = []
         for st, kind in zip(steps, kinds, strict=True):

@@ -474,6 +474,40 @@ def below_floor_uv(value: float | None, valid: bool | None,
     return None
 
 
+def per_channel_steps(step_uv, output_kinds, n_channels: int) -> tuple[list, list]:
+    """Quantisation steps and output kinds, one per onset channel (for the detectors'
+    ``set_quantisation_step``).
+
+    Parameters
+    ----------
+    step_uv : float, sequence of float or None
+        One step for every channel, or one per channel (None or NaN: unknown).
+    output_kinds : sequence of str or None
+        Output kind per channel (default ``raw`` for all).
+    n_channels : int
+        Number of onset channels.
+
+    Returns
+    -------
+    steps, kinds : list
+        ``n_channels`` entries each.
+
+    Raises
+    ------
+    ConfigError
+        When a sequence has another length.
+    """
+    from emgfeedback.errors import ConfigError
+
+    n = int(n_channels)
+    steps = [step_uv] * n if step_uv is None or np.ndim(step_uv) == 0 else list(step_uv)
+    kinds = list(output_kinds) if output_kinds is not None else ["raw"] * n
+    if len(steps) != n or len(kinds) != n:
+        raise ConfigError(f"{len(steps)} quantisation steps and {len(kinds)} output kinds "
+                          f"for {n} onset channels")
+    return steps, kinds
+
+
 def onset_rest_floor(step_uv, pipeline, chain: str = "raw",
                      config=None) -> tuple[float, float, float]:
     """The lowest rest level an onset detector may assume on one channel: the one rule.
